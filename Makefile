@@ -1,0 +1,66 @@
+# analytics-mcp — every target runs on Node 24 LTS.
+# Where the machine's node is older than 24, Node 24 comes from the npm package
+# node-linux-<arch> into .tools/ and is put first on PATH for every recipe, so installs,
+# native builds, tests and runs all use the same Node.
+
+NODE_VERSION  := 24.21.0
+TOOLS_DIR     := $(CURDIR)/.tools
+NODE_ARCH     := $(shell uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
+NODE_PKG      := node-linux-$(NODE_ARCH)
+NODE_HOME     := $(TOOLS_DIR)/node_modules/$(NODE_PKG)
+SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+
+ifeq ($(shell test $(SYSTEM_NODE_MAJOR) -ge 24 && echo yes),yes)
+NODE_STAMP :=
+else
+NODE_STAMP := $(NODE_HOME)/bin/node
+export PATH := $(NODE_HOME)/bin:$(PATH)
+# native addons that must compile build against Node 24's headers, not the machine's
+export npm_config_nodedir := $(NODE_HOME)
+endif
+
+DEPS_STAMP := node_modules/.install-stamp
+
+.PHONY: setup run test check typecheck bench settings-doc clean distclean
+
+## setup: Node 24 (if needed) and the locked dependencies
+setup: $(DEPS_STAMP)
+
+$(NODE_HOME)/bin/node:
+	@mkdir -p $(TOOLS_DIR)
+	@echo "installing Node $(NODE_VERSION) ($(NODE_PKG)) into .tools/"
+	npm install --prefix $(TOOLS_DIR) --no-save --no-audit --no-fund --loglevel=error $(NODE_PKG)@$(NODE_VERSION)
+	@test -x $@
+
+$(DEPS_STAMP): package.json package-lock.json $(NODE_STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	# tap compiles its plugin set at build time; ours drops the TypeScript loader (Node strips types).
+	npx tap build
+	@touch $@
+
+## run: start the server on the embedded default (SQLite catalog, example data, dev user)
+run: setup
+	node src/cli.ts run $(ARGS)
+
+## test: type-check, then the whole tap suite
+test: setup typecheck
+	npx tap
+
+typecheck: setup
+	npx tsc --noEmit
+
+check: test
+
+## bench: throughput of tools/list and tools/call against a baseline in the same run
+bench: setup
+	node bench/mcp-throughput.ts
+
+## settings-doc: regenerate the settings table in README.md from the config schema
+settings-doc: setup
+	node scripts/settings-doc.ts --write
+
+clean:
+	rm -rf .tap coverage
+
+distclean: clean
+	rm -rf node_modules .tools data

@@ -1,0 +1,83 @@
+/**
+ * Throughput of tools/list and tools/call over HTTP, against a baseline measured in the same
+ * run (a plain Fastify route returning canned JSON): absolute req/s depend on the machine,
+ * the ratios are what to compare across runs.
+ *
+ *   node bench/mcp-throughput.ts            (BENCH_DURATION=5 BENCH_CONNECTIONS=10 by default)
+ *
+ * When `taskset` exists the server runs on CPU 0 and the load generator on CPU 1.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+
+const duration = Number(process.env.BENCH_DURATION ?? 5)
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 10)
+const here = path.dirname(fileURLToPath(import.meta.url))
+const cpus = os.availableParallelism()
+const pin = spawnSync('taskset', ['-c', '0', 'true']).status === 0 && cpus > 1
+
+const LEGACY = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' }
+const META = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+  'io.modelcontextprotocol/clientCapabilities': {}
+}
+const call = (name: string, args: unknown, meta?: unknown) => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, ...(meta === undefined ? {} : { _meta: meta }) } })
+
+interface Scenario { name: string, target: 'app' | 'baseline', body: string, headers: Record<string, string> }
+
+const scenarios: Scenario[] = [
+  { name: 'baseline: Fastify route, canned JSON', target: 'baseline', body: call('x', {}), headers: LEGACY },
+  { name: 'tools/list (legacy)', target: 'app', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), headers: LEGACY },
+  { name: 'tools/call health_check (legacy)', target: 'app', body: call('health_check', {}), headers: LEGACY },
+  {
+    name: 'tools/call health_check (2026-07-28)',
+    target: 'app',
+    body: call('health_check', {}, META),
+    headers: { ...LEGACY, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'health_check' }
+  },
+  { name: 'tools/call list_dashboards (legacy)', target: 'app', body: call('list_dashboards', {}), headers: LEGACY },
+  { name: 'tools/call execute_sql, 1-row aggregate', target: 'app', body: call('execute_sql', { database_id: 1, sql: "SELECT COUNT(*) AS n FROM orders WHERE order_date >= '2026-06-01'" }), headers: LEGACY }
+]
+
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'analytics-mcp-bench-'))
+const command = pin ? 'taskset' : process.execPath
+const args = pin ? ['-c', '0', process.execPath, path.join(here, 'target.ts'), dataDir] : [path.join(here, 'target.ts'), dataDir]
+const target = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+if (pin) spawnSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })
+
+try {
+  const ports = await new Promise<{ app: number, baseline: number }>((resolve, reject) => {
+    let output = ''
+    target.stdout.on('data', chunk => {
+      output += String(chunk)
+      const line = output.split('\n').find(candidate => candidate.startsWith('{'))
+      if (line !== undefined) resolve(JSON.parse(line) as { app: number, baseline: number })
+    })
+    target.once('exit', code => reject(new Error(`target exited with ${String(code)}`)))
+  })
+
+  console.log(`analytics-mcp throughput: ${duration} s per scenario, ${connections} connections, Node ${process.version}, ${cpus} CPUs${pin ? ', server pinned to CPU 0, load to CPU 1' : ''}\n`)
+  const rows: Array<{ name: string, rps: number, p50: number, p99: number, errors: number }> = []
+  for (const scenario of scenarios) {
+    const url = `http://127.0.0.1:${scenario.target === 'app' ? ports.app : ports.baseline}/mcp`
+    // A short warm-up lets V8 optimise before measuring.
+    await autocannon({ url, method: 'POST', headers: scenario.headers, body: scenario.body, connections, duration: 1 })
+    const result = await autocannon({ url, method: 'POST', headers: scenario.headers, body: scenario.body, connections, duration })
+    rows.push({ name: scenario.name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx })
+  }
+  const baseline = rows[0]?.rps ?? 1
+  console.log('| Scenario | req/s | p50 ms | p99 ms | errors | ratio to baseline |')
+  console.log('|---|---:|---:|---:|---:|---:|')
+  for (const row of rows) {
+    console.log(`| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${(row.rps / baseline).toFixed(3)} |`)
+  }
+} finally {
+  target.kill('SIGTERM')
+  await new Promise(resolve => target.once('exit', resolve))
+  rmSync(dataDir, { recursive: true, force: true })
+}

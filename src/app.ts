@@ -1,0 +1,74 @@
+import Fastify, { LogController } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { Catalog } from './catalog/catalog.ts'
+import type { Config } from './config.ts'
+import { publicError, RouteNotFoundError } from './errors.ts'
+import { loggerOptions, requestIdFrom } from './logger.ts'
+import mcpRoute from './mcp/route.ts'
+import authPlugin from './plugins/auth.ts'
+import catalogPlugin from './plugins/catalog.ts'
+import configPlugin from './plugins/config.ts'
+import enginesPlugin from './plugins/engines.ts'
+import healthPlugin from './plugins/health.ts'
+import metricsPlugin from './plugins/metrics.ts'
+import securityPlugin from './plugins/security.ts'
+import toolsPlugin from './plugins/tools.ts'
+
+export interface BuildAppOptions {
+  /** Use this catalog instead of opening MCP_CATALOG_PATH (it is not closed with the app). */
+  catalog?: Catalog
+  /** Logger settings, or false for none (tests); defaults to JSON logs at the configured level. */
+  logger?: FastifyServerOptions['logger']
+  /** An existing pino logger to use instead (tests capture logs this way). */
+  loggerInstance?: FastifyBaseLogger
+}
+
+/**
+ * The service as a Fastify app: the plugin graph, registered explicitly in data-flow order.
+ * config → security → metrics → health → catalog → engines → auth → tools → /mcp
+ */
+export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(options.loggerInstance === undefined
+      ? { logger: options.logger ?? loggerOptions(config) }
+      : { loggerInstance: options.loggerInstance }),
+    genReqId: requestIdFrom,
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    bodyLimit: config.MCP_MAX_REQUEST_BYTES,
+    return503OnClosing: true,
+    // The first start generates the example data.
+    pluginTimeout: 60_000
+  })
+
+  app.addHook('onRequest', async function echoRequestId (request, reply) {
+    reply.header('x-request-id', request.id)
+  })
+
+  app.setErrorHandler(function errorResponse (error: FastifyError, request, reply) {
+    const { status, code, message } = publicError(error)
+    // 5xx bodies never carry internals: the details are in this log line.
+    if (status >= 500) request.log.error({ err: error }, 'request failed')
+    return reply.code(status).send({ error: code, message })
+  })
+  app.setNotFoundHandler(function notFound (_request, reply) {
+    const error = new RouteNotFoundError()
+    return reply.code(404).send({ error: error.code, message: error.message })
+  })
+
+  try {
+    await app.register(configPlugin, { config })
+    await app.register(securityPlugin)
+    await app.register(metricsPlugin)
+    await app.register(healthPlugin)
+    await app.register(catalogPlugin, options.catalog === undefined ? {} : { catalog: options.catalog })
+    await app.register(enginesPlugin)
+    await app.register(authPlugin)
+    await app.register(toolsPlugin)
+    await app.register(mcpRoute)
+    await app.ready()
+  } catch (err) {
+    await app.close().catch(() => {})
+    throw err
+  }
+  return app
+}

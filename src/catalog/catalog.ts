@@ -1,0 +1,440 @@
+import { randomUUID } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import BetterSqlite3 from 'better-sqlite3'
+import type { Database, Statement } from 'better-sqlite3'
+import { applyMigrations, catalogVersion, LATEST_CATALOG_VERSION } from './migrations.ts'
+import type { Migration } from './migrations.ts'
+import { compileList } from './list-query.ts'
+import type { AccessPredicate, ListQuery, ListSpec } from './list-query.ts'
+import { CHART_LIST, DASHBOARD_LIST, DATABASE_LIST, DATASET_LIST } from './list-specs.ts'
+import { fromRow } from './records.ts'
+import type {
+  Backend, ChartRecord, DashboardRecord, DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord,
+  DatasetRecord, UserRecord, UserRef
+} from './records.ts'
+
+/** The catalog cannot be opened as configured (missing upgrade, newer schema, unreadable file). */
+export class CatalogError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'CatalogError'
+  }
+}
+
+export interface OpenCatalogOptions {
+  /** Apply pending migrations; otherwise refuse to open a catalog that is behind. */
+  upgrade: boolean
+}
+
+export interface ListPage<T> {
+  rows: T[]
+  total: number
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** How an identifier given to a tool is matched: numeric id, UUID, then a model-specific name column. */
+function identifierPredicate (alias: string, identifier: number | string, nameColumn?: string): AccessPredicate | undefined {
+  if (typeof identifier === 'number') return Number.isSafeInteger(identifier) ? { sql: `${alias}.id = ?`, params: [identifier] } : undefined
+  const text = identifier.trim()
+  if (/^\d+$/.test(text)) return { sql: `${alias}.id = ?`, params: [Number(text)] }
+  if (UUID_PATTERN.test(text)) return { sql: `LOWER(${alias}.uuid) = LOWER(?)`, params: [text] }
+  if (nameColumn !== undefined && text !== '') return { sql: `${alias}.${nameColumn} = ?`, params: [text] }
+  return undefined
+}
+
+const now = (): string => new Date().toISOString()
+
+/** A user and their role names in one query (it runs on every request). */
+const USER_WITH_ROLES = `
+  SELECT u.*, (SELECT json_group_array(name) FROM (
+    SELECT r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = u.id ORDER BY r.id
+  )) AS roles
+  FROM users u`
+
+function userFromRow (row: unknown): UserRecord {
+  const user = fromRow<Omit<UserRecord, 'roles'> & { roles: string }>(row)
+  return { ...user, roles: JSON.parse(user.roles) as string[] }
+}
+
+/** Compiled statements kept per catalog; list queries vary with their filters, so the cache is bounded. */
+const STATEMENT_CACHE_SIZE = 256
+
+/**
+ * The metadata catalog: users and roles, databases, datasets (with columns and saved
+ * metrics), charts and dashboards, in an embedded SQLite file with versioned migrations.
+ */
+export class Catalog {
+  readonly file: string
+  readonly db: Database
+  /** Migrations applied when this catalog was opened. */
+  readonly appliedAtOpen: readonly Migration[]
+  private readonly statements = new Map<string, Statement>()
+
+  private constructor (file: string, db: Database, appliedAtOpen: readonly Migration[]) {
+    this.file = file
+    this.db = db
+    this.appliedAtOpen = appliedAtOpen
+  }
+
+  static open (file: string, options: OpenCatalogOptions): Catalog {
+    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+    let db: Database
+    try {
+      db = new BetterSqlite3(file, { timeout: 5000 })
+      db.pragma('journal_mode = WAL')
+      db.pragma('foreign_keys = ON')
+      db.pragma('synchronous = NORMAL')
+    } catch (err) {
+      throw new CatalogError(`cannot open the catalog at ${file}: ${(err as Error).message}`)
+    }
+    let applied: Migration[] = []
+    try {
+      const version = catalogVersion(db)
+      if (version > LATEST_CATALOG_VERSION) {
+        throw new CatalogError(`the catalog at ${file} is at schema version ${version}, newer than this release understands (${LATEST_CATALOG_VERSION}); run a newer analytics-mcp`)
+      }
+      if (version < LATEST_CATALOG_VERSION) {
+        if (!options.upgrade) {
+          throw new CatalogError(`the catalog at ${file} is at schema version ${version} and this release needs ${LATEST_CATALOG_VERSION}; run \`analytics-mcp db upgrade\` (or set MCP_CATALOG_AUTO_UPGRADE=true)`)
+        }
+        applied = applyMigrations(db)
+      }
+    } catch (err) {
+      db.close()
+      throw err
+    }
+    return new Catalog(file, db, applied)
+  }
+
+  version (): number {
+    return catalogVersion(this.db)
+  }
+
+  /**
+   * A compiled statement for `sql`, reused across calls: compiling is the dominant cost of
+   * a small catalog query (it was 16% of a tools/call before this cache).
+   */
+  private prepare (sql: string): Statement {
+    let statement = this.statements.get(sql)
+    if (statement === undefined) {
+      statement = this.db.prepare(sql)
+      if (this.statements.size >= STATEMENT_CACHE_SIZE) {
+        const oldest = this.statements.keys().next().value
+        if (oldest !== undefined) this.statements.delete(oldest)
+      }
+      this.statements.set(sql, statement)
+    }
+    return statement
+  }
+
+  /** Cheap reachability check for readiness probes. */
+  ping (): void {
+    this.prepare('SELECT 1').get()
+  }
+
+  transaction<T> (work: () => T): T {
+    return this.db.transaction(work).immediate()
+  }
+
+  close (): void {
+    if (this.db.open) this.db.close()
+  }
+
+  private list<T> (spec: ListSpec, query: ListQuery, access?: AccessPredicate): ListPage<T> {
+    const compiled = compileList(spec, query, access)
+    const total = (this.prepare(compiled.countSql).get(...compiled.params) as { total: number }).total
+    const rows = this.prepare(compiled.pageSql).all(...compiled.pageParams).map(row => fromRow<T>(row))
+    return { rows, total }
+  }
+
+  private findOne<T> (sql: string, predicate: AccessPredicate | undefined): T | undefined {
+    if (predicate === undefined) return undefined
+    const rows = this.prepare(`${sql} WHERE ${predicate.sql} LIMIT 2`).all(...predicate.params)
+    // A name shared by several objects is ambiguous: answer "not found" and let the caller use the id.
+    return rows.length === 1 ? fromRow<T>(rows[0]) : undefined
+  }
+
+  // ---- users and roles -------------------------------------------------------------
+
+  findUserByUsername (username: string): UserRecord | undefined {
+    const row = this.prepare(`${USER_WITH_ROLES} WHERE u.username = ?`).get(username)
+    return row === undefined ? undefined : userFromRow(row)
+  }
+
+  listUsers (): UserRecord[] {
+    return this.prepare(`${USER_WITH_ROLES} ORDER BY u.id`).all().map(userFromRow)
+  }
+
+  roleNames (): string[] {
+    return (this.prepare('SELECT name FROM roles ORDER BY id').all() as Array<{ name: string }>).map(row => row.name)
+  }
+
+  createUser (user: { username: string, first_name?: string, last_name?: string, email?: string | null, active?: boolean, roles: readonly string[] }): UserRecord {
+    const known = new Set(this.roleNames())
+    const unknown = user.roles.filter(role => !known.has(role))
+    if (unknown.length > 0) throw new CatalogError(`unknown role(s): ${unknown.join(', ')} (known: ${[...known].join(', ')})`)
+    if (this.findUserByUsername(user.username) !== undefined) throw new CatalogError(`a user named "${user.username}" already exists`)
+    return this.transaction(() => {
+      const stamp = now()
+      const { lastInsertRowid } = this.prepare(`
+        INSERT INTO users (username, first_name, last_name, email, active, created_on, changed_on)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`)
+        .run(user.username, user.first_name ?? '', user.last_name ?? '', user.email ?? null, user.active === false ? 0 : 1, stamp, stamp)
+      const addRole = this.prepare('INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles WHERE name = ?')
+      for (const role of user.roles) addRole.run(lastInsertRowid, role)
+      const created = this.findUserByUsername(user.username)
+      if (created === undefined) throw new CatalogError('user vanished after insert')
+      return created
+    })
+  }
+
+  userRefs (ids: ReadonlyArray<number | null>): Map<number, UserRef> {
+    const wanted = [...new Set(ids.filter((id): id is number => id !== null))]
+    if (wanted.length === 0) return new Map()
+    const rows = this.prepare(`SELECT id, username, first_name, last_name FROM users WHERE id IN (${wanted.map(() => '?').join(', ')})`)
+      .all(...wanted) as UserRef[]
+    return new Map(rows.map(row => [row.id, row]))
+  }
+
+  /** Owners of several objects at once, keyed by object id. */
+  ownersOf (kind: 'chart' | 'dashboard' | 'dataset', ids: readonly number[]): Map<number, UserRef[]> {
+    const owners = new Map<number, UserRef[]>(ids.map(id => [id, []]))
+    if (ids.length === 0) return owners
+    const rows = this.prepare(`
+      SELECT o.${kind}_id AS object_id, u.id, u.username, u.first_name, u.last_name
+      FROM ${kind}_owners o JOIN users u ON u.id = o.user_id
+      WHERE o.${kind}_id IN (${ids.map(() => '?').join(', ')}) ORDER BY u.id`).all(...ids) as Array<UserRef & { object_id: number }>
+    for (const { object_id: objectId, ...user } of rows) owners.get(objectId)?.push(user)
+    return owners
+  }
+
+  // ---- databases ---------------------------------------------------------------------
+
+  listDatabases (query: ListQuery, access?: AccessPredicate): ListPage<DatabaseRecord> {
+    return this.list(DATABASE_LIST, query, access)
+  }
+
+  findDatabase (identifier: number | string): DatabaseRecord | undefined {
+    return this.findOne('SELECT db.* FROM databases db', identifierPredicate('db', identifier, 'database_name'))
+  }
+
+  createDatabase (database: { database_name: string, backend: Backend, connection: string, allow_dml?: boolean, expose_in_sqllab?: boolean, description?: string | null, created_by_fk?: number | null }): DatabaseRecord {
+    const stamp = now()
+    const { lastInsertRowid } = this.prepare(`
+      INSERT INTO databases (uuid, database_name, backend, connection, allow_dml, expose_in_sqllab, description, created_by_fk, changed_by_fk, created_on, changed_on)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(randomUUID(), database.database_name, database.backend, database.connection, database.allow_dml === true ? 1 : 0,
+        database.expose_in_sqllab === false ? 0 : 1, database.description ?? null, database.created_by_fk ?? null, database.created_by_fk ?? null, stamp, stamp)
+    return this.mustFind(this.findDatabase(Number(lastInsertRowid)), 'database')
+  }
+
+  // ---- datasets ----------------------------------------------------------------------
+
+  listDatasets (query: ListQuery, access?: AccessPredicate): ListPage<DatasetRecord> {
+    return this.list(DATASET_LIST, query, access)
+  }
+
+  findDataset (identifier: number | string): DatasetRecord | undefined {
+    return this.findOne(`${DATASET_LIST.select} FROM ${DATASET_LIST.from}`, identifierPredicate('ds', identifier, 'table_name'))
+  }
+
+  datasetColumns (datasetId: number): DatasetColumnRecord[] {
+    return this.prepare('SELECT id, column_name, verbose_name, type, is_dttm, groupby, filterable, description FROM dataset_columns WHERE dataset_id = ? ORDER BY ordinal, id')
+      .all(datasetId).map(row => fromRow<DatasetColumnRecord>(row))
+  }
+
+  datasetMetrics (datasetId: number): DatasetMetricRecord[] {
+    return this.prepare('SELECT id, metric_name, verbose_name, expression, description, d3format FROM dataset_metrics WHERE dataset_id = ? ORDER BY id')
+      .all(datasetId).map(row => fromRow<DatasetMetricRecord>(row))
+  }
+
+  createDataset (dataset: {
+    database_id: number
+    table_name: string
+    schema?: string | null
+    sql?: string | null
+    description?: string | null
+    main_dttm_col?: string | null
+    certified_by?: string | null
+    certification_details?: string | null
+    created_by_fk?: number | null
+    owners?: readonly number[]
+    columns: ReadonlyArray<Omit<DatasetColumnRecord, 'id'>>
+    metrics?: ReadonlyArray<Omit<DatasetMetricRecord, 'id'>>
+  }): DatasetRecord {
+    return this.transaction(() => {
+      const stamp = now()
+      const { lastInsertRowid } = this.prepare(`
+        INSERT INTO datasets (uuid, database_id, schema, table_name, sql, description, main_dttm_col, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(randomUUID(), dataset.database_id, dataset.schema ?? null, dataset.table_name, dataset.sql ?? null, dataset.description ?? null,
+          dataset.main_dttm_col ?? null, dataset.certified_by ?? null, dataset.certification_details ?? null,
+          dataset.created_by_fk ?? null, dataset.created_by_fk ?? null, stamp, stamp)
+      const id = Number(lastInsertRowid)
+      const addColumn = this.prepare(`
+        INSERT INTO dataset_columns (dataset_id, column_name, verbose_name, type, is_dttm, groupby, filterable, description, ordinal)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      dataset.columns.forEach((column, ordinal) => addColumn.run(id, column.column_name, column.verbose_name, column.type,
+        column.is_dttm ? 1 : 0, column.groupby ? 1 : 0, column.filterable ? 1 : 0, column.description, ordinal))
+      const addMetric = this.prepare(`
+        INSERT INTO dataset_metrics (dataset_id, metric_name, verbose_name, expression, description, d3format) VALUES (?, ?, ?, ?, ?, ?)`)
+      for (const metric of dataset.metrics ?? []) addMetric.run(id, metric.metric_name, metric.verbose_name, metric.expression, metric.description, metric.d3format)
+      this.addOwners('dataset', id, dataset.owners ?? [])
+      return this.mustFind(this.findDataset(id), 'dataset')
+    })
+  }
+
+  // ---- charts ------------------------------------------------------------------------
+
+  listCharts (query: ListQuery, access?: AccessPredicate): ListPage<ChartRecord> {
+    return this.list(CHART_LIST, query, access)
+  }
+
+  findChart (identifier: number | string): ChartRecord | undefined {
+    return this.findOne(`${CHART_LIST.select} FROM ${CHART_LIST.from}`, identifierPredicate('c', identifier))
+  }
+
+  dashboardsOfChart (chartId: number): Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>> {
+    return this.prepare('SELECT d.id, d.dashboard_title, d.slug FROM dashboards d JOIN dashboard_charts dc ON dc.dashboard_id = d.id WHERE dc.chart_id = ? ORDER BY d.id')
+      .all(chartId) as Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>>
+  }
+
+  createChart (chart: {
+    slice_name: string
+    viz_type: string
+    dataset_id: number
+    params: Record<string, unknown>
+    description?: string | null
+    certified_by?: string | null
+    certification_details?: string | null
+    created_by_fk?: number | null
+    owners?: readonly number[]
+  }): ChartRecord {
+    return this.transaction(() => {
+      const stamp = now()
+      const { lastInsertRowid } = this.prepare(`
+        INSERT INTO charts (uuid, slice_name, viz_type, dataset_id, description, params, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(randomUUID(), chart.slice_name, chart.viz_type, chart.dataset_id, chart.description ?? null, JSON.stringify(chart.params),
+          chart.certified_by ?? null, chart.certification_details ?? null, chart.created_by_fk ?? null, chart.created_by_fk ?? null, stamp, stamp)
+      const id = Number(lastInsertRowid)
+      this.addOwners('chart', id, chart.owners ?? [])
+      return this.mustFind(this.findChart(id), 'chart')
+    })
+  }
+
+  // ---- dashboards --------------------------------------------------------------------
+
+  listDashboards (query: ListQuery, access?: AccessPredicate): ListPage<DashboardRecord> {
+    return this.list(DASHBOARD_LIST, query, access)
+  }
+
+  findDashboard (identifier: number | string): DashboardRecord | undefined {
+    return this.findOne(`${DASHBOARD_LIST.select} FROM ${DASHBOARD_LIST.from}`, identifierPredicate('d', identifier, 'slug'))
+  }
+
+  chartsOfDashboard (dashboardId: number): ChartRecord[] {
+    return this.prepare(`${CHART_LIST.select} FROM ${CHART_LIST.from} JOIN dashboard_charts dc ON dc.chart_id = c.id WHERE dc.dashboard_id = ? ORDER BY c.id`)
+      .all(dashboardId).map(row => fromRow<ChartRecord>(row))
+  }
+
+  createDashboard (dashboard: {
+    dashboard_title: string
+    slug?: string | null
+    description?: string | null
+    published?: boolean
+    position_json?: unknown
+    json_metadata?: unknown
+    certified_by?: string | null
+    certification_details?: string | null
+    chart_ids: readonly number[]
+    created_by_fk?: number | null
+    owners?: readonly number[]
+  }): DashboardRecord {
+    return this.transaction(() => {
+      const stamp = now()
+      const { lastInsertRowid } = this.prepare(`
+        INSERT INTO dashboards (uuid, dashboard_title, slug, description, published, position_json, json_metadata, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+        .run(randomUUID(), dashboard.dashboard_title, dashboard.slug ?? null, dashboard.description ?? null, dashboard.published === true ? 1 : 0,
+          dashboard.position_json === undefined ? null : JSON.stringify(dashboard.position_json),
+          dashboard.json_metadata === undefined ? null : JSON.stringify(dashboard.json_metadata),
+          dashboard.certified_by ?? null, dashboard.certification_details ?? null,
+          dashboard.created_by_fk ?? null, dashboard.created_by_fk ?? null, stamp, stamp)
+      const id = Number(lastInsertRowid)
+      const addChart = this.prepare('INSERT INTO dashboard_charts (dashboard_id, chart_id) VALUES (?, ?)')
+      for (const chartId of dashboard.chart_ids) addChart.run(id, chartId)
+      this.addOwners('dashboard', id, dashboard.owners ?? [])
+      return this.mustFind(this.findDashboard(id), 'dashboard')
+    })
+  }
+
+  // ---- shared ------------------------------------------------------------------------
+
+  private addOwners (kind: 'chart' | 'dashboard' | 'dataset', id: number, owners: readonly number[]): void {
+    const add = this.prepare(`INSERT OR IGNORE INTO ${kind}_owners (${kind}_id, user_id) VALUES (?, ?)`)
+    for (const userId of owners) add.run(id, userId)
+  }
+
+  private mustFind<T> (record: T | undefined, kind: string): T {
+    if (record === undefined) throw new CatalogError(`${kind} vanished after insert`)
+    return record
+  }
+
+  /** Aggregate counts for get_instance_info. */
+  instanceStats (since30Days: string, since7Days: string): InstanceStats {
+    const count = (sql: string, ...params: unknown[]): number => (this.prepare(sql).get(...params) as { n: number }).n
+    const total = (table: string): number => count(`SELECT COUNT(*) AS n FROM ${table}`)
+    const created = (table: string, since: string): number => count(`SELECT COUNT(*) AS n FROM ${table} WHERE created_on >= ?`, since)
+    const changed = (table: string, since: string): number => count(`SELECT COUNT(*) AS n FROM ${table} WHERE changed_on >= ?`, since)
+    const byType = this.prepare('SELECT backend, COUNT(*) AS n FROM databases GROUP BY backend ORDER BY backend').all() as Array<{ backend: string, n: number }>
+    const topCreators = this.prepare(`
+      SELECT u.username, COUNT(*) AS n FROM (
+        SELECT created_by_fk FROM charts UNION ALL SELECT created_by_fk FROM dashboards UNION ALL SELECT created_by_fk FROM datasets
+      ) o JOIN users u ON u.id = o.created_by_fk GROUP BY u.username ORDER BY n DESC, u.username LIMIT 5`).all() as Array<{ username: string, n: number }>
+    return {
+      totals: {
+        dashboards: total('dashboards'),
+        charts: total('charts'),
+        datasets: total('datasets'),
+        databases: total('databases'),
+        users: total('users'),
+        roles: total('roles'),
+        dashboardChartLinks: total('dashboard_charts')
+      },
+      recent: {
+        dashboardsCreated30d: created('dashboards', since30Days),
+        chartsCreated30d: created('charts', since30Days),
+        datasetsCreated30d: created('datasets', since30Days),
+        dashboardsModified7d: changed('dashboards', since7Days),
+        chartsModified7d: changed('charts', since7Days),
+        datasetsModified7d: changed('datasets', since7Days)
+      },
+      dashboards: {
+        published: count('SELECT COUNT(*) AS n FROM dashboards WHERE published = 1'),
+        unpublished: count('SELECT COUNT(*) AS n FROM dashboards WHERE published = 0'),
+        certified: count('SELECT COUNT(*) AS n FROM dashboards WHERE certified_by IS NOT NULL'),
+        withCharts: count('SELECT COUNT(*) AS n FROM dashboards d WHERE EXISTS (SELECT 1 FROM dashboard_charts dc WHERE dc.dashboard_id = d.id)')
+      },
+      databasesByBackend: Object.fromEntries(byType.map(row => [row.backend, row.n])),
+      topCreators: topCreators.map(row => ({ username: row.username, objects: row.n }))
+    }
+  }
+}
+
+export interface InstanceStats {
+  totals: { dashboards: number, charts: number, datasets: number, databases: number, users: number, roles: number, dashboardChartLinks: number }
+  recent: {
+    dashboardsCreated30d: number
+    chartsCreated30d: number
+    datasetsCreated30d: number
+    dashboardsModified7d: number
+    chartsModified7d: number
+    datasetsModified7d: number
+  }
+  dashboards: { published: number, unpublished: number, certified: number, withCharts: number }
+  databasesByBackend: Record<string, number>
+  topCreators: Array<{ username: string, objects: number }>
+}

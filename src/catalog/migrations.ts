@@ -1,0 +1,211 @@
+import type { Database } from 'better-sqlite3'
+
+/** One versioned, forward-only change to the catalog schema. */
+export interface Migration {
+  version: number
+  name: string
+  sql: string
+}
+
+/**
+ * The catalog schema, in order. Never edit a migration that has shipped: add a new one.
+ * Timestamps are ISO-8601 UTC strings (they sort as text); booleans are 0/1.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'users, roles, databases, datasets, charts, dashboards',
+    sql: `
+      CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        first_name TEXT NOT NULL DEFAULT '',
+        last_name TEXT NOT NULL DEFAULT '',
+        email TEXT UNIQUE,
+        active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        created_on TEXT NOT NULL,
+        changed_on TEXT NOT NULL
+      );
+
+      CREATE TABLE roles (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL DEFAULT '',
+        builtin INTEGER NOT NULL DEFAULT 0 CHECK (builtin IN (0, 1))
+      );
+
+      CREATE TABLE user_roles (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, role_id)
+      );
+
+      CREATE TABLE databases (
+        id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        database_name TEXT NOT NULL UNIQUE,
+        backend TEXT NOT NULL,
+        -- a file path for sqlite, a connection URL otherwise; may hold credentials, never returned by a tool
+        connection TEXT NOT NULL,
+        allow_dml INTEGER NOT NULL DEFAULT 0 CHECK (allow_dml IN (0, 1)),
+        expose_in_sqllab INTEGER NOT NULL DEFAULT 1 CHECK (expose_in_sqllab IN (0, 1)),
+        description TEXT,
+        created_by_fk INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        changed_by_fk INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_on TEXT NOT NULL,
+        changed_on TEXT NOT NULL
+      );
+
+      CREATE TABLE datasets (
+        id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        database_id INTEGER NOT NULL REFERENCES databases(id) ON DELETE CASCADE,
+        schema TEXT,
+        table_name TEXT NOT NULL,
+        sql TEXT,
+        description TEXT,
+        main_dttm_col TEXT,
+        certified_by TEXT,
+        certification_details TEXT,
+        created_by_fk INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        changed_by_fk INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_on TEXT NOT NULL,
+        changed_on TEXT NOT NULL
+      );
+      CREATE UNIQUE INDEX datasets_database_schema_table ON datasets (database_id, COALESCE(schema, ''), table_name);
+
+      CREATE TABLE dataset_columns (
+        id INTEGER PRIMARY KEY,
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        column_name TEXT NOT NULL,
+        verbose_name TEXT,
+        type TEXT,
+        is_dttm INTEGER NOT NULL DEFAULT 0 CHECK (is_dttm IN (0, 1)),
+        groupby INTEGER NOT NULL DEFAULT 1 CHECK (groupby IN (0, 1)),
+        filterable INTEGER NOT NULL DEFAULT 1 CHECK (filterable IN (0, 1)),
+        description TEXT,
+        ordinal INTEGER NOT NULL,
+        UNIQUE (dataset_id, column_name)
+      );
+
+      CREATE TABLE dataset_metrics (
+        id INTEGER PRIMARY KEY,
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        metric_name TEXT NOT NULL,
+        verbose_name TEXT,
+        expression TEXT NOT NULL,
+        description TEXT,
+        d3format TEXT,
+        UNIQUE (dataset_id, metric_name)
+      );
+
+      CREATE TABLE dataset_owners (
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (dataset_id, user_id)
+      );
+
+      CREATE TABLE charts (
+        id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        slice_name TEXT NOT NULL,
+        viz_type TEXT NOT NULL,
+        dataset_id INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+        description TEXT,
+        params TEXT NOT NULL DEFAULT '{}',
+        cache_timeout INTEGER,
+        certified_by TEXT,
+        certification_details TEXT,
+        created_by_fk INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        changed_by_fk INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_on TEXT NOT NULL,
+        changed_on TEXT NOT NULL
+      );
+      CREATE INDEX charts_dataset ON charts (dataset_id);
+
+      CREATE TABLE chart_owners (
+        chart_id INTEGER NOT NULL REFERENCES charts(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (chart_id, user_id)
+      );
+
+      CREATE TABLE dashboards (
+        id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        dashboard_title TEXT NOT NULL,
+        slug TEXT UNIQUE,
+        description TEXT,
+        published INTEGER NOT NULL DEFAULT 0 CHECK (published IN (0, 1)),
+        css TEXT,
+        position_json TEXT,
+        json_metadata TEXT,
+        certified_by TEXT,
+        certification_details TEXT,
+        created_by_fk INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        changed_by_fk INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_on TEXT NOT NULL,
+        changed_on TEXT NOT NULL
+      );
+
+      CREATE TABLE dashboard_charts (
+        dashboard_id INTEGER NOT NULL REFERENCES dashboards(id) ON DELETE CASCADE,
+        chart_id INTEGER NOT NULL REFERENCES charts(id) ON DELETE CASCADE,
+        PRIMARY KEY (dashboard_id, chart_id)
+      );
+      CREATE INDEX dashboard_charts_chart ON dashboard_charts (chart_id);
+
+      CREATE TABLE dashboard_owners (
+        dashboard_id INTEGER NOT NULL REFERENCES dashboards(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        PRIMARY KEY (dashboard_id, user_id)
+      );
+
+      INSERT INTO roles (name, description, builtin) VALUES
+        ('Admin', 'Full access to every object and setting', 1),
+        ('Alpha', 'Reads everything, creates and edits charts, dashboards and datasets', 1),
+        ('Gamma', 'Reads the charts, dashboards and datasets it is granted', 1),
+        ('sql_lab', 'May run SQL against the databases it is granted', 1);
+    `
+  }
+]
+
+export const LATEST_CATALOG_VERSION = MIGRATIONS.at(-1)?.version ?? 0
+
+const BOOKKEEPING = `
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_on TEXT NOT NULL
+  )`
+
+/** The version the catalog file is at (0 for an empty file). */
+export function catalogVersion (db: Database): number {
+  db.exec(BOOKKEEPING)
+  const row = db.prepare('SELECT MAX(version) AS version FROM schema_migrations').get() as { version: number | null }
+  return row.version ?? 0
+}
+
+export function pendingMigrations (db: Database, migrations: readonly Migration[] = MIGRATIONS): Migration[] {
+  const current = catalogVersion(db)
+  return migrations.filter(migration => migration.version > current)
+}
+
+/**
+ * Apply every pending migration, each in its own transaction, and return what was applied.
+ * `BEGIN IMMEDIATE` takes the write lock first, so two processes upgrading the same file
+ * at once serialise instead of both applying a migration.
+ */
+export function applyMigrations (db: Database, migrations: readonly Migration[] = MIGRATIONS): Migration[] {
+  const applied: Migration[] = []
+  for (const migration of migrations) {
+    const step = db.transaction(() => {
+      if (catalogVersion(db) >= migration.version) return false
+      db.exec(migration.sql)
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_on) VALUES (?, ?, ?)')
+        .run(migration.version, migration.name, new Date().toISOString())
+      return true
+    })
+    if (step.immediate()) applied.push(migration)
+  }
+  return applied
+}

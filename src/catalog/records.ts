@@ -1,0 +1,127 @@
+/** Rows of the metadata catalog as the rest of the service sees them (booleans as booleans). */
+
+export interface UserRecord {
+  id: number
+  username: string
+  first_name: string
+  last_name: string
+  email: string | null
+  active: boolean
+  created_on: string
+  changed_on: string
+  roles: string[]
+}
+
+export type Backend = 'sqlite'
+
+export interface DatabaseRecord {
+  id: number
+  uuid: string
+  database_name: string
+  backend: Backend
+  /** File path (sqlite) or connection URL: may hold credentials, never returned by a tool. */
+  connection: string
+  allow_dml: boolean
+  expose_in_sqllab: boolean
+  description: string | null
+  created_by_fk: number | null
+  changed_by_fk: number | null
+  created_on: string
+  changed_on: string
+}
+
+export interface DatasetRecord {
+  id: number
+  uuid: string
+  database_id: number
+  database_name: string
+  backend: Backend
+  schema: string | null
+  table_name: string
+  sql: string | null
+  description: string | null
+  main_dttm_col: string | null
+  certified_by: string | null
+  certification_details: string | null
+  created_by_fk: number | null
+  changed_by_fk: number | null
+  created_on: string
+  changed_on: string
+}
+
+export interface DatasetColumnRecord {
+  id: number
+  column_name: string
+  verbose_name: string | null
+  type: string | null
+  is_dttm: boolean
+  groupby: boolean
+  filterable: boolean
+  description: string | null
+}
+
+export interface DatasetMetricRecord {
+  id: number
+  metric_name: string
+  verbose_name: string | null
+  expression: string
+  description: string | null
+  d3format: string | null
+}
+
+export interface ChartRecord {
+  id: number
+  uuid: string
+  slice_name: string
+  viz_type: string
+  dataset_id: number | null
+  datasource_name: string | null
+  description: string | null
+  /** Superset-style form data, as stored (JSON text). */
+  params: string
+  cache_timeout: number | null
+  certified_by: string | null
+  certification_details: string | null
+  created_by_fk: number | null
+  changed_by_fk: number | null
+  created_on: string
+  changed_on: string
+}
+
+export interface DashboardRecord {
+  id: number
+  uuid: string
+  dashboard_title: string
+  slug: string | null
+  description: string | null
+  published: boolean
+  css: string | null
+  position_json: string | null
+  json_metadata: string | null
+  certified_by: string | null
+  certification_details: string | null
+  created_by_fk: number | null
+  changed_by_fk: number | null
+  created_on: string
+  changed_on: string
+  chart_count: number
+}
+
+/** A user reference as shown in `owners`, `created_by`, `changed_by`. */
+export interface UserRef {
+  id: number
+  username: string
+  first_name: string
+  last_name: string
+}
+
+/** SQLite returns 0/1 for booleans; these columns are converted when a row is read. */
+const BOOLEAN_COLUMNS = new Set(['active', 'allow_dml', 'expose_in_sqllab', 'is_dttm', 'groupby', 'filterable', 'published'])
+
+export function fromRow<T> (row: unknown): T {
+  const record = row as Record<string, unknown>
+  for (const key of Object.keys(record)) {
+    if (BOOLEAN_COLUMNS.has(key) && typeof record[key] === 'number') record[key] = record[key] === 1
+  }
+  return record as T
+}

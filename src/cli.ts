@@ -1,0 +1,205 @@
+import { parseArgs } from 'node:util'
+import type { ParseArgsOptionsConfig } from 'node:util'
+import { Catalog, CatalogError } from './catalog/catalog.ts'
+import { LATEST_CATALOG_VERSION } from './catalog/migrations.ts'
+import { ConfigError } from './config.ts'
+import type { Config } from './config.ts'
+import { loadExamples } from './examples/load.ts'
+import { loadServiceConfig, startServer } from './server.ts'
+import { SERVICE_VERSION } from './version.ts'
+
+const USAGE = `analytics-mcp ${SERVICE_VERSION}: an MCP server for analytics
+
+Usage:
+  analytics-mcp run [--host HOST] [--port PORT] [--debug]   serve MCP at http://HOST:PORT/mcp
+  analytics-mcp db upgrade                                  apply pending catalog migrations
+  analytics-mcp db version                                  show the catalog schema version
+  analytics-mcp load-examples                               generate and register the example data
+  analytics-mcp users create --username NAME [--first-name F] [--last-name L]
+                             [--email E] [--role ROLE]... [--inactive]
+  analytics-mcp users list
+
+Every command accepts --config FILE (default: MCP_CONFIG_FILE, else analytics-mcp.config.{js,mjs,json,yaml,yml}).
+Settings come from the config file and MCP_* environment variables; see README.md.`
+
+/** Exit codes: usage errors 2, configuration errors 78 (EX_CONFIG), other failures 1. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, config: 78 } as const
+
+class UsageError extends Error {}
+
+type Output = (line: string) => void
+
+export interface CliIo {
+  out: Output
+  err: Output
+  env?: NodeJS.ProcessEnv
+  cwd?: string
+}
+
+const CONFIG_OPTION = { config: { type: 'string' } } as const
+
+// The flags' types are inferred from the option table; spelling them out would repeat it.
+function parse<T extends ParseArgsOptionsConfig> (args: string[], options: T) {
+  try {
+    return parseArgs({ args, options: { ...CONFIG_OPTION, ...options }, strict: true, allowPositionals: false }).values
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+}
+
+async function configFor (values: { config?: string | undefined }, io: CliIo, overrides: Record<string, unknown> = {}): Promise<Config> {
+  return loadServiceConfig({ configFile: values.config, overrides, env: io.env ?? process.env, cwd: io.cwd ?? process.cwd() })
+}
+
+function openCatalog (config: Config): Catalog {
+  return Catalog.open(config.catalogPath, { upgrade: config.MCP_CATALOG_AUTO_UPGRADE })
+}
+
+async function run (args: string[], io: CliIo): Promise<number> {
+  const values = parse(args, { host: { type: 'string' }, port: { type: 'string' }, debug: { type: 'boolean' } })
+  const overrides: Record<string, unknown> = {}
+  if (values.host !== undefined) overrides.MCP_SERVICE_HOST = values.host
+  if (values.port !== undefined) overrides.MCP_SERVICE_PORT = values.port
+  if (values.debug === true) overrides.MCP_DEBUG = true
+  const config = await configFor(values, io, overrides)
+  await startServer(config)
+  return EXIT.ok
+}
+
+async function db (args: string[], io: CliIo): Promise<number> {
+  const [action, ...rest] = args
+  const values = parse(rest, {})
+  const config = await configFor(values, io)
+  if (action === 'upgrade') {
+    const catalog = Catalog.open(config.catalogPath, { upgrade: true })
+    try {
+      const applied = catalog.appliedAtOpen
+      io.out(applied.length === 0
+        ? `Catalog ${config.catalogPath} is up to date (schema version ${catalog.version()}).`
+        : applied.map(migration => `Applied migration ${migration.version}: ${migration.name}`).join('\n'))
+    } finally {
+      catalog.close()
+    }
+    return EXIT.ok
+  }
+  if (action === 'version') {
+    const catalog = Catalog.open(config.catalogPath, { upgrade: false })
+    try {
+      io.out(`Catalog ${config.catalogPath}: schema version ${catalog.version()} (this release: ${LATEST_CATALOG_VERSION}).`)
+    } finally {
+      catalog.close()
+    }
+    return EXIT.ok
+  }
+  throw new UsageError(`unknown db command "${action ?? ''}" (use: db upgrade, db version)`)
+}
+
+async function examples (args: string[], io: CliIo): Promise<number> {
+  const config = await configFor(parse(args, {}), io)
+  const catalog = openCatalog(config)
+  try {
+    const result = loadExamples(catalog, config.examplesPath)
+    io.out(result.generated ? `Generated the example database at ${config.examplesPath}.` : `The example database at ${config.examplesPath} is current.`)
+    io.out(result.registered ? `Registered database "${result.database.database_name}" (id ${result.database.id}) with its datasets, charts and dashboards.` : `Database "${result.database.database_name}" (id ${result.database.id}) was already registered.`)
+    if (result.usersCreated.length > 0) io.out(`Created users: ${result.usersCreated.join(', ')}.`)
+  } finally {
+    catalog.close()
+  }
+  return EXIT.ok
+}
+
+async function users (args: string[], io: CliIo): Promise<number> {
+  const [action, ...rest] = args
+  if (action === 'create') {
+    const values = parse(rest, {
+      username: { type: 'string' },
+      'first-name': { type: 'string' },
+      'last-name': { type: 'string' },
+      email: { type: 'string' },
+      role: { type: 'string', multiple: true },
+      inactive: { type: 'boolean' }
+    })
+    if (values.username === undefined || values.username.trim() === '') throw new UsageError('users create needs --username')
+    const config = await configFor(values, io)
+    const catalog = openCatalog(config)
+    try {
+      const user = catalog.createUser({
+        username: values.username.trim(),
+        first_name: values['first-name'] ?? '',
+        last_name: values['last-name'] ?? '',
+        email: values.email ?? null,
+        active: values.inactive !== true,
+        roles: values.role ?? []
+      })
+      io.out(`Created user ${user.username} (id ${user.id}, roles: ${user.roles.join(', ') || 'none'}${user.active ? '' : ', inactive'}).`)
+    } finally {
+      catalog.close()
+    }
+    return EXIT.ok
+  }
+  if (action === 'list') {
+    const config = await configFor(parse(rest, {}), io)
+    const catalog = openCatalog(config)
+    try {
+      for (const user of catalog.listUsers()) {
+        io.out(`${user.id}\t${user.username}\t${[user.first_name, user.last_name].join(' ').trim()}\t${user.email ?? ''}\t${user.roles.join(',')}\t${user.active ? 'active' : 'inactive'}`)
+      }
+    } finally {
+      catalog.close()
+    }
+    return EXIT.ok
+  }
+  throw new UsageError(`unknown users command "${action ?? ''}" (use: users create, users list)`)
+}
+
+/** Run one CLI command; returns the process exit code (a running server keeps the process alive). */
+export async function main (argv: string[], io: CliIo): Promise<number> {
+  const [command, ...args] = argv
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(USAGE)
+    return EXIT.ok
+  }
+  try {
+    switch (command) {
+      case 'run': return await run(args, io)
+      case 'db': return await db(args, io)
+      case 'load-examples': return await examples(args, io)
+      case 'users': return await users(args, io)
+      case '--version':
+      case 'version':
+        io.out(SERVICE_VERSION)
+        return EXIT.ok
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        io.out(USAGE)
+        return command === undefined ? EXIT.usage : EXIT.ok
+      default:
+        throw new UsageError(`unknown command "${command}"`)
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`analytics-mcp: ${err.message}\n\n${USAGE}`)
+      return EXIT.usage
+    }
+    if (err instanceof ConfigError) {
+      io.err(`analytics-mcp: ${err.message}`)
+      return EXIT.config
+    }
+    if (err instanceof CatalogError) {
+      io.err(`analytics-mcp: ${err.message}`)
+      return EXIT.failure
+    }
+    io.err(`analytics-mcp: ${(err as Error).message}`)
+    return EXIT.failure
+  }
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2), {
+    out: line => process.stdout.write(`${line}\n`),
+    err: line => process.stderr.write(`${line}\n`)
+  })
+  if (code !== EXIT.ok || process.argv[2] !== 'run') process.exitCode = code
+}

@@ -1,0 +1,355 @@
+import { isIP } from 'node:net'
+import path from 'node:path'
+
+/**
+ * Every setting analytics-mcp understands, with its type, default and description.
+ * This table is the single source of truth: loading, validation, the README's settings
+ * table and its test all read it. Names mirror Apache Superset's `MCP_*` keys where
+ * Superset has one.
+ */
+
+type SettingKind = 'boolean' | 'integer' | 'string' | 'list' | 'enum'
+
+interface SettingBase<K extends SettingKind, T> {
+  kind: K
+  /** Shown in the README's settings table. */
+  description: string
+  /** `undefined` means "unset": the setting is optional or derived from others. */
+  default: T | undefined
+  /** Group heading in the README. */
+  group: SettingGroup
+}
+
+type SettingGroup = 'Service' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution'
+
+interface BooleanSetting extends SettingBase<'boolean', boolean> {}
+interface IntegerSetting extends SettingBase<'integer', number> { min: number, max: number }
+interface StringSetting extends SettingBase<'string', string> {
+  /** Returns an error message when the value is not acceptable. */
+  check?: (value: string) => string | undefined
+}
+interface ListSetting extends SettingBase<'list', readonly string[]> {
+  check?: (value: string) => string | undefined
+}
+interface EnumSetting<V extends string = string> extends SettingBase<'enum', V> { values: readonly V[] }
+
+type Setting = BooleanSetting | IntegerSetting | StringSetting | ListSetting | EnumSetting
+
+function booleanSetting (group: SettingGroup, defaultValue: boolean, description: string): BooleanSetting {
+  return { kind: 'boolean', group, default: defaultValue, description }
+}
+
+function integerSetting (group: SettingGroup, defaultValue: number, min: number, max: number, description: string): IntegerSetting {
+  return { kind: 'integer', group, default: defaultValue, min, max, description }
+}
+
+function stringSetting (group: SettingGroup, defaultValue: string | undefined, description: string, check?: StringSetting['check']): StringSetting {
+  return check === undefined
+    ? { kind: 'string', group, default: defaultValue, description }
+    : { kind: 'string', group, default: defaultValue, description, check }
+}
+
+function listSetting (group: SettingGroup, description: string, check?: ListSetting['check']): ListSetting {
+  return check === undefined
+    ? { kind: 'list', group, default: [], description }
+    : { kind: 'list', group, default: [], description, check }
+}
+
+function enumSetting<const V extends string> (group: SettingGroup, defaultValue: V, values: readonly V[], description: string): EnumSetting<V> {
+  return { kind: 'enum', group, default: defaultValue, values, description }
+}
+
+function checkHttpUrl (value: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return 'expected an absolute http(s) URL, e.g. https://analytics.example.com'
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'expected an http or https URL'
+  if (url.search !== '' || url.hash !== '') return 'must not contain a query string or fragment'
+  if (url.username !== '' || url.password !== '') return 'must not contain credentials'
+  return undefined
+}
+
+function checkHostname (value: string): string | undefined {
+  if (value === '*') return undefined
+  const bracketedIpv6 = /^\[[0-9a-f:.]+\]$/i.test(value)
+  if (/[\s/@]/.test(value) || (!bracketedIpv6 && value.includes(':'))) {
+    return `"${value}" is not a host name (write it without scheme, port or path, e.g. mcp.example.com or [::1])`
+  }
+  return undefined
+}
+
+function checkOrigin (value: string): string | undefined {
+  if (value === '*') return undefined
+  const problem = checkHttpUrl(value)
+  if (problem !== undefined) return `"${value}": ${problem}`
+  if (new URL(value).pathname !== '/') return `"${value}" is not an origin (scheme://host[:port] without a path)`
+  return undefined
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+export const SETTINGS = {
+  MCP_SERVICE_HOST: stringSetting('Service', '127.0.0.1', 'Host (interface) to bind to.'),
+  MCP_SERVICE_PORT: integerSetting('Service', 5008, 0, 65535, 'TCP port to bind to; 0 picks a free port.'),
+  MCP_SERVICE_URL: stringSetting('Service', undefined, 'Public base URL of this service (set it behind a reverse proxy or ingress). Defaults to `http://HOST:PORT`.', checkHttpUrl),
+  MCP_APP_NAME: stringSetting('Service', 'analytics-mcp', 'Name reported by health_check, get_instance_info and the MCP server info.'),
+  MCP_DEBUG: booleanSetting('Service', false, 'Debug logging (same as MCP_LOG_LEVEL=debug).'),
+  MCP_LOG_LEVEL: enumSetting('Service', 'info', LOG_LEVELS, 'Log level of the JSON logs on stdout.'),
+  MCP_DEV_USERNAME: stringSetting('Service', 'admin', 'Development mode: the catalog user every MCP call runs as. The user must exist and be active.'),
+  MCP_SHUTDOWN_TIMEOUT: integerSetting('Service', 10, 0, 600, 'Seconds to let in-flight requests finish after SIGTERM before the process exits.'),
+
+  MCP_DATA_DIR: stringSetting('Storage and example data', './data', 'Directory for the embedded SQLite files (catalog and example data), created if missing.'),
+  MCP_CATALOG_PATH: stringSetting('Storage and example data', undefined, 'SQLite file of the metadata catalog. Defaults to `MCP_DATA_DIR/catalog.db`.'),
+  MCP_CATALOG_AUTO_UPGRADE: booleanSetting('Storage and example data', true, 'Apply pending catalog migrations at start-up. When false, start-up stops if the catalog is behind; run `analytics-mcp db upgrade`.'),
+  MCP_LOAD_EXAMPLES: booleanSetting('Storage and example data', true, 'On first start, generate the example analytics database and register it with datasets, charts, dashboards and demo users.'),
+  MCP_EXAMPLES_PATH: stringSetting('Storage and example data', undefined, 'SQLite file of the example analytics database. Defaults to `MCP_DATA_DIR/examples.db`.'),
+
+  MCP_ALLOWED_HOSTS: listSetting('HTTP and transport security', 'Host names accepted in the Host header (any port; DNS-rebinding protection), e.g. mcp.example.com. Empty: localhost names when bound to loopback, else the host of MCP_SERVICE_URL if set, else no check. "*" disables the check. Probes (/healthz, /readyz, /metrics) are exempt.', checkHostname),
+  MCP_ALLOWED_ORIGINS: listSetting('HTTP and transport security', 'Origins (scheme://host[:port]) accepted when a request carries an Origin header, e.g. https://claude.ai. Always accepted: the origin of MCP_SERVICE_URL, and localhost origins when bound to loopback. "*" disables the check.', checkOrigin),
+  MCP_MAX_REQUEST_BYTES: integerSetting('HTTP and transport security', 1_048_576, 1024, 67_108_864, 'Largest accepted request body in bytes; larger bodies get 413.'),
+
+  MCP_SQL_WORKERS: integerSetting('SQL execution', 2, 1, 64, 'Query runner processes per replica. Each runs one query at a time; a query past its timeout is stopped by ending its process.'),
+  MCP_SQL_QUEUE_LIMIT: integerSetting('SQL execution', 64, 0, 100_000, 'Queries allowed to wait for a free runner; beyond it execute_sql answers "busy" at once.'),
+  MCP_SQL_DEFAULT_LIMIT: integerSetting('SQL execution', 1000, 1, 1_000_000, 'Row cap of execute_sql when the call gives no `limit`.'),
+  MCP_SQL_MAX_LIMIT: integerSetting('SQL execution', 10_000, 1, 1_000_000, 'Ceiling of the `limit` argument of execute_sql.'),
+  MCP_SQL_DEFAULT_TIMEOUT: integerSetting('SQL execution', 30, 1, 3600, 'Seconds a query may run when the call gives no `timeout`.'),
+  MCP_SQL_MAX_TIMEOUT: integerSetting('SQL execution', 300, 1, 3600, 'Ceiling of the `timeout` argument of execute_sql, in seconds.')
+} as const satisfies Record<string, Setting>
+
+export type SettingName = keyof typeof SETTINGS
+
+type ValueOf<S> = S extends BooleanSetting ? boolean
+  : S extends IntegerSetting ? number
+    : S extends ListSetting ? readonly string[]
+      : S extends EnumSetting<infer V> ? V
+        : string
+
+type Settings = typeof SETTINGS
+type RequiredNames = { [K in SettingName]: Settings[K]['default'] extends undefined ? never : K }[SettingName]
+type OptionalNames = Exclude<SettingName, RequiredNames>
+
+/** The validated, frozen configuration every part of the service receives. */
+export type Config = Readonly<
+  { [K in RequiredNames]: ValueOf<Settings[K]> } &
+  { [K in OptionalNames]: ValueOf<Settings[K]> | undefined } &
+  {
+    /** Derived: MCP_SERVICE_URL or http://<host>:<port>, without a trailing slash. */
+    serviceUrl: string
+    catalogPath: string
+    examplesPath: string
+    logLevel: (typeof LOG_LEVELS)[number]
+  }
+>
+
+/** Where a raw value came from; used to name the culprit in error messages. */
+export type SettingSource = 'config file' | 'environment' | 'command line' | 'overrides'
+
+export interface RawLayer {
+  source: SettingSource
+  /** e.g. the config file's path. */
+  origin?: string
+  values: Readonly<Record<string, unknown>>
+}
+
+/**
+ * MCP_-prefixed environment variables that are not settings: the config-file pointer
+ * (read by the process edge) and Claude Code's client-side timeouts, often exported in shells.
+ */
+const NON_SETTING_ENV = new Set(['MCP_CONFIG_FILE', 'MCP_TIMEOUT', 'MCP_TOOL_TIMEOUT'])
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[]
+  constructor (problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map(p => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+/** The MCP_* entries of an environment; unknown ones are kept so that validation can name them. */
+export function settingsFromEnv (env: NodeJS.ProcessEnv): Record<string, string> {
+  const values: Record<string, string> = {}
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('MCP_') || NON_SETTING_ENV.has(name) || value === undefined) continue
+    values[name] = value
+  }
+  return values
+}
+
+/**
+ * Validate and merge layers (later layers win) on top of the defaults.
+ * Throws a ConfigError naming every bad or unknown setting and where it came from.
+ */
+export function resolveConfig (layers: readonly RawLayer[]): Config {
+  const problems: string[] = []
+  const resolved: Record<string, unknown> = {}
+
+  for (const [name, setting] of Object.entries(SETTINGS) as Array<[SettingName, Setting]>) {
+    resolved[name] = setting.default
+  }
+
+  for (const layer of layers) {
+    const where = layer.origin === undefined ? layer.source : `${layer.source} ${layer.origin}`
+    for (const [name, raw] of Object.entries(layer.values)) {
+      const setting = (SETTINGS as Record<string, Setting>)[name]
+      if (setting === undefined) {
+        const hint = closestSettingName(name)
+        problems.push(`${name} (${where}): unknown setting${hint === undefined ? '' : `; did you mean ${hint}?`}`)
+        continue
+      }
+      if (raw === undefined) continue
+      const parsed = parseSettingValue(setting, raw)
+      if ('error' in parsed) {
+        problems.push(`${name} (${where}): ${parsed.error}, got ${describeValue(raw)}`)
+        continue
+      }
+      if (parsed.value !== undefined) resolved[name] = parsed.value
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  problems.push(...crossChecks(resolved))
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  return Object.freeze(withDerived(resolved))
+}
+
+function crossChecks (values: Record<string, unknown>): string[] {
+  const problems: string[] = []
+  const pairs: Array<[SettingName, SettingName]> = [
+    ['MCP_SQL_DEFAULT_LIMIT', 'MCP_SQL_MAX_LIMIT'],
+    ['MCP_SQL_DEFAULT_TIMEOUT', 'MCP_SQL_MAX_TIMEOUT']
+  ]
+  for (const [low, high] of pairs) {
+    if ((values[low] as number) > (values[high] as number)) {
+      problems.push(`${low}: ${String(values[low])} is larger than ${high} (${String(values[high])})`)
+    }
+  }
+  if (values.MCP_DEV_USERNAME === '') problems.push('MCP_DEV_USERNAME: must not be empty')
+  return problems
+}
+
+function withDerived (values: Record<string, unknown>): Config {
+  const host = values.MCP_SERVICE_HOST as string
+  const port = values.MCP_SERVICE_PORT as number
+  const dataDir = values.MCP_DATA_DIR as string
+  const explicitUrl = values.MCP_SERVICE_URL as string | undefined
+  const linkHost = host === '0.0.0.0' || host === '::' ? 'localhost' : isIP(host) === 6 ? `[${host}]` : host
+  const serviceUrl = (explicitUrl ?? `http://${linkHost}:${port}`).replace(/\/+$/, '')
+  const debug = values.MCP_DEBUG as boolean
+  const level = values.MCP_LOG_LEVEL as Config['logLevel']
+  return {
+    ...values,
+    serviceUrl,
+    catalogPath: (values.MCP_CATALOG_PATH as string | undefined) ?? path.join(dataDir, 'catalog.db'),
+    examplesPath: (values.MCP_EXAMPLES_PATH as string | undefined) ?? path.join(dataDir, 'examples.db'),
+    logLevel: debug && level !== 'trace' ? 'debug' : level
+  } as unknown as Config
+}
+
+type Parsed = { value: unknown } | { error: string }
+
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on'])
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off'])
+
+/** Parse one raw value (a string from the environment, or a typed value from a config file). */
+function parseSettingValue (setting: Setting, raw: unknown): Parsed {
+  switch (setting.kind) {
+    case 'boolean': {
+      if (typeof raw === 'boolean') return { value: raw }
+      if (typeof raw === 'string') {
+        const word = raw.trim().toLowerCase()
+        if (TRUE_WORDS.has(word)) return { value: true }
+        if (FALSE_WORDS.has(word)) return { value: false }
+      }
+      return { error: 'expected a boolean (true/false, 1/0, yes/no, on/off)' }
+    }
+    case 'integer': {
+      const expected = `expected an integer between ${setting.min} and ${setting.max}`
+      let n: number
+      if (typeof raw === 'number') n = raw
+      else if (typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw)) n = Number(raw)
+      else return { error: expected }
+      if (!Number.isSafeInteger(n) || n < setting.min || n > setting.max) return { error: expected }
+      return { value: n }
+    }
+    case 'enum': {
+      if (typeof raw === 'string' && setting.values.includes(raw.trim().toLowerCase())) return { value: raw.trim().toLowerCase() }
+      return { error: `expected one of ${setting.values.join(', ')}` }
+    }
+    case 'string': {
+      if (typeof raw !== 'string') return { error: 'expected a string' }
+      const value = raw.trim()
+      // An empty value means "unset" for optional settings (handy for Helm templates).
+      if (value === '') return setting.default === undefined ? { value: undefined } : { error: 'must not be empty' }
+      const problem = setting.check?.(value)
+      return problem === undefined ? { value } : { error: problem }
+    }
+    case 'list': {
+      const items = parseList(raw)
+      if (items === undefined) return { error: 'expected a list (a JSON array of strings, or comma-separated values)' }
+      for (const item of items) {
+        const problem = setting.check?.(item)
+        if (problem !== undefined) return { error: problem }
+      }
+      return { value: Object.freeze(items) }
+    }
+  }
+}
+
+function parseList (raw: unknown): string[] | undefined {
+  if (Array.isArray(raw)) return raw.every(item => typeof item === 'string') ? raw.map(item => item.trim()) : undefined
+  if (typeof raw !== 'string') return undefined
+  const text = raw.trim()
+  if (text.startsWith('[')) {
+    try {
+      return parseList(JSON.parse(text))
+    } catch {
+      return undefined
+    }
+  }
+  return text.split(',').map(item => item.trim()).filter(item => item !== '')
+}
+
+function describeValue (raw: unknown): string {
+  if (typeof raw === 'function') return 'a function'
+  const text = typeof raw === 'string' ? JSON.stringify(raw) : JSON.stringify(raw) ?? String(raw)
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}
+
+/** The known setting closest to a misspelt name, if any is close enough to be a plausible typo. */
+export function closestSettingName (name: string): string | undefined {
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of Object.keys(SETTINGS)) {
+    const distance = editDistance(name.toUpperCase(), candidate)
+    if (distance < bestDistance) {
+      best = candidate
+      bestDistance = distance
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 5)) ? best : undefined
+}
+
+function editDistance (a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution))
+    }
+    previous = current
+  }
+  return previous[b.length] ?? 0
+}
+
+/** True when the bind address only accepts connections from this machine. */
+export function isLoopbackHost (host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase()
+  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare)
+}

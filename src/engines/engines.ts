@@ -1,0 +1,144 @@
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { ToolError } from '../errors.ts'
+import type { Backend, DatabaseRecord } from '../catalog/records.ts'
+import { RunnerPool } from './runner-pool.ts'
+import type { RunnerEndReason } from './runner-pool.ts'
+import type { QueryResult } from './protocol.ts'
+
+export type { QueryResult, QueryColumn } from './protocol.ts'
+
+export interface QueryRequest {
+  sql: string
+  /** Row cap; more rows are reported as `truncated`. */
+  maxRows: number
+  timeoutMs: number
+  dryRun: boolean
+  signal?: AbortSignal | undefined
+}
+
+/** Outcome labels of the SQL metrics. */
+export type QueryOutcome = 'success' | 'error' | 'timeout' | 'refused'
+
+export interface QueryObservation {
+  backend: Backend
+  outcome: QueryOutcome
+  durationSeconds: number
+  rows: number
+}
+
+export interface EngineHooks {
+  onQuery?: (observation: QueryObservation) => void
+  onRunnerEnded?: (reason: RunnerEndReason) => void
+}
+
+export interface TableInfo {
+  name: string
+  /** table or view */
+  type: string
+}
+
+/** Runs SQL for one kind of backend, read-only unless the database allows DML. */
+export interface SqlEngine {
+  readonly backend: Backend
+  execute: (database: DatabaseRecord, request: QueryRequest) => Promise<QueryResult>
+  /** Tables and views a query can read, for models writing SQL. */
+  listTables: (database: DatabaseRecord, signal?: AbortSignal) => Promise<TableInfo[]>
+  close: () => Promise<void>
+}
+
+/** How long introspection queries may take. */
+const INTROSPECTION_TIMEOUT_MS = 10_000
+const MAX_LISTED_TABLES = 500
+
+const RUNNER_MODULE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sqlite-runner.ts')
+
+export class SqliteEngine implements SqlEngine {
+  readonly backend = 'sqlite' as const
+  readonly pool: RunnerPool
+
+  constructor (options: { workers: number, queueLimit: number, onRunnerEnded?: (reason: RunnerEndReason) => void }) {
+    this.pool = new RunnerPool({
+      runnerModule: RUNNER_MODULE,
+      size: options.workers,
+      queueLimit: options.queueLimit,
+      ...(options.onRunnerEnded === undefined ? {} : { onRunnerEnded: options.onRunnerEnded })
+    })
+  }
+
+  execute (database: DatabaseRecord, request: QueryRequest): Promise<QueryResult> {
+    return this.pool.run({
+      file: path.resolve(database.connection),
+      allowDml: database.allow_dml,
+      sql: request.sql,
+      maxRows: request.maxRows,
+      dryRun: request.dryRun
+    }, request.timeoutMs, request.signal)
+  }
+
+  async listTables (database: DatabaseRecord, signal?: AbortSignal): Promise<TableInfo[]> {
+    const result = await this.execute(database, {
+      sql: "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name",
+      maxRows: MAX_LISTED_TABLES,
+      timeoutMs: INTROSPECTION_TIMEOUT_MS,
+      dryRun: false,
+      signal
+    })
+    return result.rows.map(([name, type]) => ({ name: String(name), type: String(type) }))
+  }
+
+  close (): Promise<void> {
+    return this.pool.close()
+  }
+}
+
+const OUTCOME_BY_ERROR: Readonly<Record<string, QueryOutcome>> = {
+  query_timeout: 'timeout',
+  busy: 'refused',
+  read_only: 'refused',
+  not_allowed: 'refused',
+  multiple_statements: 'refused',
+  empty_statement: 'refused'
+}
+
+/** The engines of this replica, one per backend, with query metrics around every call. */
+export class EngineRegistry {
+  private readonly engines: ReadonlyMap<Backend, SqlEngine>
+  private readonly hooks: EngineHooks
+
+  constructor (engines: readonly SqlEngine[], hooks: EngineHooks = {}) {
+    this.engines = new Map(engines.map(engine => [engine.backend, engine]))
+    this.hooks = hooks
+  }
+
+  engineFor (backend: Backend): SqlEngine {
+    const engine = this.engines.get(backend)
+    if (engine === undefined) throw new ToolError('database_unavailable', `No SQL engine for backend "${backend}" in this build.`)
+    return engine
+  }
+
+  async execute (database: DatabaseRecord, request: QueryRequest): Promise<QueryResult> {
+    const started = performance.now()
+    let outcome: QueryOutcome = 'error'
+    let rows = 0
+    try {
+      const result = await this.engineFor(database.backend).execute(database, request)
+      outcome = 'success'
+      rows = result.rowCount
+      return result
+    } catch (err) {
+      if (err instanceof ToolError) outcome = OUTCOME_BY_ERROR[err.errorType] ?? 'error'
+      throw err
+    } finally {
+      this.hooks.onQuery?.({ backend: database.backend, outcome, durationSeconds: (performance.now() - started) / 1000, rows })
+    }
+  }
+
+  listTables (database: DatabaseRecord, signal?: AbortSignal): Promise<TableInfo[]> {
+    return this.engineFor(database.backend).listTables(database, signal)
+  }
+
+  async close (): Promise<void> {
+    await Promise.all([...this.engines.values()].map(engine => engine.close()))
+  }
+}

@@ -1,0 +1,43 @@
+/** Messages between the RunnerPool (server process) and a query runner (child process). */
+
+export interface RunnerRequest {
+  id: number
+  /** Absolute path of the SQLite file. */
+  file: string
+  allowDml: boolean
+  sql: string
+  /** Row cap; the runner reads one row more to detect truncation. */
+  maxRows: number
+  /** Compile and authorize only; report the columns without running. */
+  dryRun: boolean
+}
+
+export type RunnerErrorKind =
+  | 'sql_error'
+  | 'read_only'
+  | 'not_allowed'
+  | 'multiple_statements'
+  | 'empty_statement'
+  | 'database_unavailable'
+
+export type RunnerResponse =
+  | { id: number, ok: true, result: QueryResult }
+  | { id: number, ok: false, error: { kind: RunnerErrorKind, message: string } }
+
+export interface QueryColumn {
+  name: string
+  /** Declared type, or the type of the first non-null value; null when unknown. */
+  type: string | null
+}
+
+export interface QueryResult {
+  columns: QueryColumn[]
+  rows: unknown[][]
+  rowCount: number
+  /** More rows existed than the cap allowed. */
+  truncated: boolean
+  /** Rows changed by a data-modifying statement; null for queries. */
+  affectedRows: number | null
+  returnsRows: boolean
+  executionMs: number
+}

@@ -1,0 +1,213 @@
+/**
+ * Query runner: a child process that executes one SQLite statement at a time for the
+ * RunnerPool. It exists so that a query past its timeout can really be stopped (the pool
+ * ends the process) and so that a long query never blocks the server's event loop.
+ *
+ * Safety is enforced by SQLite itself, not by inspecting the SQL text:
+ * - read-only databases are opened with a read-only handle and `PRAGMA query_only`;
+ * - an authorizer denies ATTACH/DETACH (also VACUUM INTO), transactions, extension loading,
+ *   every PRAGMA but table introspection, and, on read-only databases, every write;
+ * - only one statement per call: SQLite compiles the first statement and the rest of the
+ *   text must compile to nothing.
+ */
+import { existsSync } from 'node:fs'
+import { DatabaseSync, constants } from 'node:sqlite'
+import type { StatementSync } from 'node:sqlite'
+import type { RunnerRequest, RunnerResponse, RunnerErrorKind, QueryColumn, QueryResult } from './protocol.ts'
+
+const WRITE_ACTIONS = new Set([
+  constants.SQLITE_INSERT, constants.SQLITE_UPDATE, constants.SQLITE_DELETE,
+  constants.SQLITE_CREATE_INDEX, constants.SQLITE_CREATE_TABLE, constants.SQLITE_CREATE_TEMP_INDEX,
+  constants.SQLITE_CREATE_TEMP_TABLE, constants.SQLITE_CREATE_TEMP_TRIGGER, constants.SQLITE_CREATE_TEMP_VIEW,
+  constants.SQLITE_CREATE_TRIGGER, constants.SQLITE_CREATE_VIEW, constants.SQLITE_CREATE_VTABLE,
+  constants.SQLITE_DROP_INDEX, constants.SQLITE_DROP_TABLE, constants.SQLITE_DROP_TEMP_INDEX,
+  constants.SQLITE_DROP_TEMP_TABLE, constants.SQLITE_DROP_TEMP_TRIGGER, constants.SQLITE_DROP_TEMP_VIEW,
+  constants.SQLITE_DROP_TRIGGER, constants.SQLITE_DROP_VIEW, constants.SQLITE_DROP_VTABLE,
+  constants.SQLITE_ALTER_TABLE, constants.SQLITE_REINDEX, constants.SQLITE_ANALYZE
+])
+
+/** Introspection pragmas a model may use to learn a table's shape. */
+const ALLOWED_PRAGMAS = new Set(['table_info', 'table_xinfo', 'table_list', 'index_list', 'index_info', 'index_xinfo', 'foreign_key_list'])
+const DENIED_FUNCTIONS = new Set(['load_extension', 'fts3_tokenizer'])
+
+interface OpenDatabase {
+  db: DatabaseSync
+  /** Why the authorizer refused the last statement, for a clear error message. */
+  denial: { kind: RunnerErrorKind, message: string } | undefined
+}
+
+const handles = new Map<string, OpenDatabase>()
+
+function openDatabase (file: string, allowDml: boolean): OpenDatabase {
+  const key = `${allowDml ? 'rw' : 'ro'}:${file}`
+  const cached = handles.get(key)
+  if (cached !== undefined) return cached
+
+  // A writable handle would create a missing file: refuse instead of querying an empty database.
+  if (!existsSync(file)) throw new RunnerError('database_unavailable', 'The database file of this database is missing; ask an administrator to check its registration.')
+  let db: DatabaseSync
+  try {
+    db = new DatabaseSync(file, { readOnly: !allowDml, open: true, timeout: 1000 })
+  } catch (err) {
+    throw new RunnerError('database_unavailable', `The database cannot be opened: ${(err as Error).message}`)
+  }
+  db.enableDefensive(true)
+  if (!allowDml) db.exec('PRAGMA query_only = 1')
+  const handle: OpenDatabase = { db, denial: undefined }
+  db.setAuthorizer((action, arg1, arg2) => {
+    const refuse = (kind: RunnerErrorKind, message: string): number => {
+      handle.denial = { kind, message }
+      return constants.SQLITE_DENY
+    }
+    if (action === constants.SQLITE_ATTACH || action === constants.SQLITE_DETACH) {
+      return refuse('not_allowed', 'ATTACH, DETACH and VACUUM are not allowed: execute_sql reads only the registered database.')
+    }
+    if (action === constants.SQLITE_TRANSACTION || action === constants.SQLITE_SAVEPOINT) {
+      return refuse('not_allowed', 'Transaction statements are not allowed: each execute_sql call runs one statement on its own.')
+    }
+    if (action === constants.SQLITE_PRAGMA && !ALLOWED_PRAGMAS.has(String(arg1).toLowerCase())) {
+      return refuse('not_allowed', `PRAGMA ${String(arg1)} is not allowed; only ${[...ALLOWED_PRAGMAS].join(', ')} may be used.`)
+    }
+    if (action === constants.SQLITE_FUNCTION && DENIED_FUNCTIONS.has(String(arg2).toLowerCase())) {
+      return refuse('not_allowed', `The function ${String(arg2)}() is not allowed.`)
+    }
+    if (!allowDml && WRITE_ACTIONS.has(action)) {
+      return refuse('read_only', 'This database is read-only: execute_sql may only read data here (SELECT, WITH ... SELECT, EXPLAIN, PRAGMA table_info).')
+    }
+    return constants.SQLITE_OK
+  })
+  handles.set(key, handle)
+  return handle
+}
+
+class RunnerError extends Error {
+  readonly kind: RunnerErrorKind
+  constructor (kind: RunnerErrorKind, message: string) {
+    super(message)
+    this.kind = kind
+  }
+}
+
+function prepareSingleStatement (handle: OpenDatabase, sql: string): StatementSync {
+  handle.denial = undefined
+  const statement = prepare(handle, sql)
+  const source = statement.sourceSQL
+  const start = sql.indexOf(source)
+  const rest = start === -1 ? '' : sql.slice(start + source.length)
+  if (rest.trim() !== '') {
+    let restIsEmpty = false
+    try {
+      prepare(handle, rest)
+    } catch (err) {
+      restIsEmpty = err instanceof RunnerError && err.kind === 'empty_statement'
+    }
+    if (!restIsEmpty) throw new RunnerError('multiple_statements', 'Only one SQL statement can run per execute_sql call; send the statements in separate calls.')
+  }
+  return statement
+}
+
+function prepare (handle: OpenDatabase, sql: string): StatementSync {
+  try {
+    return handle.db.prepare(sql)
+  } catch (err) {
+    throw toRunnerError(handle, err)
+  }
+}
+
+function toRunnerError (handle: OpenDatabase, err: unknown): RunnerError {
+  const error = err as { code?: string, errcode?: number, message?: string }
+  if (error.code === 'ERR_INVALID_ARG_VALUE' && /no statements/i.test(error.message ?? '')) {
+    return new RunnerError('empty_statement', 'The SQL text contains no statement.')
+  }
+  if (error.errcode === 23 || /not authorized|authorization denied/.test(error.message ?? '')) {
+    return new RunnerError(handle.denial?.kind ?? 'not_allowed', handle.denial?.message ?? 'This statement is not allowed.')
+  }
+  if (error.errcode === 8) {
+    return new RunnerError('read_only', 'This database is read-only: execute_sql may only read data here.')
+  }
+  return new RunnerError('sql_error', error.message ?? String(err))
+}
+
+/** JSON-safe cell values: integers beyond 2^53 become strings, blobs become base64 text. */
+function toJsonValue (value: unknown): unknown {
+  if (typeof value === 'bigint') return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString()
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64')
+  return value
+}
+
+function inferType (value: unknown): string | null {
+  if (value === null || value === undefined) return null
+  if (typeof value === 'bigint') return 'INTEGER'
+  if (typeof value === 'number') return Number.isInteger(value) ? 'INTEGER' : 'REAL'
+  if (value instanceof Uint8Array) return 'BLOB'
+  return 'TEXT'
+}
+
+function execute (request: RunnerRequest): QueryResult {
+  const started = performance.now()
+  const handle = openDatabase(request.file, request.allowDml)
+  const statement = prepareSingleStatement(handle, request.sql)
+  const declared = statement.columns()
+  const columns: QueryColumn[] = declared.map(column => ({ name: column.name, type: column.type ?? null }))
+  const returnsRows = declared.length > 0
+
+  if (request.dryRun) {
+    return { columns, rows: [], rowCount: 0, truncated: false, affectedRows: null, returnsRows, executionMs: performance.now() - started }
+  }
+
+  try {
+    if (!returnsRows) {
+      // sqlite3_changes() keeps the count of the last INSERT/UPDATE/DELETE across DDL, so
+      // measure this statement's own changes as the growth of total_changes().
+      const totalChanges = handle.db.prepare('SELECT total_changes()')
+      totalChanges.setReturnArrays(true)
+      const before = Number((totalChanges.get() as unknown as unknown[])[0])
+      statement.run()
+      const after = Number((totalChanges.get() as unknown as unknown[])[0])
+      return { columns, rows: [], rowCount: 0, truncated: false, affectedRows: after - before, returnsRows, executionMs: performance.now() - started }
+    }
+    statement.setReturnArrays(true)
+    statement.setReadBigInts(true)
+    const rows: unknown[][] = []
+    let truncated = false
+    // Columns without a declared type take the type of their first non-null value.
+    const untyped = new Set(columns.flatMap((column, index) => column.type === null ? [index] : []))
+    // The LIMIT+1 probe: read one row past the cap to know whether more exist, then stop stepping.
+    for (const row of statement.iterate() as Iterable<unknown[]>) {
+      if (rows.length === request.maxRows) {
+        truncated = true
+        break
+      }
+      for (const index of untyped) {
+        const type = inferType(row[index])
+        const column = columns[index]
+        if (type === null || column === undefined) continue
+        column.type = type
+        untyped.delete(index)
+      }
+      rows.push(row.map(toJsonValue))
+    }
+    return { columns, rows, rowCount: rows.length, truncated, affectedRows: null, returnsRows, executionMs: performance.now() - started }
+  } catch (err) {
+    throw toRunnerError(handle, err)
+  }
+}
+
+function respond (response: RunnerResponse): void {
+  process.send?.(response)
+}
+
+process.on('message', (message: RunnerRequest) => {
+  try {
+    respond({ id: message.id, ok: true, result: execute(message) })
+  } catch (err) {
+    const error = err instanceof RunnerError ? err : new RunnerError('sql_error', (err as Error).message)
+    respond({ id: message.id, ok: false, error: { kind: error.kind, message: error.message } })
+  }
+})
+
+// The pool owns this process: when the IPC channel closes, the server is gone.
+process.on('disconnect', () => {
+  for (const { db } of handles.values()) db.close()
+  process.exit(0)
+})

@@ -1,0 +1,127 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { createMcpHandler, isLegacyRequest, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
+import type { AuthInfo } from '@modelcontextprotocol/server'
+import {
+  BatchNotSupportedError, BodyTooLargeError, InvalidJsonError, InvalidJsonRpcError, jsonRpcCodeFor,
+  MethodNotAllowedError, publicError, UnsupportedMediaTypeError
+} from '../errors.ts'
+import { createServerFactory, requestAuthInfo } from './server-factory.ts'
+
+/** Fastify's own body errors, re-worded for MCP clients. */
+function describeError (error: FastifyError, bodyLimit: number): FastifyError {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new BodyTooLargeError(bodyLimit)
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new UnsupportedMediaTypeError()
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return new InvalidJsonError()
+    default: return error
+  }
+}
+
+function requestId (body: unknown): string | number | null {
+  if (body !== null && typeof body === 'object' && 'id' in body) {
+    const id = (body as { id: unknown }).id
+    if (typeof id === 'string' || typeof id === 'number') return id
+  }
+  return null
+}
+
+function isJsonRpcMessage (body: unknown): body is { jsonrpc: '2.0', method?: unknown } {
+  return body !== null && typeof body === 'object' && !Array.isArray(body) && (body as { jsonrpc?: unknown }).jsonrpc === '2.0'
+}
+
+function webHeaders (request: FastifyRequest): Headers {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (typeof value === 'string') headers.set(name, value)
+    else if (Array.isArray(value)) headers.set(name, value.join(', '))
+  }
+  return headers
+}
+
+/**
+ * POST /mcp: stateless Streamable HTTP in JSON-response mode for both protocol eras.
+ * Modern (2026-07-28) requests go to the SDK's createMcpHandler; legacy (2025-era)
+ * requests get a per-request transport with JSON responses, so no replica keeps a session
+ * and legacy clients get application/json rather than SSE. The SDK is called through its
+ * web-standard face from an ordinary Fastify handler (no hijack), so every Fastify hook
+ * (metrics, request ids, helmet) still applies.
+ */
+export default async function mcpRoute (app: FastifyInstance): Promise<void> {
+  const { config, toolset, metrics } = app
+  const createServer = createServerFactory(toolset, config)
+  // 'auto' answers JSON: the handlers never emit a notification before their result.
+  const modern = createMcpHandler(() => createServer(), { legacy: 'reject', responseMode: 'auto' })
+  app.addHook('onClose', async () => modern.close())
+
+  const endpointUrl = `${config.serviceUrl}/mcp`
+  const bodyLimit = config.MCP_MAX_REQUEST_BYTES
+
+  // Fastify's JSON parser (it refuses __proto__ keys), with a JSON-RPC parse error on bad input.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (request, body, done) => {
+    parseJson(request, body.toString(), (error, value) => {
+      if (error !== null) done(new InvalidJsonError(), undefined)
+      else done(null, value)
+    })
+  })
+
+  app.setErrorHandler(function jsonRpcError (error: FastifyError, request, reply) {
+    const { status, code, message } = publicError(describeError(error, bodyLimit))
+    if (status >= 500) request.log.error({ err: error }, 'MCP request failed')
+    else request.log.info({ code: error.code, status }, 'MCP request rejected')
+    if (status === 405) reply.header('allow', 'POST')
+    reply.code(status).type('application/json; charset=utf-8')
+    return { jsonrpc: '2.0', id: requestId(request.body), error: { code: jsonRpcCodeFor(code), message } }
+  })
+
+  app.addHook('onRequest', app.authenticate)
+
+  async function serveLegacy (webRequest: Request, body: unknown, authInfo: AuthInfo): Promise<Response> {
+    const server = createServer()
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true })
+    await server.connect(transport)
+    try {
+      return await transport.handleRequest(webRequest, { parsedBody: body, authInfo })
+    } finally {
+      await server.close()
+    }
+  }
+
+  app.post('/mcp', async function handleMcp (request: FastifyRequest, reply: FastifyReply) {
+    const body = request.body
+    if (Array.isArray(body)) throw new BatchNotSupportedError()
+    if (!isJsonRpcMessage(body)) throw new InvalidJsonRpcError()
+    const principal = request.principal
+    if (principal === null) throw new Error('authenticate did not set a principal')
+
+    // The client going away aborts the request: tool calls (and their SQL) stop with it.
+    const disconnect = new AbortController()
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) disconnect.abort()
+    })
+    const webRequest = new Request(endpointUrl, { method: 'POST', headers: webHeaders(request), signal: disconnect.signal })
+    const authInfo = requestAuthInfo({ principal, log: request.log, signal: disconnect.signal }, principal.user.username)
+
+    const legacy = await isLegacyRequest(webRequest, body)
+    metrics.mcpRequest(body.method, legacy ? 'legacy' : 'modern')
+    const response = legacy
+      ? await serveLegacy(webRequest, body, authInfo)
+      : await modern.fetch(webRequest, { parsedBody: body, authInfo })
+
+    reply.code(response.status)
+    response.headers.forEach((value, name) => {
+      if (name !== 'content-length') reply.header(name, value)
+    })
+    const text = await response.text()
+    return reply.send(text === '' ? undefined : text)
+  })
+
+  app.route({
+    method: ['GET', 'DELETE'],
+    url: '/mcp',
+    handler: async function methodNotAllowed () {
+      throw new MethodNotAllowedError()
+    }
+  })
+}

@@ -1,0 +1,121 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { QueryObservation } from '../engines/engines.ts'
+import type { RunnerEndReason } from '../engines/runner-pool.ts'
+import type { ToolCallHooks, ToolOutcome } from '../mcp/toolset.ts'
+
+/** JSON-RPC methods counted by name; anything else is counted as "other" to bound the label. */
+const KNOWN_MCP_METHODS = new Set([
+  'initialize', 'notifications/initialized', 'notifications/cancelled', 'ping', 'server/discover',
+  'tools/list', 'tools/call', 'resources/list', 'resources/read', 'resources/templates/list',
+  'prompts/list', 'prompts/get', 'logging/setLevel', 'subscriptions/listen', 'completion/complete'
+])
+
+export interface ServiceMetrics {
+  registry: Registry
+  /** Record one finished HTTP request. */
+  httpRequest: (labels: { method: string, route: string, status_code: string }, seconds: number) => void
+  /** Count one POST /mcp message. */
+  mcpRequest: (method: unknown, era: 'legacy' | 'modern') => void
+  /** Pre-create the tool series so dashboards and alerts see zeros, not gaps. */
+  registerTools: (names: readonly string[]) => void
+  toolHooks: ToolCallHooks
+  onQuery: (observation: QueryObservation) => void
+  onRunnerEnded: (reason: RunnerEndReason) => void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: ServiceMetrics
+  }
+}
+
+const TOOL_OUTCOMES: readonly ToolOutcome[] = ['success', 'tool_error', 'error']
+
+export function createServiceMetrics (): ServiceMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+
+  const httpRequests = new Counter({ name: 'http_requests_total', help: 'HTTP requests by method, route and status code', labelNames: ['method', 'route', 'status_code'], registers: [registry] })
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration by method, route and status code',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry]
+  })
+  const mcpRequests = new Counter({ name: 'mcp_requests_total', help: 'MCP JSON-RPC messages by method and protocol era', labelNames: ['method', 'era'], registers: [registry] })
+  const toolCalls = new Counter({ name: 'mcp_tool_calls_total', help: 'Tool calls by tool and outcome (success, tool_error, error)', labelNames: ['tool', 'outcome'], registers: [registry] })
+  const toolDuration = new Histogram({
+    name: 'mcp_tool_call_duration_seconds',
+    help: 'Tool call duration by tool and outcome',
+    labelNames: ['tool', 'outcome'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [registry]
+  })
+  const toolsInFlight = new Gauge({ name: 'mcp_tool_calls_in_flight', help: 'Tool calls currently running, by tool', labelNames: ['tool'], registers: [registry] })
+  const sqlDuration = new Histogram({
+    name: 'sql_query_duration_seconds',
+    help: 'SQL query duration by backend and outcome (success, error, timeout, refused)',
+    labelNames: ['backend', 'outcome'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+    registers: [registry]
+  })
+  const sqlRows = new Histogram({
+    name: 'sql_rows_returned',
+    help: 'Rows returned per successful SQL query, by backend',
+    labelNames: ['backend'],
+    buckets: [0, 1, 10, 100, 1000, 10_000, 100_000],
+    registers: [registry]
+  })
+  const runnerRestarts = new Counter({ name: 'sql_runner_restarts_total', help: 'Query runner processes ended mid-query, by reason (timeout, cancelled, crashed)', labelNames: ['reason'], registers: [registry] })
+
+  return {
+    registry,
+    httpRequest (labels, seconds) {
+      httpRequests.inc(labels)
+      httpDuration.observe(labels, seconds)
+    },
+    mcpRequest (method, era) {
+      const name = typeof method === 'string' && KNOWN_MCP_METHODS.has(method) ? method : 'other'
+      mcpRequests.inc({ method: name, era })
+    },
+    registerTools (names) {
+      for (const tool of names) {
+        toolsInFlight.set({ tool }, 0)
+        for (const outcome of TOOL_OUTCOMES) toolCalls.inc({ tool, outcome }, 0)
+      }
+    },
+    toolHooks: {
+      started: tool => toolsInFlight.inc({ tool }),
+      finished: (tool, outcome, seconds) => {
+        toolsInFlight.dec({ tool })
+        toolCalls.inc({ tool, outcome })
+        toolDuration.observe({ tool, outcome }, seconds)
+      }
+    },
+    onQuery ({ backend, outcome, durationSeconds, rows }) {
+      sqlDuration.observe({ backend, outcome }, durationSeconds)
+      if (outcome === 'success') sqlRows.observe({ backend }, rows)
+    },
+    onRunnerEnded: reason => runnerRestarts.inc({ reason })
+  }
+}
+
+async function metricsPlugin (app: FastifyInstance): Promise<void> {
+  const metrics = createServiceMetrics()
+  app.decorate('metrics', metrics)
+
+  app.addHook('onResponse', async function recordHttpMetrics (request: FastifyRequest, reply: FastifyReply) {
+    // Only registered routes become label values; everything else is one series.
+    metrics.httpRequest({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
+  })
+
+  app.get('/metrics', { config: { hostCheck: false } }, async function scrape (_request, reply) {
+    reply.type(metrics.registry.contentType)
+    return metrics.registry.metrics()
+  })
+}
+
+export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x', dependencies: ['config'] })

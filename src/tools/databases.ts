@@ -1,0 +1,95 @@
+import * as z from 'zod'
+import { DATABASE_LIST } from '../catalog/list-specs.ts'
+import type { DatabaseRecord } from '../catalog/records.ts'
+import { notFound } from '../errors.ts'
+import { auditColumns, auditFields, defineListTool } from './list-tool.ts'
+import { objectTable, plural } from './render.ts'
+import { defineTool, READ_ONLY } from './tool.ts'
+import type { Tool, ToolContext } from './tool.ts'
+
+export const identifierSchema = z.union([z.int(), z.string().min(1).max(255)])
+
+const databaseItem = {
+  id: z.int(),
+  uuid: z.string(),
+  database_name: z.string(),
+  backend: z.string().describe('sqlite, postgresql or duckdb'),
+  allow_dml: z.boolean().describe('whether execute_sql may change data'),
+  expose_in_sqllab: z.boolean().describe('whether execute_sql may run on it'),
+  description: z.string().nullable(),
+  ...auditColumns
+}
+
+type DatabaseItem = z.output<z.ZodObject<typeof databaseItem>>
+
+function databaseFields (database: DatabaseRecord, context: ToolContext, now: number): DatabaseItem {
+  const users = context.catalog.userRefs([database.created_by_fk, database.changed_by_fk])
+  return {
+    id: database.id,
+    uuid: database.uuid,
+    database_name: database.database_name,
+    backend: database.backend,
+    allow_dml: database.allow_dml,
+    expose_in_sqllab: database.expose_in_sqllab,
+    description: database.description,
+    ...auditFields(database, users, now)
+  }
+}
+
+export const listDatabases = (): Tool => defineListTool({
+  tool: 'list_databases',
+  title: 'List databases',
+  description: 'List the databases registered for analytics (the connections datasets and execute_sql run against), with paging, filters and search. Use the id with get_database_info and execute_sql.',
+  itemsKey: 'databases',
+  noun: 'database',
+  spec: DATABASE_LIST,
+  item: databaseItem,
+  defaultColumns: ['id', 'database_name', 'backend', 'allow_dml', 'expose_in_sqllab', 'description', 'changed_on', 'changed_on_humanized'],
+  fetch: (catalog, query) => catalog.listDatabases(query),
+  toItems: (rows, context, _wanted, now) => rows.map(row => databaseFields(row, context, now))
+})
+
+const tableSchema = z.object({ name: z.string(), type: z.string().describe('table or view') })
+
+export const getDatabaseInfo = (): Tool => defineTool({
+  name: 'get_database_info',
+  title: 'Get database details',
+  description: 'Details of one database by id, UUID or name: backend, whether it is read-only, its tables and views (for writing SQL), and the datasets defined on it.',
+  annotations: READ_ONLY,
+  aliases: { id: 'identifier', database_id: 'identifier', database_name: 'identifier' },
+  input: z.strictObject({
+    identifier: identifierSchema.describe('database id, UUID or name')
+  }),
+  output: z.object({
+    ...databaseItem,
+    capabilities: z.object({
+      sql_dialect: z.string(),
+      read_only: z.boolean(),
+      supports_dml: z.boolean()
+    }),
+    tables: z.array(tableSchema),
+    datasets: z.array(z.object({ id: z.int(), table_name: z.string(), schema: z.string().nullable() })),
+    dataset_count: z.int()
+  }),
+  run: async ({ identifier }, context) => {
+    const database = context.catalog.findDatabase(identifier)
+    if (database === undefined) throw notFound('database', identifier, 'id, UUID or name', 'list_databases')
+    const datasets = context.catalog.listDatasets({
+      page: 1, pageSize: 100, filters: [{ col: 'database_id', opr: 'eq', value: database.id }], orderColumn: 'table_name', orderDirection: 'asc'
+    })
+    const tables = await context.engines.listTables(database, context.signal)
+    return {
+      ...databaseFields(database, context, Date.now()),
+      capabilities: { sql_dialect: database.backend, read_only: !database.allow_dml, supports_dml: database.allow_dml },
+      tables,
+      datasets: datasets.rows.map(dataset => ({ id: dataset.id, table_name: dataset.table_name, schema: dataset.schema })),
+      dataset_count: datasets.total
+    }
+  },
+  render: database => [
+    `Database ${database.database_name} (id ${database.id}, ${database.backend}, ${database.allow_dml ? 'read-write' : 'read-only'}).`,
+    database.description ?? '',
+    `${plural(database.tables.length, 'table')}/views: ${database.tables.map(table => table.name).join(', ')}`,
+    database.datasets.length === 0 ? 'No datasets.' : `Datasets:\n${objectTable(['id', 'table_name', 'schema'], database.datasets)}`
+  ].filter(line => line !== '').join('\n')
+})

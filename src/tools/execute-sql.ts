@@ -1,0 +1,111 @@
+import * as z from 'zod'
+import type { Config } from '../config.ts'
+import { invalidArguments, notFound, ToolError } from '../errors.ts'
+import { identifierSchema } from './databases.ts'
+import { markdownTable, plural } from './render.ts'
+import { defineTool } from './tool.ts'
+import type { Tool } from './tool.ts'
+
+/** Unique result keys: a second column named "total" becomes "total_2". */
+export function uniqueColumnNames (names: readonly string[]): string[] {
+  const used = new Set<string>()
+  return names.map(name => {
+    let candidate = name
+    for (let n = 2; used.has(candidate); n++) candidate = `${name}_${n}`
+    used.add(candidate)
+    return candidate
+  })
+}
+
+export function truncationNote (rowCount: number, limit: number, maxLimit: number): string {
+  const raise = limit < maxLimit ? `, or raise \`limit\` (up to ${maxLimit.toLocaleString('en-US')})` : ''
+  return `Results truncated: only the first ${plural(rowCount, 'row')} are shown because of the row limit (${limit.toLocaleString('en-US')}); more rows exist. Aggregate or filter in SQL (GROUP BY, WHERE, LIMIT)${raise}.`
+}
+
+export const executeSql = (config: Config): Tool => defineTool({
+  name: 'execute_sql',
+  title: 'Run SQL',
+  description: [
+    'Run one SQL statement against a registered database and return the rows.',
+    'Databases are read-only unless an administrator allowed DML on them; one statement per call.',
+    `Results are capped at \`limit\` rows (default ${config.MCP_SQL_DEFAULT_LIMIT}, at most ${config.MCP_SQL_MAX_LIMIT}); \`truncated: true\` means more rows exist, so aggregate in SQL instead of paging through raw rows.`,
+    `Queries stop after \`timeout\` seconds (default ${config.MCP_SQL_DEFAULT_TIMEOUT}).`,
+    'Use get_database_info for the tables of a database and get_dataset_info for columns and saved metrics. SQLite databases use SQLite SQL (strftime for dates).'
+  ].join(' '),
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  aliases: { query: 'sql', database: 'database_id', database_name: 'database_id', row_limit: 'limit' },
+  input: z.strictObject({
+    database_id: identifierSchema.describe('database id, UUID or name (see list_databases)'),
+    sql: z.string().min(1).max(100_000).describe('one SQL statement'),
+    schema: z.string().max(255).optional().describe('schema to run in; SQLite databases have only "main"'),
+    limit: z.int().min(1).max(config.MCP_SQL_MAX_LIMIT).default(config.MCP_SQL_DEFAULT_LIMIT).describe('maximum rows to return'),
+    timeout: z.int().min(1).max(config.MCP_SQL_MAX_TIMEOUT).default(config.MCP_SQL_DEFAULT_TIMEOUT).describe('seconds before the query is stopped'),
+    dry_run: z.boolean().default(false).describe('check the statement and report its columns without running it')
+  }),
+  output: z.object({
+    success: z.literal(true),
+    database_id: z.int(),
+    database_name: z.string(),
+    backend: z.string(),
+    sql: z.string(),
+    statement_type: z.enum(['query', 'command']).describe('query: returns rows; command: changes data or schema'),
+    columns: z.array(z.object({ name: z.string(), type: z.string().nullable(), is_nullable: z.boolean().nullable() })),
+    rows: z.array(z.record(z.string(), z.unknown())),
+    row_count: z.int(),
+    truncated: z.boolean().describe('true when more rows exist than `limit` allowed'),
+    limit: z.int(),
+    affected_rows: z.int().nullable(),
+    execution_time_ms: z.number(),
+    dry_run: z.boolean(),
+    notes: z.array(z.string())
+  }),
+  run: async (args, context) => {
+    const database = context.catalog.findDatabase(args.database_id)
+    if (database === undefined) throw notFound('database', args.database_id, 'id, UUID or name', 'list_databases')
+    if (!database.expose_in_sqllab) {
+      throw new ToolError('not_allowed', `SQL execution is disabled on database ${database.database_name}.`, 'Query one of its datasets with the chart tools, or ask an administrator to enable SQL on it.')
+    }
+    if (database.backend === 'sqlite' && args.schema !== undefined && args.schema !== 'main') {
+      throw invalidArguments(`Schema "${args.schema}" does not exist: SQLite databases have only the schema "main".`, 'Omit `schema`.')
+    }
+    const result = await context.engines.execute(database, {
+      sql: args.sql,
+      maxRows: args.limit,
+      timeoutMs: args.timeout * 1000,
+      dryRun: args.dry_run,
+      signal: context.signal
+    })
+    const names = uniqueColumnNames(result.columns.map(column => column.name))
+    const notes: string[] = []
+    if (result.truncated) notes.push(truncationNote(result.rowCount, args.limit, context.config.MCP_SQL_MAX_LIMIT))
+    if (args.dry_run) notes.push('Dry run: the statement was checked, not run.')
+    return {
+      success: true as const,
+      database_id: database.id,
+      database_name: database.database_name,
+      backend: database.backend,
+      sql: args.sql,
+      statement_type: result.returnsRows ? 'query' as const : 'command' as const,
+      columns: result.columns.map((column, index) => ({ name: names[index] ?? column.name, type: column.type, is_nullable: null })),
+      rows: result.rows.map(row => Object.fromEntries(names.map((name, index) => [name, row[index] ?? null]))),
+      row_count: result.rowCount,
+      truncated: result.truncated,
+      limit: args.limit,
+      affected_rows: result.affectedRows,
+      execution_time_ms: Math.round(result.executionMs * 100) / 100,
+      dry_run: args.dry_run,
+      notes
+    }
+  },
+  render: result => {
+    const lines = [...result.notes]
+    if (result.statement_type === 'command') {
+      lines.push(`Statement ran on ${result.database_name}: ${plural(result.affected_rows ?? 0, 'row')} affected.`)
+    } else {
+      const names = result.columns.map(column => column.name)
+      lines.push(`${plural(result.row_count, 'row')} × ${plural(names.length, 'column')} from ${result.database_name} in ${result.execution_time_ms} ms.`)
+      if (result.row_count > 0) lines.push(markdownTable(names, result.rows.map(row => names.map(name => row[name]))))
+    }
+    return lines.join('\n\n')
+  }
+})

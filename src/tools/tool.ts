@@ -1,0 +1,119 @@
+import type * as z from 'zod'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Catalog } from '../catalog/catalog.ts'
+import type { UserRecord } from '../catalog/records.ts'
+import type { Config } from '../config.ts'
+import type { EngineRegistry } from '../engines/engines.ts'
+import { invalidArguments } from '../errors.ts'
+
+/** Who is calling: the catalog user and how they authenticated. */
+export interface Principal {
+  user: UserRecord
+  authMethod: 'dev'
+  /**
+   * OAuth scopes granted to the credential; undefined when the credential is not
+   * scope-limited (development mode).
+   */
+  scopes?: readonly string[]
+}
+
+/** What a tool handler gets besides its arguments. Tools never see Fastify or HTTP. */
+export interface ToolContext {
+  principal: Principal
+  catalog: Catalog
+  engines: EngineRegistry
+  config: Config
+  log: FastifyBaseLogger
+  /** Aborted when the client goes away; long work (SQL) stops with it. */
+  signal: AbortSignal
+  /** Random id of this call, echoed in the result's `_meta` and in the audit log. */
+  callId: string
+  /** Names of the tools this principal may call (for get_instance_info). */
+  availableTools: readonly string[]
+}
+
+/** MCP tool annotations (hints for clients; they are not a security boundary). */
+export interface ToolAnnotations {
+  title: string
+  readOnlyHint: boolean
+  destructiveHint: boolean
+  idempotentHint: boolean
+  openWorldHint: boolean
+}
+
+/** Everything the service knows about one tool: schemas, hints, handler and text rendering. */
+export interface ToolDefinition<Input extends z.ZodObject = z.ZodObject, Output extends z.ZodObject = z.ZodObject> {
+  name: string
+  title: string
+  /** Written for a model: what the tool does, when to use it, what it returns. */
+  description: string
+  annotations: Omit<ToolAnnotations, 'title'>
+  input: Input
+  output: Output
+  /** Superset-style synonyms accepted for argument names (alias → canonical name). */
+  aliases?: Readonly<Record<string, string>>
+  run: (args: z.output<Input>, context: ToolContext) => Promise<z.output<Output>> | z.output<Output>
+  /** The concise text content that accompanies `structuredContent`. */
+  render: (result: z.output<Output>) => string
+}
+
+/** A tool as the registry holds it: schemas and metadata, and a type-erased `invoke`. */
+export interface Tool {
+  readonly name: string
+  readonly title: string
+  readonly description: string
+  readonly annotations: ToolDefinition['annotations']
+  readonly input: z.ZodObject
+  readonly output: z.ZodObject
+  readonly aliases: Readonly<Record<string, string>>
+  /** Validate normalised arguments, run, and render; throws ToolError on a bad call. */
+  invoke: (args: unknown, context: ToolContext) => Promise<ToolOutcome>
+}
+
+export interface ToolOutcome {
+  structured: Record<string, unknown>
+  text: string
+}
+
+/** Tools are built once at start-up from the configuration (some bounds come from it). */
+export type ToolFactory = (config: Config) => Tool
+
+export function defineTool<Input extends z.ZodObject, Output extends z.ZodObject> (definition: ToolDefinition<Input, Output>): Tool {
+  const argumentNames = Object.keys(definition.input.shape)
+  return {
+    name: definition.name,
+    title: definition.title,
+    description: definition.description,
+    annotations: definition.annotations,
+    input: definition.input,
+    output: definition.output,
+    aliases: definition.aliases ?? {},
+    async invoke (args, context) {
+      const parsed = definition.input.safeParse(args)
+      if (!parsed.success) {
+        throw invalidArguments(
+          `Invalid arguments for ${definition.name}: ${describeIssues(parsed.error)}`,
+          argumentNames.length === 0 ? `${definition.name} takes no arguments.` : `Arguments of ${definition.name}: ${argumentNames.join(', ')}.`
+        )
+      }
+      const result = await definition.run(parsed.data, context)
+      return { structured: result as Record<string, unknown>, text: definition.render(result) }
+    }
+  }
+}
+
+/** "page_size: Too big: expected number to be <=100; filters.0.opr: Invalid option ..." */
+export function describeIssues (error: z.ZodError): string {
+  return error.issues.map(issue => {
+    const where = issue.path.length === 0 ? '' : `${issue.path.map(String).join('.')}: `
+    return `${where}${issue.message}`
+  }).join('; ')
+}
+
+/** Annotations of a tool that only reads the catalog or data. */
+export const READ_ONLY: ToolDefinition['annotations'] = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false
+}

@@ -1,0 +1,173 @@
+import path from 'node:path'
+import BetterSqlite3 from 'better-sqlite3'
+import t from 'tap'
+import { Catalog, CatalogError } from '../src/catalog/catalog.ts'
+import { compileList, escapeLike } from '../src/catalog/list-query.ts'
+import type { ListQuery } from '../src/catalog/list-query.ts'
+import { CHART_LIST } from '../src/catalog/list-specs.ts'
+import { applyMigrations, catalogVersion, LATEST_CATALOG_VERSION, MIGRATIONS, pendingMigrations } from '../src/catalog/migrations.ts'
+import { gridLayout } from '../src/catalog/dashboard-layout.ts'
+import { ToolError } from '../src/errors.ts'
+import { loadExamples } from '../src/examples/load.ts'
+import { sharedExamplesFile } from './helpers/examples.ts'
+
+const query = (overrides: Partial<ListQuery> = {}): ListQuery => ({
+  page: 1, pageSize: 100, filters: [], orderColumn: 'id', orderDirection: 'asc', ...overrides
+})
+
+function openWithExamples (dir: string): Catalog {
+  const catalog = Catalog.open(path.join(dir, 'catalog.db'), { upgrade: true })
+  loadExamples(catalog, sharedExamplesFile())
+  return catalog
+}
+
+t.test('migrations', async t => {
+  t.test('a new catalog is created at the latest version, with built-in roles', async t => {
+    const catalog = Catalog.open(path.join(t.testdir(), 'nested', 'catalog.db'), { upgrade: true })
+    t.teardown(() => catalog.close())
+    t.equal(catalog.version(), LATEST_CATALOG_VERSION)
+    t.same(catalog.appliedAtOpen.map(m => m.version), MIGRATIONS.map(m => m.version))
+    t.same(catalog.roleNames(), ['Admin', 'Alpha', 'Gamma', 'sql_lab'])
+    t.doesNotThrow(() => catalog.ping())
+  })
+
+  t.test('applying twice is a no-op', async t => {
+    const db = new BetterSqlite3(':memory:')
+    t.teardown(() => db.close())
+    t.equal(catalogVersion(db), 0)
+    t.equal(applyMigrations(db).length, MIGRATIONS.length)
+    t.same(applyMigrations(db), [])
+    t.same(pendingMigrations(db), [])
+  })
+
+  t.test('a catalog behind the code is refused unless upgrading, naming the command', async t => {
+    const file = path.join(t.testdir(), 'catalog.db')
+    new BetterSqlite3(file).close()
+    t.throws(() => Catalog.open(file, { upgrade: false }), { name: 'CatalogError', message: /analytics-mcp db upgrade/ })
+    const upgraded = Catalog.open(file, { upgrade: true })
+    t.equal(upgraded.version(), LATEST_CATALOG_VERSION)
+    upgraded.close()
+  })
+
+  t.test('a catalog newer than the code is refused', async t => {
+    const file = path.join(t.testdir(), 'catalog.db')
+    const db = new BetterSqlite3(file)
+    applyMigrations(db, [...MIGRATIONS, { version: LATEST_CATALOG_VERSION + 1, name: 'from the future', sql: 'CREATE TABLE future (id INTEGER)' }])
+    db.close()
+    t.throws(() => Catalog.open(file, { upgrade: true }), { message: /newer than this release understands/ })
+  })
+
+  t.test('an unreadable file is a clear error', async t => {
+    const dir = t.testdir({ 'not-a-db.db': 'this is not sqlite'.repeat(100) })
+    t.throws(() => Catalog.open(path.join(dir, 'not-a-db.db'), { upgrade: true }), CatalogError)
+  })
+})
+
+t.test('users', async t => {
+  const catalog = Catalog.open(':memory:', { upgrade: true })
+  t.teardown(() => catalog.close())
+  const user = catalog.createUser({ username: 'carol', first_name: 'Carol', email: 'carol@example.com', roles: ['Gamma', 'sql_lab'] })
+  t.same(user.roles, ['Gamma', 'sql_lab'])
+  t.equal(user.active, true)
+  t.equal(catalog.findUserByUsername('carol')?.email, 'carol@example.com')
+  t.throws(() => catalog.createUser({ username: 'carol', roles: [] }), { message: /already exists/ })
+  t.throws(() => catalog.createUser({ username: 'dave', roles: ['Wizard'] }), { message: /unknown role\(s\): Wizard/ })
+  const inactive = catalog.createUser({ username: 'erin', roles: [], active: false })
+  t.equal(inactive.active, false)
+  t.same(catalog.listUsers().map(u => u.username), ['carol', 'erin'])
+  t.same([...catalog.userRefs([user.id, null, 999]).keys()], [user.id])
+})
+
+t.test('lookups by id, UUID and name', async t => {
+  const catalog = openWithExamples(t.testdir())
+  t.teardown(() => catalog.close())
+  const sales = catalog.findDashboard('sales-overview')
+  t.equal(sales?.dashboard_title, 'Sales Overview')
+  t.equal(catalog.findDashboard(sales?.uuid.toUpperCase() ?? '')?.id, sales?.id, 'UUIDs match case-insensitively')
+  t.equal(catalog.findDashboard(String(sales?.id))?.id, sales?.id)
+  t.equal(catalog.findDashboard(' '), undefined)
+  t.equal(catalog.findDashboard(1.5), undefined)
+  t.equal(catalog.findChart('Monthly Revenue'), undefined, 'charts are looked up by id or UUID only')
+  t.equal(catalog.findDataset('orders')?.main_dttm_col, 'order_date')
+  t.equal(catalog.findDatabase('examples')?.backend, 'sqlite')
+  t.same(catalog.chartsOfDashboard(sales?.id ?? 0).map(c => c.slice_name).length, 6)
+  t.same(catalog.dashboardsOfChart(3).map(d => d.slug), ['sales-overview'])
+  const owners = catalog.ownersOf('dashboard', [1, 2])
+  t.same(owners.get(1)?.map(o => o.username), ['admin'])
+  t.same(owners.get(2)?.map(o => o.username), ['admin', 'alice'])
+})
+
+t.test('list queries', async t => {
+  const catalog = openWithExamples(t.testdir())
+  t.teardown(() => catalog.close())
+  const names = (overrides: Partial<ListQuery>): string[] => catalog.listCharts(query(overrides)).rows.map(chart => chart.slice_name)
+
+  t.same(names({ filters: [{ col: 'slice_name', opr: 'eq', value: 'Total Revenue' }] }), ['Total Revenue'])
+  t.equal(names({ filters: [{ col: 'slice_name', opr: 'ne', value: 'Total Revenue' }] }).length, 7)
+  t.same(names({ filters: [{ col: 'slice_name', opr: 'ew', value: 'by Segment' }] }), ['Customers by Segment'])
+  t.same(names({ filters: [{ col: 'slice_name', opr: 'ct', value: 'Quarterly' }] }), ['Quarterly Revenue by Category'])
+  t.same(names({ filters: [{ col: 'slice_name', opr: 'like', value: 'Top%' }] }), ['Top Products by Revenue'])
+  t.same(names({ filters: [{ col: 'slice_name', opr: 'ilike', value: 'top%' }] }), ['Top Products by Revenue'])
+  t.same(names({ filters: [{ col: 'id', opr: 'in', value: [1, '2'] }] }), ['Total Revenue', 'Monthly Revenue'])
+  t.equal(names({ filters: [{ col: 'id', opr: 'nin', value: [1, 2] }] }).length, 6)
+  t.same(names({ filters: [{ col: 'id', opr: 'gt', value: 6 }] }), ['Customers by Segment', 'Customers by Region'])
+  t.equal(names({ filters: [{ col: 'id', opr: 'gte', value: 6 }] }).length, 3)
+  t.same(names({ filters: [{ col: 'id', opr: 'lt', value: 2 }] }), ['Total Revenue'])
+  t.equal(names({ filters: [{ col: 'id', opr: 'lte', value: 2 }] }).length, 2)
+  t.equal(names({ filters: [{ col: 'datasource_id', opr: 'is_not_null' }] }).length, 8)
+  t.equal(names({ filters: [{ col: 'dashboards', opr: 'in', value: [1, 2] }] }).length, 8)
+  t.equal(names({ filters: [{ col: 'dashboards', opr: 'nin', value: [1] }] }).length, 2)
+  t.equal(names({ filters: [{ col: 'dashboards', opr: 'ne', value: 2 }] }).length, 5)
+  t.equal(names({ filters: [{ col: 'dashboards', opr: 'is_null' }] }).length, 0)
+  t.equal(names({ filters: [{ col: 'dashboards', opr: 'is_not_null' }] }).length, 8)
+  t.equal(names({ filters: [{ col: 'created_on', opr: 'gte', value: '2000-01-01' }] }).length, 8)
+  t.equal(names({ filters: [{ col: 'changed_on', opr: 'lt', value: '2000-01-01T00:00:00Z' }] }).length, 0)
+  t.same(names({ search: 'segment' }), ['Customers by Segment'])
+  t.same(names({ search: '100%' }), [], 'search wildcards are literal')
+  t.same(names({ orderColumn: 'slice_name', orderDirection: 'desc', pageSize: 1 }), ['Total Revenue'])
+  t.same(names({ page: 2, pageSize: 3 }), ['Orders by Channel', 'Top Products by Revenue', 'Quarterly Revenue by Category'])
+  t.equal(catalog.listCharts(query({ page: 9 })).total, 8, 'the total does not depend on the page')
+  t.equal(catalog.listDashboards(query({ filters: [{ col: 'published', opr: 'eq', value: 'false' }] })).total, 1)
+  t.equal(catalog.listDatasets(query({ filters: [{ col: 'owner', opr: 'eq', value: 2 }] })).total, 4)
+  t.equal(catalog.listDatabases(query({ filters: [{ col: 'allow_dml', opr: 'eq', value: false }] })).total, 1)
+
+  const invalid: Array<[Partial<ListQuery>, RegExp]> = [
+    [{ filters: [{ col: 'nope', opr: 'eq', value: 1 }] }, /Cannot filter on "nope"/],
+    [{ filters: [{ col: 'id', opr: 'ct', value: 1 }] }, /Operator "ct" does not apply to "id"/],
+    [{ filters: [{ col: 'id', opr: 'eq', value: 'abc' }] }, /expects an integer, got "abc"/],
+    [{ filters: [{ col: 'id', opr: 'in', value: 3 }] }, /needs a non-empty list/],
+    [{ filters: [{ col: 'id', opr: 'in', value: [] }] }, /needs a non-empty list/],
+    [{ filters: [{ col: 'id', opr: 'in', value: Array.from({ length: 501 }, (_, i) => i) }] }, /more than 500 values/],
+    [{ filters: [{ col: 'created_on', opr: 'gt', value: 'yesterday' }] }, /ISO date/],
+    [{ filters: [{ col: 'slice_name', opr: 'eq', value: { a: 1 } }] }, /expects a string/],
+    [{ filters: [{ col: 'dashboards', opr: 'eq', value: 'x' }] }, /expects an integer/],
+    [{ orderColumn: 'params' }, /Cannot order by "params"/]
+  ]
+  for (const [overrides, message] of invalid) {
+    let error: unknown
+    try {
+      catalog.listCharts(query(overrides))
+    } catch (err) {
+      error = err
+    }
+    t.ok(error instanceof ToolError && error.errorType === 'invalid_arguments', `${JSON.stringify(overrides).slice(0, 60)} is an invalid_arguments error`)
+    t.match((error as Error | undefined)?.message, message)
+  }
+})
+
+t.test('compiled list SQL binds every value', async t => {
+  const compiled = compileList(CHART_LIST, query({ filters: [{ col: 'slice_name', opr: 'eq', value: "x' OR 1=1 --" }], search: 'a%b' }))
+  t.notMatch(compiled.pageSql, /OR 1=1/)
+  t.ok(compiled.params.includes("x' OR 1=1 --"))
+  t.equal(escapeLike('50%_\\'), '50\\%\\_\\\\')
+  const withAccess = compileList(CHART_LIST, query(), { sql: 'c.id = ?', params: [3] })
+  t.match(withAccess.countSql, /WHERE \(c\.id = \?\)/)
+  t.same(withAccess.params, [3])
+})
+
+t.test('dashboard layouts follow Superset position_json v2', async t => {
+  const layout = gridLayout('Demo', [[{ chartId: 1, sliceName: 'A', width: 4 }, { chartId: 2, sliceName: 'B', width: 8 }]])
+  t.equal(layout.DASHBOARD_VERSION_KEY, 'v2')
+  t.match(layout['CHART-2'], { type: 'CHART', parents: ['ROOT_ID', 'GRID_ID', 'ROW-1'], meta: { chartId: 2, width: 8, height: 50 } })
+  t.throws(() => gridLayout('Too wide', [[{ chartId: 1, sliceName: 'A', width: 8 }, { chartId: 2, sliceName: 'B', width: 8 }]]), /16 columns wide/)
+})

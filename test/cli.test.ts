@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { EXIT, main } from '../src/cli.ts'
+import { sharedExamplesFile } from './helpers/examples.ts'
+import { post, toolCall } from './helpers/rpc.ts'
+
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli.ts')
+
+/** Run the CLI in-process with captured output. */
+async function cli (argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number, out: string, err: string }> {
+  const out: string[] = []
+  const err: string[] = []
+  const code = await main(argv, { out: line => out.push(line), err: line => err.push(line), env, cwd: env.MCP_DATA_DIR ?? process.cwd() })
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+t.test('usage', async t => {
+  const env = { MCP_DATA_DIR: t.testdir() }
+  const help = await cli(['--help'], env)
+  t.equal(help.code, EXIT.ok)
+  t.match(help.out, /analytics-mcp run \[--host HOST\] \[--port PORT\] \[--debug\]/)
+  t.equal((await cli([], env)).code, EXIT.usage)
+  t.equal((await cli(['users', 'create', '--help'], env)).code, EXIT.ok)
+  const unknown = await cli(['frobnicate'], env)
+  t.equal(unknown.code, EXIT.usage)
+  t.match(unknown.err, /unknown command "frobnicate"/)
+  const badFlag = await cli(['db', 'upgrade', '--force'], env)
+  t.equal(badFlag.code, EXIT.usage)
+  t.match(badFlag.err, /--force/)
+  t.equal((await cli(['db', 'migrate'], env)).code, EXIT.usage)
+  t.equal((await cli(['users', 'delete'], env)).code, EXIT.usage)
+  t.match((await cli(['--version'], env)).out, /^\d+\.\d+\.\d+$/)
+})
+
+t.test('a bad setting exits 78 naming it', async t => {
+  const result = await cli(['db', 'version'], { MCP_DATA_DIR: t.testdir(), MCP_SERVICE_PORT: 'eighty' })
+  t.equal(result.code, EXIT.config)
+  t.match(result.err, /MCP_SERVICE_PORT \(environment\)/)
+})
+
+t.test('db upgrade, db version', async t => {
+  const env = { MCP_DATA_DIR: t.testdir(), MCP_CATALOG_AUTO_UPGRADE: 'false' }
+  const before = await cli(['db', 'version'], env)
+  t.equal(before.code, EXIT.failure, 'a missing catalog is behind')
+  t.match(before.err, /analytics-mcp db upgrade/)
+  const upgrade = await cli(['db', 'upgrade'], env)
+  t.equal(upgrade.code, EXIT.ok)
+  t.match(upgrade.out, /Applied migration 1: /)
+  t.match((await cli(['db', 'upgrade'], env)).out, /up to date \(schema version 1\)/)
+  t.match((await cli(['db', 'version'], env)).out, /schema version 1 \(this release: 1\)/)
+})
+
+t.test('load-examples and users', async t => {
+  const env = { MCP_DATA_DIR: t.testdir(), MCP_EXAMPLES_PATH: sharedExamplesFile() }
+  const load = await cli(['load-examples'], env)
+  t.equal(load.code, EXIT.ok)
+  t.match(load.out, /Registered database "examples"/)
+  t.match(load.out, /Created users: admin, alice, bob/)
+  const again = await cli(['load-examples'], env)
+  t.match(again.out, /already registered/)
+
+  const created = await cli(['users', 'create', '--username', 'dana', '--first-name', 'Dana', '--email', 'dana@example.com', '--role', 'Gamma', '--role', 'sql_lab'], env)
+  t.equal(created.code, EXIT.ok)
+  t.match(created.out, /Created user dana \(id 4, roles: Gamma, sql_lab\)/)
+  const inactive = await cli(['users', 'create', '--username', 'eve', '--inactive'], env)
+  t.match(inactive.out, /roles: none, inactive/)
+  const duplicate = await cli(['users', 'create', '--username', 'dana'], env)
+  t.equal(duplicate.code, EXIT.failure)
+  t.match(duplicate.err, /already exists/)
+  const badRole = await cli(['users', 'create', '--username', 'fred', '--role', 'Wizard'], env)
+  t.match(badRole.err, /unknown role\(s\): Wizard/)
+  t.equal((await cli(['users', 'create'], env)).code, EXIT.usage)
+
+  const list = await cli(['users', 'list'], env)
+  t.match(list.out, /^1\tadmin\tAda Admin\tadmin@example.com\tAdmin\tactive$/m)
+  t.match(list.out, /^4\tdana\tDana\tdana@example.com\tGamma,sql_lab\tactive$/m)
+  t.match(list.out, /^5\teve\t\t\t\tinactive$/m)
+})
+
+t.test('run serves MCP and shuts down gracefully on SIGTERM', async t => {
+  const dataDir = t.testdir()
+  const child = spawn(process.execPath, [CLI, 'run', '--port', '0', '--host', '127.0.0.1'], {
+    env: { ...process.env, MCP_DATA_DIR: dataDir, MCP_EXAMPLES_PATH: sharedExamplesFile(), MCP_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let output = ''
+  child.stderr.on('data', chunk => { output += String(chunk) })
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', chunk => {
+      output += String(chunk)
+      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+\/mcp)"/.exec(output)
+      if (match?.[1] !== undefined) resolve(match[1])
+    })
+    child.once('exit', code => reject(new Error(`exited early with ${String(code)}: ${output}`)))
+  })
+  t.ok(existsSync(path.join(dataDir, 'catalog.db')), 'the catalog was created in MCP_DATA_DIR')
+  const response = await post(url, toolCall('get_instance_info', {}))
+  t.equal(response.json.result.structuredContent.current_user.username, 'admin')
+
+  const exit = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  child.kill('SIGTERM')
+  t.equal(await exit, 0, 'exits 0 after closing')
+  t.match(output, /"msg":"shutting down"/)
+  const lines = output.split('\n').filter(line => line.startsWith('{'))
+  t.ok(lines.every(line => { try { JSON.parse(line); return true } catch { return false } }), 'every log line is JSON')
+})
+
+t.test('run refuses to start with a clear message when the port is taken', async t => {
+  const dataDir = t.testdir()
+  const env = { ...process.env, MCP_DATA_DIR: dataDir, MCP_EXAMPLES_PATH: sharedExamplesFile(), MCP_LOG_LEVEL: 'silent' }
+  const first = spawn(process.execPath, [CLI, 'run', '--port', '0'], { env: { ...env, MCP_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'ignore'] })
+  t.teardown(() => { first.kill('SIGKILL') })
+  const port = await new Promise<string>(resolve => {
+    let output = ''
+    first.stdout.on('data', chunk => {
+      output += String(chunk)
+      const match = /127\.0\.0\.1:(\d+)\/mcp/.exec(output)
+      if (match?.[1] !== undefined) resolve(match[1])
+    })
+  })
+  const second = spawn(process.execPath, [CLI, 'run', '--port', port], { env, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  second.stderr.on('data', chunk => { stderr += String(chunk) })
+  const code = await new Promise<number | null>(resolve => second.once('exit', resolve))
+  t.equal(code, EXIT.failure)
+  t.match(stderr, /EADDRINUSE/)
+})

@@ -1,0 +1,184 @@
+import path from 'node:path'
+import t from 'tap'
+import { buildApp } from '../src/app.ts'
+import { closestSettingName, ConfigError, resolveConfig, SETTINGS, settingsFromEnv } from '../src/config.ts'
+import { loadServiceConfig } from '../src/server.ts'
+import { testConfig } from './helpers/config.ts'
+
+/** The problems a config load reports, or [] when it succeeds. */
+async function problemsOf (work: () => unknown): Promise<string[]> {
+  try {
+    await work()
+    return []
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems]
+    throw err
+  }
+}
+
+const fromEnv = (env: Record<string, string>) => () => resolveConfig([{ source: 'environment', values: settingsFromEnv(env) }])
+
+t.test('defaults mirror Superset and the embedded demo', async t => {
+  const config = resolveConfig([])
+  t.equal(config.MCP_SERVICE_HOST, '127.0.0.1')
+  t.equal(config.MCP_SERVICE_PORT, 5008)
+  t.equal(config.MCP_SERVICE_URL, undefined)
+  t.equal(config.serviceUrl, 'http://127.0.0.1:5008')
+  t.equal(config.MCP_DEBUG, false)
+  t.equal(config.MCP_DEV_USERNAME, 'admin')
+  t.equal(config.MCP_LOAD_EXAMPLES, true)
+  t.equal(config.catalogPath, path.join('./data', 'catalog.db'))
+  t.equal(config.examplesPath, path.join('./data', 'examples.db'))
+  t.equal(config.MCP_SQL_DEFAULT_LIMIT, 1000)
+  t.equal(config.MCP_SQL_MAX_LIMIT, 10_000)
+  t.equal(config.MCP_SQL_DEFAULT_TIMEOUT, 30)
+  t.equal(config.MCP_SQL_MAX_TIMEOUT, 300)
+  t.ok(Object.isFrozen(config), 'the config is frozen')
+})
+
+t.test('environment values are parsed by type', async t => {
+  const config = resolveConfig([{
+    source: 'environment',
+    values: settingsFromEnv({
+      MCP_SERVICE_PORT: '6000',
+      MCP_DEBUG: 'yes',
+      MCP_ALLOWED_HOSTS: 'mcp.example.com, other.example.com',
+      MCP_ALLOWED_ORIGINS: '["https://claude.ai"]',
+      MCP_SERVICE_URL: 'https://analytics.example.com/',
+      MCP_LOG_LEVEL: 'WARN',
+      MCP_TIMEOUT: '30000',
+      PATH: '/usr/bin'
+    })
+  }])
+  t.equal(config.MCP_SERVICE_PORT, 6000)
+  t.equal(config.MCP_DEBUG, true)
+  t.equal(config.logLevel, 'debug', 'MCP_DEBUG raises the log level')
+  t.same(config.MCP_ALLOWED_HOSTS, ['mcp.example.com', 'other.example.com'])
+  t.same(config.MCP_ALLOWED_ORIGINS, ['https://claude.ai'])
+  t.equal(config.serviceUrl, 'https://analytics.example.com', 'no trailing slash')
+  t.equal(config.MCP_LOG_LEVEL, 'warn')
+})
+
+t.test('an empty optional setting means unset', async t => {
+  const config = resolveConfig([{ source: 'environment', values: { MCP_SERVICE_URL: '  ', MCP_CATALOG_PATH: '' } }])
+  t.equal(config.MCP_SERVICE_URL, undefined)
+  t.equal(config.catalogPath, path.join('./data', 'catalog.db'))
+})
+
+t.test('every bad value stops start-up naming the setting and the source', async t => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ MCP_SERVICE_PORT: 'abc' }, /MCP_SERVICE_PORT \(environment\): expected an integer between 0 and 65535, got "abc"/],
+    [{ MCP_SERVICE_PORT: '70000' }, /MCP_SERVICE_PORT/],
+    [{ MCP_SERVICE_PORT: '' }, /MCP_SERVICE_PORT/],
+    [{ MCP_DEBUG: 'maybe' }, /MCP_DEBUG \(environment\): expected a boolean/],
+    [{ MCP_LOAD_EXAMPLES: 'ture' }, /MCP_LOAD_EXAMPLES/],
+    [{ MCP_LOG_LEVEL: 'loud' }, /MCP_LOG_LEVEL \(environment\): expected one of fatal, error, warn, info, debug, trace, silent/],
+    [{ MCP_SERVICE_URL: 'not a url' }, /MCP_SERVICE_URL \(environment\): expected an absolute http\(s\) URL/],
+    [{ MCP_SERVICE_URL: 'ftp://example.com' }, /MCP_SERVICE_URL.*http or https/],
+    [{ MCP_SERVICE_URL: 'https://user:pw@example.com' }, /MCP_SERVICE_URL.*credentials/],
+    [{ MCP_SERVICE_URL: 'https://example.com/?a=1' }, /MCP_SERVICE_URL.*query string/],
+    [{ MCP_ALLOWED_HOSTS: 'https://mcp.example.com' }, /MCP_ALLOWED_HOSTS.*not a host name/],
+    [{ MCP_ALLOWED_HOSTS: 'mcp.example.com:443' }, /MCP_ALLOWED_HOSTS.*without scheme, port or path/],
+    [{ MCP_ALLOWED_ORIGINS: 'claude.ai' }, /MCP_ALLOWED_ORIGINS/],
+    [{ MCP_ALLOWED_ORIGINS: 'https://claude.ai/chat' }, /MCP_ALLOWED_ORIGINS.*not an origin/],
+    [{ MCP_ALLOWED_ORIGINS: '[1, 2]' }, /MCP_ALLOWED_ORIGINS.*expected a list/],
+    [{ MCP_MAX_REQUEST_BYTES: '10' }, /MCP_MAX_REQUEST_BYTES/],
+    [{ MCP_SQL_WORKERS: '0' }, /MCP_SQL_WORKERS/],
+    [{ MCP_SQL_MAX_LIMIT: '-5' }, /MCP_SQL_MAX_LIMIT/],
+    [{ MCP_SQL_DEFAULT_LIMIT: '5000', MCP_SQL_MAX_LIMIT: '100' }, /MCP_SQL_DEFAULT_LIMIT: 5000 is larger than MCP_SQL_MAX_LIMIT \(100\)/],
+    [{ MCP_SQL_DEFAULT_TIMEOUT: '600', MCP_SQL_MAX_TIMEOUT: '60' }, /MCP_SQL_DEFAULT_TIMEOUT/],
+    [{ MCP_DEV_USERNAME: '' }, /MCP_DEV_USERNAME/],
+    [{ MCP_SHUTDOWN_TIMEOUT: '1.5' }, /MCP_SHUTDOWN_TIMEOUT/]
+  ]
+  for (const [env, expected] of cases) {
+    const problems = await problemsOf(fromEnv(env))
+    t.equal(problems.length, 1, `${JSON.stringify(env)} is refused`)
+    t.match(problems[0] ?? '', expected)
+  }
+})
+
+t.test('unknown settings stop start-up, with a suggestion for typos', async t => {
+  const problems = await problemsOf(fromEnv({ MCP_SERVICE_PROT: '5009', MCP_FOO_BAR_BAZ: '1' }))
+  t.equal(problems.length, 2)
+  t.match(problems[0], /MCP_SERVICE_PROT \(environment\): unknown setting; did you mean MCP_SERVICE_PORT\?/)
+  t.match(problems[1], /MCP_FOO_BAR_BAZ \(environment\): unknown setting$/)
+  t.equal(closestSettingName('mcp_debug'), 'MCP_DEBUG')
+  t.same(settingsFromEnv({ MCP_TIMEOUT: '1', MCP_TOOL_TIMEOUT: '1', MCP_CONFIG_FILE: 'x', HOME: '/root' }), {}, 'other tools\' MCP_ variables are not settings')
+})
+
+t.test('all problems are reported at once', async t => {
+  const problems = await problemsOf(fromEnv({ MCP_SERVICE_PORT: 'x', MCP_DEBUG: 'x', MCP_NOPE: 'x' }))
+  t.equal(problems.length, 3)
+})
+
+t.test('config files: JSON, YAML and JS, with precedence defaults < file < env < command line', async t => {
+  const dir = t.testdir({
+    'analytics-mcp.config.json': JSON.stringify({ MCP_SERVICE_PORT: 6001, MCP_APP_NAME: 'From JSON', MCP_DEBUG: true }),
+    'other.yaml': 'MCP_SERVICE_PORT: 6002\nMCP_ALLOWED_HOSTS:\n  - a.example.com\n  - b.example.com\n',
+    'fn.mjs': 'export default (env) => ({ MCP_APP_NAME: `JS for ${env.TEAM}` })\nexport const MCP_SERVICE_PORT = 6003\n',
+    'bad.yaml': 'MCP_SERVICE_PORT: [1, 2\n',
+    'list.json': '[1, 2]',
+    'typo.json': JSON.stringify({ MCP_DEBGU: true }),
+    'clash.mjs': 'export default { MCP_DEBUG: true }\nexport const MCP_DEBUG = false\n',
+    'bad-default.mjs': 'export default 42\n',
+    'config.toml': 'x = 1'
+  })
+
+  const discovered = await loadServiceConfig({ cwd: dir, env: {} })
+  t.equal(discovered.MCP_SERVICE_PORT, 6001, 'analytics-mcp.config.json is found in the working directory')
+  t.equal(discovered.MCP_APP_NAME, 'From JSON')
+
+  const envWins = await loadServiceConfig({ cwd: dir, env: { MCP_SERVICE_PORT: '7000' } })
+  t.equal(envWins.MCP_SERVICE_PORT, 7000, 'environment beats the file')
+  t.equal(envWins.MCP_APP_NAME, 'From JSON', 'the file beats the default')
+
+  const cliWins = await loadServiceConfig({ cwd: dir, env: { MCP_SERVICE_PORT: '7000' }, overrides: { MCP_SERVICE_PORT: '7001' } })
+  t.equal(cliWins.MCP_SERVICE_PORT, 7001, 'the command line beats the environment')
+
+  const yaml = await loadServiceConfig({ cwd: dir, env: {}, configFile: path.join(dir, 'other.yaml') })
+  t.equal(yaml.MCP_SERVICE_PORT, 6002)
+  t.same(yaml.MCP_ALLOWED_HOSTS, ['a.example.com', 'b.example.com'])
+
+  const viaEnv = await loadServiceConfig({ cwd: dir, env: { MCP_CONFIG_FILE: path.join(dir, 'fn.mjs'), TEAM: 'sales' } })
+  t.equal(viaEnv.MCP_APP_NAME, 'JS for sales', 'a JS config may export a function of the environment')
+  t.equal(viaEnv.MCP_SERVICE_PORT, 6003, 'and named exports')
+
+  const failures: Array<[string, RegExp]> = [
+    ['missing.json', /config file .*missing\.json: not found/],
+    ['bad.yaml', /could not be read/],
+    ['list.json', /expected a mapping/],
+    ['typo.json', /MCP_DEBGU \(config file .*typo\.json\): unknown setting; did you mean MCP_DEBUG\?/],
+    ['clash.mjs', /MCP_DEBUG set both as a named export and in the default export/],
+    ['bad-default.mjs', /default export must be an object/],
+    ['config.toml', /unsupported extension/]
+  ]
+  for (const [file, expected] of failures) {
+    const problems = await problemsOf(() => loadServiceConfig({ cwd: dir, env: {}, configFile: path.join(dir, file) }))
+    t.match(problems.join('\n'), expected, file)
+  }
+})
+
+t.test('two config files in one directory are ambiguous', async t => {
+  const dir = t.testdir({ 'analytics-mcp.config.json': '{}', 'analytics-mcp.config.yaml': '{}' })
+  const problems = await problemsOf(() => loadServiceConfig({ cwd: dir, env: {} }))
+  t.match(problems[0], /several config files found/)
+})
+
+t.test('a dev user that does not exist stops start-up', async t => {
+  const dir = t.testdir()
+  const problems = await problemsOf(() => buildApp(testConfig(dir, { MCP_DEV_USERNAME: 'ghost' }), { logger: false }))
+  t.match(problems[0], /MCP_DEV_USERNAME: the user "ghost" does not exist in the catalog/)
+})
+
+t.test('without example data there is no admin user, and start-up says how to create one', async t => {
+  const dir = t.testdir()
+  const problems = await problemsOf(() => buildApp(testConfig(dir, { MCP_LOAD_EXAMPLES: false }), { logger: false }))
+  t.match(problems[0], /analytics-mcp users create --username admin --role Admin/)
+})
+
+t.test('every setting has a description and a group', async t => {
+  for (const [name, setting] of Object.entries(SETTINGS)) {
+    t.ok(setting.description.length > 20, `${name} is described`)
+    t.ok(name.startsWith('MCP_'), `${name} has the MCP_ prefix`)
+  }
+})

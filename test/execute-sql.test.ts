@@ -1,0 +1,69 @@
+import { copyFileSync } from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { startTestServer } from './helpers/app.ts'
+import { sharedExamplesFile } from './helpers/examples.ts'
+import { post, toolCall } from './helpers/rpc.ts'
+
+t.test('execute_sql tool details', async t => {
+  const server = await startTestServer(t, { MCP_SQL_DEFAULT_LIMIT: 5, MCP_SQL_MAX_LIMIT: 50, MCP_SQL_DEFAULT_TIMEOUT: 10, MCP_SQL_MAX_TIMEOUT: 20 })
+  const { catalog } = server.app
+  const writableFile = path.join(t.testdir(), 'scratch.db')
+  copyFileSync(sharedExamplesFile(), writableFile)
+  const scratch = catalog.createDatabase({ database_name: 'scratch', backend: 'sqlite', connection: writableFile, allow_dml: true })
+  const hidden = catalog.createDatabase({ database_name: 'hidden', backend: 'sqlite', connection: sharedExamplesFile(), expose_in_sqllab: false })
+  const run = async (args: Record<string, unknown>) => (await post(server.url, toolCall('execute_sql', args))).json.result
+
+  t.test('limits come from the configuration and are advertised', async t => {
+    const listed = (await post(server.url, { jsonrpc: '2.0', id: 1, method: 'tools/list' })).json.result.tools
+      .find((tool: { name: string }) => tool.name === 'execute_sql')
+    t.equal(listed.inputSchema.properties.limit.maximum, 50)
+    t.equal(listed.inputSchema.properties.limit.default, 5)
+    t.equal(listed.inputSchema.properties.timeout.maximum, 20)
+    t.match(listed.description, /default 5, at most 50/)
+    const result = await run({ database_id: 'examples', sql: 'SELECT order_id FROM orders' })
+    t.equal(result.structuredContent.row_count, 5)
+    const over = await run({ database_id: 'examples', sql: 'SELECT 1', limit: 51 })
+    t.equal(over.isError, true)
+    t.match(over.content[0].text, /limit/)
+  })
+
+  t.test('a database that allows DML runs data changes and reports affected rows', async t => {
+    const update = await run({ database_id: scratch.id, sql: "UPDATE orders SET status = 'Audited' WHERE order_id <= 3" })
+    t.notOk(update.isError)
+    t.equal(update.structuredContent.statement_type, 'command')
+    t.equal(update.structuredContent.affected_rows, 3)
+    t.match(update.content[0].text, /Statement ran on scratch: 3 rows affected/)
+    const check = await run({ database_id: 'scratch', sql: "SELECT COUNT(*) AS n FROM orders WHERE status = 'Audited'" })
+    t.same(check.structuredContent.rows, [{ n: 3 }])
+    const examples = await run({ database_id: 'examples', sql: "SELECT COUNT(*) AS n FROM orders WHERE status = 'Audited'" })
+    t.same(examples.structuredContent.rows, [{ n: 0 }], 'other databases are untouched')
+  })
+
+  t.test('schema, exposure, dry runs and duplicate column names', async t => {
+    const main = await run({ database_id: 'examples', sql: 'SELECT 1 AS one', schema: 'main' })
+    t.notOk(main.isError)
+    const otherSchema = await run({ database_id: 'examples', sql: 'SELECT 1', schema: 'public' })
+    t.equal(otherSchema.isError, true)
+    t.match(otherSchema.content[0].text, /SQLite databases have only the schema "main"/)
+
+    const notExposed = await run({ database_id: hidden.id, sql: 'SELECT 1' })
+    t.equal(notExposed.isError, true)
+    t.match(notExposed.content[0].text, /SQL execution is disabled on database hidden/)
+
+    const missing = await run({ database_id: 'nope', sql: 'SELECT 1' })
+    t.match(missing.content[0].text, /No database matches identifier "nope"/)
+
+    const dry = await run({ database_id: 'examples', sql: 'SELECT order_id, amount FROM orders', dry_run: true })
+    t.same(dry.structuredContent.columns.map((c: { name: string }) => c.name), ['order_id', 'amount'])
+    t.equal(dry.structuredContent.row_count, 0)
+    t.match(dry.structuredContent.notes.join(' '), /Dry run/)
+
+    const duplicates = await run({ database_id: 'examples', sql: 'SELECT 1 AS total, 2 AS total' })
+    t.same(duplicates.structuredContent.rows, [{ total: 1, total_2: 2 }])
+
+    const empty = await run({ database_id: 'examples', sql: "SELECT * FROM orders WHERE region = 'Antarctica'" })
+    t.equal(empty.structuredContent.row_count, 0)
+    t.match(empty.content[0].text, /^0 rows × 14 columns/)
+  })
+})
