@@ -232,7 +232,8 @@ t.test('end to end over HTTP', async t => {
 
         const badSql = await call('execute_sql', { database_id: 1, sql: 'SELECT nope FROM orders' })
         t.equal(badSql.isError, true)
-        t.match(textOf(badSql), /no such column: nope/)
+        t.match(textOf(badSql), /no such column: nope/, "the database's message")
+        t.match(textOf(badSql), /get_dataset_info; this database speaks SQLite SQL/, 'and a hint')
         t.notMatch(textOf(badSql), /at \w+ \(|\.ts:\d+/, 'no stack trace')
 
         const synonym = await structured('execute_sql', { database: 'examples', query: 'SELECT 1 AS one' })
@@ -250,6 +251,26 @@ t.test('end to end over HTTP', async t => {
         t.match(textOf(slow), /stopped after 1 s/)
         const after = await structured('execute_sql', { database_id: 1, sql: 'SELECT 42 AS answer' })
         t.same(after.rows, [{ answer: 42 }], 'the next query runs on a fresh runner')
+      })
+
+      t.test('every tool refuses arguments it does not know, naming them', async t => {
+        for (const name of EXPECTED_TOOLS) {
+          const result = await call(name, { bogus_argument: 1 })
+          t.equal(result.isError, true, `${name} refuses bogus_argument`)
+          t.match(textOf(result), /bogus_argument/)
+          t.equal((result._meta as Structured | undefined)?.error_type, 'invalid_arguments')
+        }
+        for (const name of ['get_database_info', 'get_dataset_info', 'get_chart_info', 'get_dashboard_info']) {
+          const missing = await call(name, { identifier: 'does-not-exist' })
+          t.equal(missing.isError, true, `${name} reports an unknown identifier`)
+          t.match(textOf(missing), /No \w+ matches identifier "does-not-exist"/)
+          const wrongType = await call(name, { identifier: { id: 1 } })
+          t.equal(wrongType.isError, true, `${name} refuses an object identifier`)
+        }
+        for (const [name, args] of [['list_databases', { filters: [{ col: 'backend', opr: 'in', value: 'sqlite' }] }], ['list_datasets', { order_column: 'rows' }], ['list_charts', { page: 0 }], ['list_dashboards', { select_columns: ['css'] }]] as const) {
+          const result = await call(name, args)
+          t.equal(result.isError, true, `${name} refuses ${JSON.stringify(args)}`)
+        }
       })
 
       t.test('unknown tools are JSON-RPC errors (-32602)', async t => {

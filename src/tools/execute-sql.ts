@@ -1,10 +1,13 @@
 import * as z from 'zod'
 import type { Config } from '../config.ts'
 import { invalidArguments, notFound, ToolError } from '../errors.ts'
+import type { ToolErrorType } from '../errors.ts'
 import { identifierSchema } from './databases.ts'
 import { markdownTable, plural } from './render.ts'
 import { defineTool } from './tool.ts'
 import type { Tool } from './tool.ts'
+
+const DIALECTS: Readonly<Record<string, string>> = { sqlite: 'SQLite' }
 
 /** Unique result keys: a second column named "total" becomes "total_2". */
 export function uniqueColumnNames (names: readonly string[]): string[] {
@@ -15,6 +18,22 @@ export function uniqueColumnNames (names: readonly string[]): string[] {
     used.add(candidate)
     return candidate
   })
+}
+
+/** What a model should do after each kind of SQL failure. */
+const SQL_HINTS: Partial<Record<ToolErrorType, (dialect: string) => string>> = {
+  sql_error: dialect => `Check table and column names with get_database_info and get_dataset_info; this database speaks ${dialect} SQL.`,
+  read_only: () => 'Only statements that read data run here; an administrator can allow DML on the database if changes are intended.',
+  not_allowed: () => 'Rewrite the query without that statement or function.',
+  multiple_statements: () => 'Send each statement in its own execute_sql call.',
+  empty_statement: () => 'Pass one SQL statement in `sql`.'
+}
+
+/** The engine's error, with advice for the model when it has none. */
+function withSqlHint (err: unknown, backend: string): unknown {
+  if (!(err instanceof ToolError) || err.hint !== undefined) return err
+  const hint = SQL_HINTS[err.errorType]?.(DIALECTS[backend] ?? backend)
+  return hint === undefined ? err : new ToolError(err.errorType, err.message, hint)
 }
 
 export function truncationNote (rowCount: number, limit: number, maxLimit: number): string {
@@ -74,6 +93,8 @@ export const executeSql = (config: Config): Tool => defineTool({
       timeoutMs: args.timeout * 1000,
       dryRun: args.dry_run,
       signal: context.signal
+    }).catch((err: unknown) => {
+      throw withSqlHint(err, database.backend)
     })
     const names = uniqueColumnNames(result.columns.map(column => column.name))
     const notes: string[] = []
