@@ -3,7 +3,8 @@ import path from 'node:path'
 import t from 'tap'
 import { startTestServer } from './helpers/app.ts'
 import { sharedExamplesFile } from './helpers/examples.ts'
-import { post, toolCall } from './helpers/rpc.ts'
+import { request } from 'node:http'
+import { JSON_HEADERS, post, toolCall } from './helpers/rpc.ts'
 
 t.test('execute_sql tool details', async t => {
   const server = await startTestServer(t, { MCP_SQL_DEFAULT_LIMIT: 5, MCP_SQL_MAX_LIMIT: 50, MCP_SQL_DEFAULT_TIMEOUT: 10, MCP_SQL_MAX_TIMEOUT: 20 })
@@ -65,5 +66,24 @@ t.test('execute_sql tool details', async t => {
     const empty = await run({ database_id: 'examples', sql: "SELECT * FROM orders WHERE region = 'Antarctica'" })
     t.equal(empty.structuredContent.row_count, 0)
     t.match(empty.content[0].text, /^0 rows × 14 columns/)
+  })
+
+  t.test('a client that disconnects stops its query', async t => {
+    const body = JSON.stringify(toolCall('execute_sql', { database_id: 1, sql: 'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT COUNT(*) FROM n', timeout: 20 }))
+    const req = request(server.url, { method: 'POST', headers: JSON_HEADERS })
+    req.on('error', () => {})
+    req.end(body)
+    const engine = server.app.engines.engineFor('sqlite') as { pool?: { stats: () => { busy: number } } }
+    for (let i = 0; i < 500 && (engine.pool?.stats().busy ?? 0) === 0; i++) await new Promise(resolve => setTimeout(resolve, 10))
+    t.equal(engine.pool?.stats().busy, 1, 'the query is running')
+    req.destroy()
+    let restarts = 0
+    for (let i = 0; i < 500 && restarts === 0; i++) {
+      await new Promise(resolve => setTimeout(resolve, 10))
+      const metrics = await (await fetch(new URL('/metrics', server.url))).text()
+      restarts = Number(/sql_runner_restarts_total\{reason="cancelled"\} (\d+)/.exec(metrics)?.[1] ?? 0)
+    }
+    t.equal(restarts, 1, 'its runner was ended as cancelled')
+    t.equal(engine.pool?.stats().busy, 0)
   })
 })

@@ -3,7 +3,7 @@ import { CHART_LIST } from '../catalog/list-specs.ts'
 import type { ChartRecord } from '../catalog/records.ts'
 import { notFound } from '../errors.ts'
 import { identifierSchema } from './databases.ts'
-import { auditColumns, auditFields, defineListTool, userRefSchema } from './list-tool.ts'
+import { auditColumns, auditFields, defineListTool, peopleOf, userRefSchema } from './list-tool.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
 
@@ -50,8 +50,7 @@ function parseFormData (params: string): Record<string, unknown> {
 }
 
 export function chartItems (rows: readonly ChartRecord[], context: ToolContext, withOwners: boolean, now: number): ChartItem[] {
-  const users = context.catalog.userRefs(rows.flatMap(row => [row.created_by_fk, row.changed_by_fk]))
-  const owners = withOwners ? context.catalog.ownersOf('chart', rows.map(row => row.id)) : new Map<number, never[]>()
+  const { users, owners } = peopleOf(context.catalog, 'chart', rows, withOwners)
   return rows.map(chart => ({
     id: chart.id,
     uuid: chart.uuid,

@@ -4,7 +4,7 @@ import type { DashboardRecord } from '../catalog/records.ts'
 import { notFound } from '../errors.ts'
 import { chartItems } from './charts.ts'
 import { identifierSchema } from './databases.ts'
-import { auditColumns, auditFields, defineListTool, userRefSchema } from './list-tool.ts'
+import { auditColumns, auditFields, defineListTool, peopleOf, userRefSchema } from './list-tool.ts'
 import { objectTable } from './render.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
@@ -26,8 +26,7 @@ const dashboardItem = {
 type DashboardItem = z.output<z.ZodObject<typeof dashboardItem>>
 
 function dashboardItems (rows: readonly DashboardRecord[], context: ToolContext, withOwners: boolean, now: number): DashboardItem[] {
-  const users = context.catalog.userRefs(rows.flatMap(row => [row.created_by_fk, row.changed_by_fk]))
-  const owners = withOwners ? context.catalog.ownersOf('dashboard', rows.map(row => row.id)) : new Map<number, never[]>()
+  const { users, owners } = peopleOf(context.catalog, 'dashboard', rows, withOwners)
   return rows.map(dashboard => ({
     id: dashboard.id,
     uuid: dashboard.uuid,

@@ -3,7 +3,7 @@ import { DATASET_LIST } from '../catalog/list-specs.ts'
 import type { DatasetRecord } from '../catalog/records.ts'
 import { notFound } from '../errors.ts'
 import { identifierSchema } from './databases.ts'
-import { auditColumns, auditFields, defineListTool, userRefSchema } from './list-tool.ts'
+import { auditColumns, auditFields, defineListTool, peopleOf, userRefSchema } from './list-tool.ts'
 import { objectTable } from './render.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
@@ -28,8 +28,7 @@ const datasetItem = {
 type DatasetItem = z.output<z.ZodObject<typeof datasetItem>>
 
 function datasetItems (rows: readonly DatasetRecord[], context: ToolContext, withOwners: boolean, now: number): DatasetItem[] {
-  const users = context.catalog.userRefs(rows.flatMap(row => [row.created_by_fk, row.changed_by_fk]))
-  const owners = withOwners ? context.catalog.ownersOf('dataset', rows.map(row => row.id)) : new Map<number, never[]>()
+  const { users, owners } = peopleOf(context.catalog, 'dataset', rows, withOwners)
   return rows.map(dataset => ({
     id: dataset.id,
     uuid: dataset.uuid,

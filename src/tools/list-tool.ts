@@ -38,6 +38,19 @@ interface AuditRecord {
 
 export type AuditItem = z.output<z.ZodObject<typeof auditColumns>>
 
+/** The users a page of rows refers to: creators and editors, and owners when they are wanted. */
+export function peopleOf (
+  catalog: Catalog,
+  kind: 'chart' | 'dashboard' | 'dataset',
+  rows: ReadonlyArray<AuditRecord & { id: number }>,
+  withOwners: boolean
+): { users: ReadonlyMap<number, UserRef>, owners: ReadonlyMap<number, UserRef[]> } {
+  return {
+    users: catalog.userRefs(rows.flatMap(row => [row.created_by_fk, row.changed_by_fk])),
+    owners: withOwners ? catalog.ownersOf(kind, rows.map(row => row.id)) : new Map()
+  }
+}
+
 /** Audit fields of a record (humanized times, user references). */
 export function auditFields (record: AuditRecord, users: ReadonlyMap<number, UserRef>, now: number): AuditItem {
   return {
