@@ -91,6 +91,8 @@ t.test('read-only databases', async t => {
       ['PRAGMA query_only = 0', 'not_allowed'],
       ['PRAGMA writable_schema = 1', 'not_allowed'],
       ['PRAGMA database_list', 'not_allowed'],
+      ['SELECT * FROM pragma_database_list', 'not_allowed'],
+      ['SELECT file FROM pragma_database_list WHERE name = \'main\'', 'not_allowed'],
       ['BEGIN', 'not_allowed'],
       ['SAVEPOINT s', 'not_allowed'],
       ["SELECT load_extension('/tmp/evil.so')", 'not_allowed'],
@@ -113,6 +115,8 @@ t.test('read-only databases', async t => {
   t.test('introspection and harmless statement shapes still work', async t => {
     const info = await engines.execute(examples, request('PRAGMA table_info(orders)'))
     t.ok(info.rowCount > 10)
+    const tableValued = await engines.execute(examples, request("SELECT name FROM pragma_table_info('orders') WHERE pk = 1"))
+    t.same(tableValued.rows, [['order_id']], 'table-valued introspection pragmas work too')
     const trailing = await engines.execute(examples, request('SELECT 1 AS a; -- a comment\n  ;'))
     t.same(trailing.rows, [[1]], 'trailing semicolons and comments are one statement')
     const semicolonInString = await engines.execute(examples, request("SELECT ';' AS s /* ; */"))
