@@ -44,6 +44,16 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     reply.header('x-request-id', request.id)
   })
 
+  // Once closing, answer in-flight requests with "Connection: close": a keep-alive client would
+  // otherwise hold its socket (and the process) open until the shutdown grace period runs out.
+  let closing = false
+  app.addHook('preClose', async function markClosing () {
+    closing = true
+  })
+  app.addHook('onSend', async function closeConnectionsWhenClosing (_request, reply) {
+    if (closing) reply.header('connection', 'close')
+  })
+
   app.setErrorHandler(function errorResponse (error: FastifyError, request, reply) {
     const { status, code, message } = publicError(error)
     // 5xx bodies never carry internals: the details are in this log line.

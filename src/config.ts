@@ -115,6 +115,8 @@ export const SETTINGS = {
   MCP_SQL_QUEUE_LIMIT: integerSetting('SQL execution', 64, 0, 100_000, 'Queries allowed to wait for a free runner; beyond it execute_sql answers "busy" at once.'),
   MCP_SQL_DEFAULT_LIMIT: integerSetting('SQL execution', 1000, 1, 1_000_000, 'Row cap of execute_sql when the call gives no `limit`.'),
   MCP_SQL_MAX_LIMIT: integerSetting('SQL execution', 10_000, 1, 1_000_000, 'Ceiling of the `limit` argument of execute_sql.'),
+  MCP_SQL_MAX_RESULT_BYTES: integerSetting('SQL execution', 8_388_608, 65_536, 268_435_456, 'Size budget of one execute_sql result (estimated JSON bytes); rows past it are left out and the result says truncated.'),
+  MCP_SQL_RUNNER_MEMORY_MB: integerSetting('SQL execution', 512, 64, 65_536, 'Heap limit of each query runner process, in MiB; a query that needs more ends its runner (the server is unaffected).'),
   MCP_SQL_DEFAULT_TIMEOUT: integerSetting('SQL execution', 30, 1, 3600, 'Seconds a query may run when the call gives no `timeout`.'),
   MCP_SQL_MAX_TIMEOUT: integerSetting('SQL execution', 300, 1, 3600, 'Ceiling of the `timeout` argument of execute_sql, in seconds.')
 } as const satisfies Record<string, Setting>

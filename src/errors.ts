@@ -63,6 +63,7 @@ export type ToolErrorType =
   | 'not_allowed'
   | 'multiple_statements'
   | 'empty_statement'
+  | 'result_too_large'
   | 'query_timeout'
   | 'busy'
   | 'database_unavailable'

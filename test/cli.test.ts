@@ -109,6 +109,37 @@ t.test('run serves MCP and shuts down gracefully on SIGTERM', async t => {
   t.ok(lines.every(line => { try { JSON.parse(line); return true } catch { return false } }), 'every log line is JSON')
 })
 
+t.test('SIGTERM lets an in-flight query on a keep-alive connection finish, then exits 0', async t => {
+  const child = spawn(process.execPath, [CLI, 'run', '--port', '0'], {
+    env: { ...process.env, MCP_DATA_DIR: t.testdir(), MCP_EXAMPLES_PATH: sharedExamplesFile(), MCP_LOG_LEVEL: 'info', MCP_SHUTDOWN_TIMEOUT: '60' },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  const url = await new Promise<string>((resolve, reject) => {
+    let output = ''
+    child.stdout.on('data', chunk => {
+      output += String(chunk)
+      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+\/mcp)"/.exec(output)
+      if (match?.[1] !== undefined) resolve(match[1])
+    })
+    child.once('exit', code => reject(new Error(`exited early with ${String(code)}`)))
+  })
+  // A query of a few seconds, on fetch's keep-alive connection.
+  const slow = post(url, toolCall('execute_sql', { database_id: 1, sql: 'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 20000000) SELECT COUNT(*) AS n FROM n', timeout: 60 }))
+  for (let i = 0; i < 500; i++) {
+    const metrics = await (await fetch(new URL('/metrics', url), { headers: { connection: 'close' } })).text()
+    if (/mcp_tool_calls_in_flight\{tool="execute_sql"\} 1/.test(metrics)) break
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  const exit = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
+  child.kill('SIGTERM')
+  const response = await slow
+  t.equal(response.status, 200, 'the in-flight request is answered')
+  t.same(response.json.result.structuredContent.rows, [{ n: 20_000_000 }], 'with its result')
+  t.equal(response.headers.get('connection'), 'close')
+  t.equal(await exit, 0, 'and the process exits 0 without waiting for the keep-alive timeout')
+})
+
 t.test('run refuses to start with a clear message when the port is taken', async t => {
   const dataDir = t.testdir()
   const env = { ...process.env, MCP_DATA_DIR: dataDir, MCP_EXAMPLES_PATH: sharedExamplesFile(), MCP_LOG_LEVEL: 'silent' }

@@ -18,7 +18,7 @@ function database (file: string, allowDml = false): DatabaseRecord {
 }
 
 function request (sql: string, overrides: Partial<QueryRequest> = {}): QueryRequest {
-  return { sql, maxRows: 100, timeoutMs: 10_000, dryRun: false, ...overrides }
+  return { sql, maxRows: 100, maxBytes: 8_388_608, timeoutMs: 10_000, dryRun: false, ...overrides }
 }
 
 function processGone (pid: number): boolean {
@@ -47,7 +47,7 @@ async function errorTypeOf (work: Promise<unknown>): Promise<string> {
 t.test('read-only databases', async t => {
   const observations: QueryObservation[] = []
   const ended: RunnerEndReason[] = []
-  const engine = new SqliteEngine({ workers: 2, queueLimit: 1, onRunnerEnded: reason => ended.push(reason) })
+  const engine = new SqliteEngine({ size: 2, queueLimit: 1, memoryMb: 128, onRunnerEnded: reason => ended.push(reason) })
   const engines = new EngineRegistry([engine], { onQuery: observation => observations.push(observation) })
   t.teardown(() => engines.close())
   const examples = database(sharedExamplesFile())
@@ -99,6 +99,7 @@ t.test('read-only databases', async t => {
       ['SELECT 1; DELETE FROM orders', 'multiple_statements'],
       ['SELECT 1; SELECT 2', 'multiple_statements'],
       ['SELECT 1; garbage', 'multiple_statements'],
+      ["SELECT '\uD800'; DELETE FROM orders", 'sql_error'],
       ['', 'empty_statement'],
       ['  -- only a comment\n', 'empty_statement'],
       ['SELEC 1', 'sql_error'],
@@ -187,6 +188,30 @@ t.test('read-only databases', async t => {
     await Promise.all(long)
   })
 
+  t.test('results have a size budget, and a runner that runs out of memory ends alone', async t => {
+    const wide = "SELECT order_id, printf('%.*c', 100000, 'x') AS padding FROM orders"
+    const budgeted = await engines.execute(examples, request(wide, { maxBytes: 1_000_000 }))
+    t.equal(budgeted.truncatedBy, 'bytes')
+    t.equal(budgeted.truncated, true)
+    t.equal(budgeted.rowCount, 9, 'as many 100 kB rows as fit in 1 MB')
+    const rowCapped = await engines.execute(examples, request('SELECT order_id FROM orders', { maxRows: 2 }))
+    t.equal(rowCapped.truncatedBy, 'rows')
+    t.equal(await errorTypeOf(engines.execute(examples, request("SELECT printf('%.*c', 2000000, 'x')", { maxBytes: 1_000_000 }))), 'result_too_large', 'a single row over the budget')
+    t.equal(await errorTypeOf(engines.execute(examples, request("SELECT printf('%.*c', 400000000, 'x') AS huge"))), 'result_too_large', 'a 400 MB value never reaches the server')
+  })
+
+  t.test('a runner that dies mid-query fails that query only', async t => {
+    const outcome = errorTypeOf(engines.execute(examples, request(INFINITE, { timeoutMs: 60_000 })))
+    await until(() => engine.pool.busyPids().length === 1)
+    const [busy] = engine.pool.busyPids()
+    // Kill the busy runner the way the kernel's OOM killer would.
+    process.kill(busy ?? 0, 'SIGKILL')
+    t.equal(await outcome, 'database_unavailable')
+    t.ok(ended.includes('crashed'))
+    const next = await engines.execute(examples, request('SELECT 1'))
+    t.same(next.rows, [[1]], 'the next query gets a fresh runner')
+  })
+
   t.test('a missing database file is unavailable, not created', async t => {
     const missing = database(path.join(t.testdir(), 'missing.db'))
     t.equal(await errorTypeOf(engines.execute(missing, request('SELECT 1'))), 'database_unavailable')
@@ -195,7 +220,7 @@ t.test('read-only databases', async t => {
 })
 
 t.test('databases that allow DML', async t => {
-  const engine = new SqliteEngine({ workers: 1, queueLimit: 4 })
+  const engine = new SqliteEngine({ size: 1, queueLimit: 4 })
   t.teardown(() => engine.close())
   const file = path.join(t.testdir(), 'writable.db')
   copyFileSync(sharedExamplesFile(), file)
@@ -210,6 +235,8 @@ t.test('databases that allow DML', async t => {
   t.equal(created.affectedRows, 0)
 
   t.equal(await errorTypeOf(engine.execute(writable, request("ATTACH DATABASE '/tmp/x.db' AS x"))), 'not_allowed', 'ATTACH stays forbidden')
+  t.equal(await errorTypeOf(engine.execute(writable, request('CREATE TEMP TABLE orders (fake INTEGER)'))), 'not_allowed', 'TEMP objects, which would outlive the call, are refused')
+  t.equal(await errorTypeOf(engine.execute(writable, request('CREATE TEMP VIEW v AS SELECT 1'))), 'not_allowed')
   t.equal(await errorTypeOf(engine.execute(writable, request('PRAGMA journal_mode = DELETE'))), 'not_allowed', 'so do pragmas')
   t.equal(await errorTypeOf(engine.execute(writable, request('DELETE FROM notes; DROP TABLE orders'))), 'multiple_statements')
   const stillThere = await engine.execute(writable, request('SELECT COUNT(*) FROM orders'))
@@ -219,4 +246,29 @@ t.test('databases that allow DML', async t => {
 t.test('unknown backends are reported, not crashed on', async t => {
   const engines = new EngineRegistry([])
   t.equal(await errorTypeOf(engines.execute(database('/nowhere'), request('SELECT 1'))), 'database_unavailable')
+})
+
+t.test('runners that cannot start fail the query at once instead of hanging', async t => {
+  const ended: RunnerEndReason[] = []
+  const engine = new SqliteEngine({ size: 1, queueLimit: 4, execPath: '/nonexistent/node', onRunnerEnded: reason => ended.push(reason) })
+  t.teardown(() => engine.close())
+  const examples = database(sharedExamplesFile())
+  const outcomes = await Promise.all([1, 2, 3].map(() => errorTypeOf(engine.execute(examples, request('SELECT 1', { timeoutMs: 60_000 })))))
+  t.same(outcomes, ['database_unavailable', 'database_unavailable', 'database_unavailable'], 'the running and the queued queries fail')
+  t.same(ended, ['failed_to_start'])
+  t.same(engine.pool.stats(), { runners: 0, busy: 0, queued: 0 })
+})
+
+t.test('closing the pool stops running queries as a shutdown, not a crash', async t => {
+  const ended: RunnerEndReason[] = []
+  const engine = new SqliteEngine({ size: 1, queueLimit: 4, onRunnerEnded: reason => ended.push(reason) })
+  const examples = database(sharedExamplesFile())
+  const running = errorTypeOf(engine.execute(examples, request(INFINITE, { timeoutMs: 60_000 })))
+  const queued = errorTypeOf(engine.execute(examples, request('SELECT 1', { timeoutMs: 60_000 })))
+  await until(() => engine.pool.stats().busy === 1)
+  await engine.close()
+  t.equal(await running, 'database_unavailable')
+  t.equal(await queued, 'database_unavailable')
+  t.same(ended, ['shutdown'])
+  t.equal(await errorTypeOf(engine.execute(examples, request('SELECT 1'))), 'database_unavailable', 'a closed pool refuses new queries')
 })

@@ -7,7 +7,7 @@ import { request } from 'node:http'
 import { JSON_HEADERS, post, toolCall } from './helpers/rpc.ts'
 
 t.test('execute_sql tool details', async t => {
-  const server = await startTestServer(t, { MCP_SQL_DEFAULT_LIMIT: 5, MCP_SQL_MAX_LIMIT: 50, MCP_SQL_DEFAULT_TIMEOUT: 10, MCP_SQL_MAX_TIMEOUT: 20 })
+  const server = await startTestServer(t, { MCP_SQL_DEFAULT_LIMIT: 5, MCP_SQL_MAX_LIMIT: 50, MCP_SQL_DEFAULT_TIMEOUT: 10, MCP_SQL_MAX_TIMEOUT: 20, MCP_SQL_MAX_RESULT_BYTES: 65_536 })
   const { catalog } = server.app
   const writableFile = path.join(t.testdir(), 'scratch.db')
   copyFileSync(sharedExamplesFile(), writableFile)
@@ -27,6 +27,18 @@ t.test('execute_sql tool details', async t => {
     const over = await run({ database_id: 'examples', sql: 'SELECT 1', limit: 51 })
     t.equal(over.isError, true)
     t.match(over.content[0].text, /limit/)
+  })
+
+  t.test('a result over the size budget is cut at a row boundary and says so first', async t => {
+    const wide = await run({ database_id: 'examples', sql: "SELECT order_id, printf('%.*c', 10000, 'x') AS padding FROM orders", limit: 50 })
+    t.notOk(wide.isError)
+    t.equal(wide.structuredContent.truncated, true)
+    t.equal(wide.structuredContent.row_count, 6, 'six 10 kB rows fit in 64 KiB')
+    t.match(wide.content[0].text, /^Results truncated: only the first 6 rows are shown because the result reached its size limit \(64 KiB\)/)
+    const oneHugeRow = await run({ database_id: 'examples', sql: "SELECT printf('%.*c', 100000, 'x') AS huge" })
+    t.equal(oneHugeRow.isError, true)
+    t.match(oneHugeRow.content[0].text, /first row alone is larger than the result size limit/)
+    t.match(oneHugeRow.content[0].text, /substr\(column, 1, 200\)/)
   })
 
   t.test('a database that allows DML runs data changes and reports affected rows', async t => {

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { ToolError } from '../errors.ts'
 import type { Backend, DatabaseRecord } from '../catalog/records.ts'
 import { RunnerPool } from './runner-pool.ts'
-import type { RunnerEndReason } from './runner-pool.ts'
+import type { RunnerEndReason, RunnerPoolOptions } from './runner-pool.ts'
 import type { QueryResult } from './protocol.ts'
 
 export type { QueryResult, QueryColumn } from './protocol.ts'
@@ -12,6 +12,8 @@ export interface QueryRequest {
   sql: string
   /** Row cap; more rows are reported as `truncated`. */
   maxRows: number
+  /** Size budget (estimated JSON bytes); rows past it are left out and reported as `truncated`. */
+  maxBytes: number
   timeoutMs: number
   dryRun: boolean
   signal?: AbortSignal | undefined
@@ -57,13 +59,8 @@ export class SqliteEngine implements SqlEngine {
   readonly backend = 'sqlite' as const
   readonly pool: RunnerPool
 
-  constructor (options: { workers: number, queueLimit: number, onRunnerEnded?: (reason: RunnerEndReason) => void }) {
-    this.pool = new RunnerPool({
-      runnerModule: RUNNER_MODULE,
-      size: options.workers,
-      queueLimit: options.queueLimit,
-      ...(options.onRunnerEnded === undefined ? {} : { onRunnerEnded: options.onRunnerEnded })
-    })
+  constructor (options: Omit<RunnerPoolOptions, 'runnerModule'>) {
+    this.pool = new RunnerPool({ runnerModule: RUNNER_MODULE, ...options })
   }
 
   execute (database: DatabaseRecord, request: QueryRequest): Promise<QueryResult> {
@@ -72,6 +69,7 @@ export class SqliteEngine implements SqlEngine {
       allowDml: database.allow_dml,
       sql: request.sql,
       maxRows: request.maxRows,
+      maxBytes: request.maxBytes,
       dryRun: request.dryRun
     }, request.timeoutMs, request.signal)
   }
@@ -80,6 +78,7 @@ export class SqliteEngine implements SqlEngine {
     const result = await this.execute(database, {
       sql: "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name",
       maxRows: MAX_LISTED_TABLES,
+      maxBytes: 1_048_576,
       timeoutMs: INTROSPECTION_TIMEOUT_MS,
       dryRun: false,
       signal
@@ -95,6 +94,7 @@ export class SqliteEngine implements SqlEngine {
 const OUTCOME_BY_ERROR: Readonly<Record<string, QueryOutcome>> = {
   query_timeout: 'timeout',
   busy: 'refused',
+  result_too_large: 'refused',
   read_only: 'refused',
   not_allowed: 'refused',
   multiple_statements: 'refused',

@@ -8,6 +8,8 @@ export interface RunnerRequest {
   sql: string
   /** Row cap; the runner reads one row more to detect truncation. */
   maxRows: number
+  /** Budget for the result's estimated JSON size; rows past it are left out (truncated). */
+  maxBytes: number
   /** Compile and authorize only; report the columns without running. */
   dryRun: boolean
 }
@@ -18,6 +20,7 @@ export type RunnerErrorKind =
   | 'not_allowed'
   | 'multiple_statements'
   | 'empty_statement'
+  | 'result_too_large'
   | 'database_unavailable'
 
 export type RunnerResponse =
@@ -34,8 +37,10 @@ export interface QueryResult {
   columns: QueryColumn[]
   rows: unknown[][]
   rowCount: number
-  /** More rows existed than the cap allowed. */
+  /** More rows existed than the caps allowed. */
   truncated: boolean
+  /** Which cap cut the result: the row cap or the size budget. */
+  truncatedBy: 'rows' | 'bytes' | null
   /** Rows changed by a data-modifying statement; null for queries. */
   affectedRows: number | null
   returnsRows: boolean

@@ -10,11 +10,18 @@ export interface RunnerPoolOptions {
   size: number
   /** Maximum number of queries waiting for a runner. */
   queueLimit: number
+  /** V8 heap limit of each runner, in MiB: a query that needs more ends its runner, not the server. */
+  memoryMb?: number
   /** Called when a runner process is ended before its query finished. */
   onRunnerEnded?: (reason: RunnerEndReason) => void
+  /** Node executable for the runners (tests point it elsewhere to simulate spawn failures). */
+  execPath?: string
 }
 
-export type RunnerEndReason = 'timeout' | 'cancelled' | 'crashed'
+export type RunnerEndReason = 'timeout' | 'cancelled' | 'crashed' | 'failed_to_start' | 'shutdown'
+
+/** How long close() waits for killed runners to exit. */
+const CLOSE_TIMEOUT_MS = 5000
 
 export type RunnerTask = Omit<RunnerRequest, 'id'>
 
@@ -117,18 +124,29 @@ export class RunnerPool {
     return [...this.runners].map(runner => runner.child.pid).filter((pid): pid is number => pid !== undefined)
   }
 
+  /** Process ids of the runners that are running a query now. */
+  busyPids (): number[] {
+    return [...this.runners].filter(runner => runner.job !== undefined).map(runner => runner.child.pid).filter((pid): pid is number => pid !== undefined)
+  }
+
   async close (): Promise<void> {
     this.closed = true
     for (const job of this.queue.splice(0)) this.settle(job, new ToolError('database_unavailable', 'The server is shutting down; retry on another replica.'))
     const exits = [...this.runners].map(runner => new Promise<void>(resolve => {
-      if (runner.child.exitCode !== null || runner.child.signalCode !== null) {
+      if (runner.child.exitCode !== null || runner.child.signalCode !== null || runner.child.pid === undefined) {
         resolve()
         return
       }
       runner.child.once('exit', () => resolve())
-      runner.child.kill('SIGKILL')
+      this.end(runner, 'shutdown')
     }))
-    await Promise.all(exits)
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<void>(resolve => {
+      timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)
+      timer.unref()
+    })
+    await Promise.race([Promise.all(exits), timeout])
+    clearTimeout(timer)
   }
 
   private idleRunner (): Runner | undefined {
@@ -137,16 +155,36 @@ export class RunnerPool {
   }
 
   private spawn (): Runner {
+    const memory = this.options.memoryMb === undefined ? [] : [`--max-old-space-size=${this.options.memoryMb}`]
     const child = fork(this.options.runnerModule, [], {
       serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: [...process.execArgv, ...memory],
+      ...(this.options.execPath === undefined ? {} : { execPath: this.options.execPath })
     })
     const runner: Runner = { child, job: undefined, timer: undefined, abortListener: undefined, endReason: undefined }
     this.runners.add(runner)
     child.on('message', (response: RunnerResponse) => this.onResponse(runner, response))
-    child.on('error', () => { /* reported through 'exit' */ })
     child.on('exit', () => this.onExit(runner))
+    child.on('error', () => {
+      // A process that never started sends 'error' and no 'exit'.
+      if (child.pid === undefined) this.onSpawnFailure(runner)
+    })
     return runner
+  }
+
+  /** No runner could be started (process limits, missing executable): fail fast instead of hanging. */
+  private onSpawnFailure (runner: Runner): void {
+    if (!this.runners.delete(runner)) return
+    const error = (): ToolError => new ToolError('database_unavailable', 'No query runner could be started on this replica.', 'Retry in a moment; if it persists, the replica has hit a process or memory limit.')
+    const job = runner.job
+    this.release(runner)
+    if (job !== undefined) {
+      this.options.onRunnerEnded?.('failed_to_start')
+      this.settle(job, error())
+    }
+    // Starting another runner would most likely fail the same way: fail the waiting queries too.
+    for (const queued of this.queue.splice(0)) this.settle(queued, error())
   }
 
   private dispatch (runner: Runner, job: Job): void {
@@ -164,9 +202,13 @@ export class RunnerPool {
       job.signal.addEventListener('abort', runner.abortListener, { once: true })
     }
     const request: RunnerRequest = { id: this.nextId++, ...job.task }
-    runner.child.send(request, error => {
-      if (error !== null) this.end(runner, 'crashed')
-    })
+    try {
+      runner.child.send(request, error => {
+        if (error !== null) this.end(runner, 'crashed')
+      })
+    } catch {
+      this.end(runner, 'crashed')
+    }
   }
 
   private onResponse (runner: Runner, response: RunnerResponse): void {
@@ -185,13 +227,14 @@ export class RunnerPool {
 
   /** Kill a runner mid-query; its 'exit' settles the job with the reason. */
   private end (runner: Runner, reason: RunnerEndReason): void {
-    if (runner.endReason !== undefined) return
+    // A process that never started cannot be killed; its 'error' event settles the job.
+    if (runner.endReason !== undefined || runner.child.pid === undefined) return
     runner.endReason = reason
     runner.child.kill('SIGKILL')
   }
 
   private onExit (runner: Runner): void {
-    this.runners.delete(runner)
+    if (!this.runners.delete(runner)) return
     const job = runner.job
     const reason = runner.endReason ?? 'crashed'
     this.release(runner)
@@ -199,7 +242,8 @@ export class RunnerPool {
       this.options.onRunnerEnded?.(reason)
       if (reason === 'timeout') this.settle(job, timeoutError(job.timeoutMs))
       else if (reason === 'cancelled') this.settle(job, new ToolError('query_timeout', 'The request was cancelled; the query was stopped.'))
-      else this.settle(job, new ToolError('database_unavailable', 'The query runner stopped unexpectedly while running this query.', 'Retry; if it happens again the query may need too much memory.'))
+      else if (reason === 'shutdown') this.settle(job, new ToolError('database_unavailable', 'The server is shutting down; retry on another replica.'))
+      else this.settle(job, new ToolError('database_unavailable', 'The query runner stopped unexpectedly while running this query.', 'Retry; if it happens again the query may need too much memory (its runner is limited by MCP_SQL_RUNNER_MEMORY_MB).'))
     }
     this.drain()
   }

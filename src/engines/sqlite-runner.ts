@@ -15,10 +15,18 @@ import { DatabaseSync, constants } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import type { RunnerRequest, RunnerResponse, RunnerErrorKind, QueryColumn, QueryResult } from './protocol.ts'
 
+/**
+ * Temporary objects would outlive the call on the runner's shared connection (and a TEMP
+ * table can hide a real one for the next caller), so they are refused everywhere.
+ */
+const TEMP_ACTIONS = new Set([
+  constants.SQLITE_CREATE_TEMP_INDEX, constants.SQLITE_CREATE_TEMP_TABLE,
+  constants.SQLITE_CREATE_TEMP_TRIGGER, constants.SQLITE_CREATE_TEMP_VIEW
+])
+
 const WRITE_ACTIONS = new Set([
   constants.SQLITE_INSERT, constants.SQLITE_UPDATE, constants.SQLITE_DELETE,
-  constants.SQLITE_CREATE_INDEX, constants.SQLITE_CREATE_TABLE, constants.SQLITE_CREATE_TEMP_INDEX,
-  constants.SQLITE_CREATE_TEMP_TABLE, constants.SQLITE_CREATE_TEMP_TRIGGER, constants.SQLITE_CREATE_TEMP_VIEW,
+  constants.SQLITE_CREATE_INDEX, constants.SQLITE_CREATE_TABLE,
   constants.SQLITE_CREATE_TRIGGER, constants.SQLITE_CREATE_VIEW, constants.SQLITE_CREATE_VTABLE,
   constants.SQLITE_DROP_INDEX, constants.SQLITE_DROP_TABLE, constants.SQLITE_DROP_TEMP_INDEX,
   constants.SQLITE_DROP_TEMP_TABLE, constants.SQLITE_DROP_TEMP_TRIGGER, constants.SQLITE_DROP_TEMP_VIEW,
@@ -62,6 +70,9 @@ function openDatabase (file: string, allowDml: boolean): OpenDatabase {
     if (action === constants.SQLITE_ATTACH || action === constants.SQLITE_DETACH) {
       return refuse('not_allowed', 'ATTACH, DETACH and VACUUM are not allowed: execute_sql reads only the registered database.')
     }
+    if (TEMP_ACTIONS.has(action)) {
+      return refuse('not_allowed', 'Temporary tables, views, indexes and triggers are not allowed: each call runs on its own, so use a WITH clause (CTE) instead.')
+    }
     if (action === constants.SQLITE_TRANSACTION || action === constants.SQLITE_SAVEPOINT) {
       return refuse('not_allowed', 'Transaction statements are not allowed: each execute_sql call runs one statement on its own.')
     }
@@ -93,7 +104,10 @@ function prepareSingleStatement (handle: OpenDatabase, sql: string): StatementSy
   const statement = prepare(handle, sql)
   const source = statement.sourceSQL
   const start = sql.indexOf(source)
-  const rest = start === -1 ? '' : sql.slice(start + source.length)
+  // SQLite hands back the statement's text; if it is not found verbatim (e.g. an unpaired
+  // surrogate was re-encoded) what follows it cannot be checked, so the call is refused.
+  if (start === -1) throw new RunnerError('sql_error', 'The SQL text holds characters SQLite cannot read back (such as an unpaired UTF-16 surrogate); remove them.')
+  const rest = sql.slice(start + source.length)
   if (rest.trim() !== '') {
     let restIsEmpty = false
     try {
@@ -115,6 +129,7 @@ function prepare (handle: OpenDatabase, sql: string): StatementSync {
 }
 
 function toRunnerError (handle: OpenDatabase, err: unknown): RunnerError {
+  if (err instanceof RunnerError) return err
   const error = err as { code?: string, errcode?: number, message?: string }
   if (error.code === 'ERR_INVALID_ARG_VALUE' && /no statements/i.test(error.message ?? '')) {
     return new RunnerError('empty_statement', 'The SQL text contains no statement.')
@@ -126,6 +141,12 @@ function toRunnerError (handle: OpenDatabase, err: unknown): RunnerError {
     return new RunnerError('read_only', 'This database is read-only: execute_sql may only read data here.')
   }
   return new RunnerError('sql_error', error.message ?? String(err))
+}
+
+/** Estimated JSON size of a cell, for the result's size budget. */
+function cellBytes (value: unknown): number {
+  if (typeof value === 'string') return value.length + 2
+  return value === null ? 4 : 8
 }
 
 /** JSON-safe cell values: integers beyond 2^53 become strings, blobs become base64 text. */
@@ -152,7 +173,7 @@ function execute (request: RunnerRequest): QueryResult {
   const returnsRows = declared.length > 0
 
   if (request.dryRun) {
-    return { columns, rows: [], rowCount: 0, truncated: false, affectedRows: null, returnsRows, executionMs: performance.now() - started }
+    return { columns, rows: [], rowCount: 0, truncated: false, truncatedBy: null, affectedRows: null, returnsRows, executionMs: performance.now() - started }
   }
 
   try {
@@ -164,18 +185,30 @@ function execute (request: RunnerRequest): QueryResult {
       const before = Number((totalChanges.get() as unknown as unknown[])[0])
       statement.run()
       const after = Number((totalChanges.get() as unknown as unknown[])[0])
-      return { columns, rows: [], rowCount: 0, truncated: false, affectedRows: after - before, returnsRows, executionMs: performance.now() - started }
+      return { columns, rows: [], rowCount: 0, truncated: false, truncatedBy: null, affectedRows: after - before, returnsRows, executionMs: performance.now() - started }
     }
     statement.setReturnArrays(true)
     statement.setReadBigInts(true)
     const rows: unknown[][] = []
-    let truncated = false
+    let truncatedBy: QueryResult['truncatedBy'] = null
+    let bytes = 0
+    // Rows are sent as objects, so every row repeats the column names.
+    const rowOverhead = columns.reduce((sum, column) => sum + column.name.length + 4, 2)
     // Columns without a declared type take the type of their first non-null value.
     const untyped = new Set(columns.flatMap((column, index) => column.type === null ? [index] : []))
     // The LIMIT+1 probe: read one row past the cap to know whether more exist, then stop stepping.
     for (const row of statement.iterate() as Iterable<unknown[]>) {
       if (rows.length === request.maxRows) {
-        truncated = true
+        truncatedBy = 'rows'
+        break
+      }
+      const values = row.map(toJsonValue)
+      bytes += values.reduce<number>((sum, value) => sum + cellBytes(value), rowOverhead)
+      if (bytes > request.maxBytes) {
+        if (rows.length === 0) {
+          throw new RunnerError('result_too_large', `The first row alone is larger than the result size limit (${Math.round(request.maxBytes / 1024)} KiB).`)
+        }
+        truncatedBy = 'bytes'
         break
       }
       for (const index of untyped) {
@@ -185,9 +218,9 @@ function execute (request: RunnerRequest): QueryResult {
         column.type = type
         untyped.delete(index)
       }
-      rows.push(row.map(toJsonValue))
+      rows.push(values)
     }
-    return { columns, rows, rowCount: rows.length, truncated, affectedRows: null, returnsRows, executionMs: performance.now() - started }
+    return { columns, rows, rowCount: rows.length, truncated: truncatedBy !== null, truncatedBy, affectedRows: null, returnsRows, executionMs: performance.now() - started }
   } catch (err) {
     throw toRunnerError(handle, err)
   }
@@ -201,7 +234,8 @@ process.on('message', (message: RunnerRequest) => {
   try {
     respond({ id: message.id, ok: true, result: execute(message) })
   } catch (err) {
-    const error = err instanceof RunnerError ? err : new RunnerError('sql_error', (err as Error).message)
+    // A RangeError here means a value too big for V8 (e.g. a huge string): a result-size problem.
+    const error = err instanceof RunnerError ? err : err instanceof RangeError ? new RunnerError('result_too_large', 'A value in the result is too large to return.') : new RunnerError('sql_error', (err as Error).message)
     respond({ id: message.id, ok: false, error: { kind: error.kind, message: error.message } })
   }
 })

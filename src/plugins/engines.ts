@@ -12,7 +12,12 @@ declare module 'fastify' {
 async function enginesPlugin (app: FastifyInstance): Promise<void> {
   const { config, metrics } = app
   const engines = new EngineRegistry([
-    new SqliteEngine({ workers: config.MCP_SQL_WORKERS, queueLimit: config.MCP_SQL_QUEUE_LIMIT, onRunnerEnded: metrics.onRunnerEnded })
+    new SqliteEngine({
+      size: config.MCP_SQL_WORKERS,
+      queueLimit: config.MCP_SQL_QUEUE_LIMIT,
+      memoryMb: config.MCP_SQL_RUNNER_MEMORY_MB,
+      onRunnerEnded: metrics.onRunnerEnded
+    })
   ], { onQuery: metrics.onQuery })
   app.decorate('engines', engines)
   app.addHook('onClose', async () => engines.close())

@@ -26,6 +26,7 @@ const SQL_HINTS: Partial<Record<ToolErrorType, (dialect: string) => string>> = {
   read_only: () => 'Only statements that read data run here; an administrator can allow DML on the database if changes are intended.',
   not_allowed: () => 'Rewrite the query without that statement or function.',
   multiple_statements: () => 'Send each statement in its own execute_sql call.',
+  result_too_large: () => 'Select fewer or shorter columns, e.g. substr(column, 1, 200), or aggregate in SQL.',
   empty_statement: () => 'Pass one SQL statement in `sql`.'
 }
 
@@ -34,6 +35,14 @@ function withSqlHint (err: unknown, backend: string): unknown {
   if (!(err instanceof ToolError) || err.hint !== undefined) return err
   const hint = SQL_HINTS[err.errorType]?.(DIALECTS[backend] ?? backend)
   return hint === undefined ? err : new ToolError(err.errorType, err.message, hint)
+}
+
+export function sizeTruncationNote (rowCount: number, maxBytes: number): string {
+  return `Results truncated: only the first ${plural(rowCount, 'row')} are shown because the result reached its size limit (${formatBytes(maxBytes)}); more rows exist. Select fewer or shorter columns (e.g. substr(text, 1, 200)) or aggregate in SQL.`
+}
+
+function formatBytes (bytes: number): string {
+  return bytes >= 1_048_576 ? `${Number((bytes / 1_048_576).toFixed(1))} MiB` : `${Math.round(bytes / 1024)} KiB`
 }
 
 export function truncationNote (rowCount: number, limit: number, maxLimit: number): string {
@@ -90,6 +99,7 @@ export const executeSql = (config: Config): Tool => defineTool({
     const result = await context.engines.execute(database, {
       sql: args.sql,
       maxRows: args.limit,
+      maxBytes: context.config.MCP_SQL_MAX_RESULT_BYTES,
       timeoutMs: args.timeout * 1000,
       dryRun: args.dry_run,
       signal: context.signal
@@ -98,7 +108,8 @@ export const executeSql = (config: Config): Tool => defineTool({
     })
     const names = uniqueColumnNames(result.columns.map(column => column.name))
     const notes: string[] = []
-    if (result.truncated) notes.push(truncationNote(result.rowCount, args.limit, context.config.MCP_SQL_MAX_LIMIT))
+    if (result.truncatedBy === 'rows') notes.push(truncationNote(result.rowCount, args.limit, context.config.MCP_SQL_MAX_LIMIT))
+    if (result.truncatedBy === 'bytes') notes.push(sizeTruncationNote(result.rowCount, context.config.MCP_SQL_MAX_RESULT_BYTES))
     if (args.dry_run) notes.push('Dry run: the statement was checked, not run.')
     return {
       success: true as const,
