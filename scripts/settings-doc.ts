@@ -23,8 +23,8 @@ export function settingsTable (): string {
   const groups = new Map<string, string[]>()
   for (const [name, setting] of Object.entries(SETTINGS)) {
     const rows = groups.get(setting.group) ?? []
-    const type = setting.kind === 'enum' ? setting.values.join(' \\| ') : setting.kind === 'integer' ? `integer ${setting.min}–${setting.max}` : setting.kind
-    rows.push(`| \`${name}\` | ${type} | ${formatDefault(setting.default)} | ${setting.description.replace(/\|/g, '\\|')} |`)
+    const cell = (text: string): string => text.replace(/\|/g, '\\|')
+    rows.push(`| \`${name}\` | ${cell(setting.type)} | ${formatDefault(setting.default)} | ${cell(setting.description)} |`)
     groups.set(setting.group, rows)
   }
   return [...groups].map(([group, rows]) => [

@@ -1,62 +1,96 @@
 import { isIP } from 'node:net'
 import path from 'node:path'
+import * as z from 'zod'
 
 /**
- * Every setting analytics-mcp understands, with its type, default and description.
+ * Every setting analytics-mcp understands, with its zod schema, default and description.
  * This table is the single source of truth: loading, validation, the README's settings
  * table and its test all read it. Names mirror Apache Superset's `MCP_*` keys where
- * Superset has one.
+ * Superset has one. Each schema accepts typed values (config files) as well as strings
+ * (environment variables, command-line flags).
  */
-
-type SettingKind = 'boolean' | 'integer' | 'string' | 'list' | 'enum'
-
-interface SettingBase<K extends SettingKind, T> {
-  kind: K
-  /** Shown in the README's settings table. */
-  description: string
-  /** `undefined` means "unset": the setting is optional or derived from others. */
-  default: T | undefined
-  /** Group heading in the README. */
-  group: SettingGroup
-}
 
 type SettingGroup = 'Service' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution'
 
-interface BooleanSetting extends SettingBase<'boolean', boolean> {}
-interface IntegerSetting extends SettingBase<'integer', number> { min: number, max: number }
-interface StringSetting extends SettingBase<'string', string> {
-  /** Returns an error message when the value is not acceptable. */
-  check?: (value: string) => string | undefined
-}
-interface ListSetting extends SettingBase<'list', readonly string[]> {
-  check?: (value: string) => string | undefined
-}
-interface EnumSetting<V extends string = string> extends SettingBase<'enum', V> { values: readonly V[] }
-
-type Setting = BooleanSetting | IntegerSetting | StringSetting | ListSetting | EnumSetting
-
-function booleanSetting (group: SettingGroup, defaultValue: boolean, description: string): BooleanSetting {
-  return { kind: 'boolean', group, default: defaultValue, description }
+export interface Setting {
+  group: SettingGroup
+  /** Shown in the README's settings table. */
+  description: string
+  /** The README's "Type" column. */
+  type: string
+  /** `undefined` means "unset": the setting is optional or derived from others. */
+  default: unknown
+  schema: z.ZodType
 }
 
-function integerSetting (group: SettingGroup, defaultValue: number, min: number, max: number, description: string): IntegerSetting {
-  return { kind: 'integer', group, default: defaultValue, min, max, description }
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on'])
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off'])
+
+/** Words an environment variable may use for a boolean; anything else is left for zod to refuse. */
+function booleanWord (raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw
+  const word = raw.trim().toLowerCase()
+  return TRUE_WORDS.has(word) ? true : FALSE_WORDS.has(word) ? false : raw
 }
 
-function stringSetting (group: SettingGroup, defaultValue: string | undefined, description: string, check?: StringSetting['check']): StringSetting {
-  return check === undefined
-    ? { kind: 'string', group, default: defaultValue, description }
-    : { kind: 'string', group, default: defaultValue, description, check }
+function integerText (raw: unknown): unknown {
+  return typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw
 }
 
-function listSetting (group: SettingGroup, description: string, check?: ListSetting['check']): ListSetting {
-  return check === undefined
-    ? { kind: 'list', group, default: [], description }
-    : { kind: 'list', group, default: [], description, check }
+/** A JSON array or a comma-separated string becomes an array; anything else is left for zod to refuse. */
+function listText (raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw
+  const text = raw.trim()
+  if (!text.startsWith('[')) return text.split(',').map(item => item.trim()).filter(item => item !== '')
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return raw
+  }
 }
 
-function enumSetting<const V extends string> (group: SettingGroup, defaultValue: V, values: readonly V[], description: string): EnumSetting<V> {
-  return { kind: 'enum', group, default: defaultValue, values, description }
+/** An empty (or blank) value means "unset" for optional settings (handy for Helm templates). */
+function blankAsUnset (raw: unknown): unknown {
+  return typeof raw === 'string' && raw.trim() === '' ? undefined : raw
+}
+
+/** A string schema with a domain check that returns an error message or undefined. */
+function checkedString (check?: (value: string) => string | undefined, typeError = 'expected a string'): z.ZodType<string> {
+  const text = z.string({ error: typeError }).trim()
+  if (check === undefined) return text
+  return text.superRefine((value, context) => {
+    const problem = check(value)
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: problem })
+  })
+}
+
+function booleanSetting (group: SettingGroup, defaultValue: boolean, description: string) {
+  return { group, description, type: 'boolean', default: defaultValue, schema: z.preprocess(booleanWord, z.boolean({ error: 'expected a boolean (true/false, 1/0, yes/no, on/off)' })) }
+}
+
+function integerSetting (group: SettingGroup, defaultValue: number, min: number, max: number, description: string) {
+  const error = `expected an integer between ${min} and ${max}`
+  return { group, description, type: `integer ${min}–${max}`, default: defaultValue, schema: z.preprocess(integerText, z.int({ error }).min(min, { error }).max(max, { error })) }
+}
+
+function stringSetting (group: SettingGroup, defaultValue: string, description: string) {
+  return { group, description, type: 'string', default: defaultValue, schema: checkedString().refine(value => value !== '', { error: 'must not be empty' }) }
+}
+
+function optionalStringSetting (group: SettingGroup, description: string, check?: (value: string) => string | undefined) {
+  return { group, description, type: 'string', default: undefined, schema: z.preprocess(blankAsUnset, checkedString(check).optional()) }
+}
+
+const LIST_ERROR = 'expected a list (a JSON array of strings, or comma-separated values)'
+
+function listSetting (group: SettingGroup, description: string, item: z.ZodType<string>) {
+  const list = z.array(item, { error: LIST_ERROR }).readonly()
+  return { group, description, type: 'list', default: [] as readonly string[], schema: z.preprocess(listText, list) }
+}
+
+function enumSetting<const V extends string> (group: SettingGroup, defaultValue: V, values: readonly [V, ...V[]], description: string) {
+  const lowerCase = (raw: unknown): unknown => typeof raw === 'string' ? raw.trim().toLowerCase() : raw
+  return { group, description, type: values.join(' | '), default: defaultValue, schema: z.preprocess(lowerCase, z.enum(values, { error: `expected one of ${values.join(', ')}` })) }
 }
 
 function checkHttpUrl (value: string): string | undefined {
@@ -89,12 +123,16 @@ function checkOrigin (value: string): string | undefined {
   return undefined
 }
 
+/** Host names compare case-insensitively and without a trailing dot (the SDK lowercases the Host header). */
+const hostnameItem = checkedString(checkHostname, LIST_ERROR).transform(host => host.toLowerCase().replace(/\.$/, ''))
+const originItem = checkedString(checkOrigin, LIST_ERROR).transform(origin => origin === '*' ? origin : new URL(origin).origin)
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export const SETTINGS = {
   MCP_SERVICE_HOST: stringSetting('Service', '127.0.0.1', 'Host (interface) to bind to.'),
   MCP_SERVICE_PORT: integerSetting('Service', 5008, 0, 65535, 'TCP port to bind to; 0 picks a free port.'),
-  MCP_SERVICE_URL: stringSetting('Service', undefined, 'Public base URL of this service (set it behind a reverse proxy or ingress). Defaults to `http://HOST:PORT`.', checkHttpUrl),
+  MCP_SERVICE_URL: optionalStringSetting('Service', 'Public base URL of this service (set it behind a reverse proxy or ingress). Defaults to `http://HOST:PORT`.', checkHttpUrl),
   MCP_APP_NAME: stringSetting('Service', 'analytics-mcp', 'Name reported by health_check, get_instance_info and the MCP server info.'),
   MCP_DEBUG: booleanSetting('Service', false, 'Debug logging (same as MCP_LOG_LEVEL=debug).'),
   MCP_LOG_LEVEL: enumSetting('Service', 'info', LOG_LEVELS, 'Log level of the JSON logs on stdout.'),
@@ -102,13 +140,13 @@ export const SETTINGS = {
   MCP_SHUTDOWN_TIMEOUT: integerSetting('Service', 10, 0, 600, 'Seconds to let in-flight requests finish after SIGTERM before the process exits.'),
 
   MCP_DATA_DIR: stringSetting('Storage and example data', './data', 'Directory for the embedded SQLite files (catalog and example data), created if missing.'),
-  MCP_CATALOG_PATH: stringSetting('Storage and example data', undefined, 'SQLite file of the metadata catalog. Defaults to `MCP_DATA_DIR/catalog.db`.'),
-  MCP_CATALOG_AUTO_UPGRADE: booleanSetting('Storage and example data', true, 'Apply pending catalog migrations at start-up. When false, start-up stops if the catalog is behind; run `analytics-mcp db upgrade`.'),
+  MCP_CATALOG_PATH: optionalStringSetting('Storage and example data', 'SQLite file of the metadata catalog. Defaults to `MCP_DATA_DIR/catalog.db`.'),
+  MCP_CATALOG_AUTO_UPGRADE: booleanSetting('Storage and example data', true, 'Create the catalog and apply pending migrations at start-up. When false, start-up stops if the catalog is missing or behind; run `analytics-mcp db upgrade`.'),
   MCP_LOAD_EXAMPLES: booleanSetting('Storage and example data', true, 'On first start, generate the example analytics database and register it with datasets, charts, dashboards and demo users.'),
-  MCP_EXAMPLES_PATH: stringSetting('Storage and example data', undefined, 'SQLite file of the example analytics database. Defaults to `MCP_DATA_DIR/examples.db`.'),
+  MCP_EXAMPLES_PATH: optionalStringSetting('Storage and example data', 'SQLite file of the example analytics database. Defaults to `MCP_DATA_DIR/examples.db`.'),
 
-  MCP_ALLOWED_HOSTS: listSetting('HTTP and transport security', 'Host names accepted in the Host header (any port; DNS-rebinding protection), e.g. mcp.example.com. Empty: localhost names when bound to loopback, else the host of MCP_SERVICE_URL if set, else no check. "*" disables the check. Probes (/healthz, /readyz, /metrics) are exempt.', checkHostname),
-  MCP_ALLOWED_ORIGINS: listSetting('HTTP and transport security', 'Origins (scheme://host[:port]) accepted when a request carries an Origin header, e.g. https://claude.ai. Always accepted: the origin of MCP_SERVICE_URL, and localhost origins when bound to loopback. "*" disables the check.', checkOrigin),
+  MCP_ALLOWED_HOSTS: listSetting('HTTP and transport security', 'Host names accepted in the Host header (any port, any case; DNS-rebinding protection), e.g. mcp.example.com. Empty: localhost names when bound to loopback, else the host of MCP_SERVICE_URL if set, else no check. "*" disables the check. Probes (/healthz, /readyz, /metrics) are exempt.', hostnameItem),
+  MCP_ALLOWED_ORIGINS: listSetting('HTTP and transport security', 'Origins (scheme://host[:port]) accepted when a request carries an Origin header, e.g. https://claude.ai. Also accepted: origins whose host is an accepted Host name (see MCP_ALLOWED_HOSTS), and localhost origins when bound to loopback. "*" disables the check.', originItem),
   MCP_MAX_REQUEST_BYTES: integerSetting('HTTP and transport security', 1_048_576, 1024, 67_108_864, 'Largest accepted request body in bytes; larger bodies get 413.'),
 
   MCP_SQL_WORKERS: integerSetting('SQL execution', 2, 1, 64, 'Query runner processes per replica. Each runs one query at a time; a query past its timeout is stopped by ending its process.'),
@@ -123,20 +161,11 @@ export const SETTINGS = {
 
 export type SettingName = keyof typeof SETTINGS
 
-type ValueOf<S> = S extends BooleanSetting ? boolean
-  : S extends IntegerSetting ? number
-    : S extends ListSetting ? readonly string[]
-      : S extends EnumSetting<infer V> ? V
-        : string
-
 type Settings = typeof SETTINGS
-type RequiredNames = { [K in SettingName]: Settings[K]['default'] extends undefined ? never : K }[SettingName]
-type OptionalNames = Exclude<SettingName, RequiredNames>
 
 /** The validated, frozen configuration every part of the service receives. */
 export type Config = Readonly<
-  { [K in RequiredNames]: ValueOf<Settings[K]> } &
-  { [K in OptionalNames]: ValueOf<Settings[K]> | undefined } &
+  { [K in SettingName]: z.output<Settings[K]['schema']> } &
   {
     /** Derived: MCP_SERVICE_URL or http://<host>:<port>, without a trailing slash. */
     serviceUrl: string
@@ -189,26 +218,24 @@ export function resolveConfig (layers: readonly RawLayer[]): Config {
   const problems: string[] = []
   const resolved: Record<string, unknown> = {}
 
-  for (const [name, setting] of Object.entries(SETTINGS) as Array<[SettingName, Setting]>) {
-    resolved[name] = setting.default
-  }
+  for (const [name, setting] of Object.entries(SETTINGS)) resolved[name] = setting.default
 
   for (const layer of layers) {
     const where = layer.origin === undefined ? layer.source : `${layer.source} ${layer.origin}`
     for (const [name, raw] of Object.entries(layer.values)) {
-      const setting = (SETTINGS as Record<string, Setting>)[name]
-      if (setting === undefined) {
+      // Own keys only: "constructor" or "__proto__" in a config file are unknown settings.
+      if (!Object.hasOwn(SETTINGS, name)) {
         const hint = closestSettingName(name)
         problems.push(`${name} (${where}): unknown setting${hint === undefined ? '' : `; did you mean ${hint}?`}`)
         continue
       }
       if (raw === undefined) continue
-      const parsed = parseSettingValue(setting, raw)
-      if ('error' in parsed) {
-        problems.push(`${name} (${where}): ${parsed.error}, got ${describeValue(raw)}`)
+      const parsed = (SETTINGS as Record<string, Setting>)[name]?.schema.safeParse(raw)
+      if (parsed?.success === false) {
+        problems.push(`${name} (${where}): ${parsed.error.issues[0]?.message ?? 'invalid value'}, got ${describeValue(raw)}`)
         continue
       }
-      if (parsed.value !== undefined) resolved[name] = parsed.value
+      if (parsed?.data !== undefined) resolved[name] = parsed.data
     }
   }
 
@@ -231,7 +258,6 @@ function crossChecks (values: Record<string, unknown>): string[] {
       problems.push(`${low}: ${String(values[low])} is larger than ${high} (${String(values[high])})`)
     }
   }
-  if (values.MCP_DEV_USERNAME === '') problems.push('MCP_DEV_USERNAME: must not be empty')
   return problems
 }
 
@@ -251,70 +277,6 @@ function withDerived (values: Record<string, unknown>): Config {
     examplesPath: (values.MCP_EXAMPLES_PATH as string | undefined) ?? path.join(dataDir, 'examples.db'),
     logLevel: debug && level !== 'trace' ? 'debug' : level
   } as unknown as Config
-}
-
-type Parsed = { value: unknown } | { error: string }
-
-const TRUE_WORDS = new Set(['true', '1', 'yes', 'on'])
-const FALSE_WORDS = new Set(['false', '0', 'no', 'off'])
-
-/** Parse one raw value (a string from the environment, or a typed value from a config file). */
-function parseSettingValue (setting: Setting, raw: unknown): Parsed {
-  switch (setting.kind) {
-    case 'boolean': {
-      if (typeof raw === 'boolean') return { value: raw }
-      if (typeof raw === 'string') {
-        const word = raw.trim().toLowerCase()
-        if (TRUE_WORDS.has(word)) return { value: true }
-        if (FALSE_WORDS.has(word)) return { value: false }
-      }
-      return { error: 'expected a boolean (true/false, 1/0, yes/no, on/off)' }
-    }
-    case 'integer': {
-      const expected = `expected an integer between ${setting.min} and ${setting.max}`
-      let n: number
-      if (typeof raw === 'number') n = raw
-      else if (typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw)) n = Number(raw)
-      else return { error: expected }
-      if (!Number.isSafeInteger(n) || n < setting.min || n > setting.max) return { error: expected }
-      return { value: n }
-    }
-    case 'enum': {
-      if (typeof raw === 'string' && setting.values.includes(raw.trim().toLowerCase())) return { value: raw.trim().toLowerCase() }
-      return { error: `expected one of ${setting.values.join(', ')}` }
-    }
-    case 'string': {
-      if (typeof raw !== 'string') return { error: 'expected a string' }
-      const value = raw.trim()
-      // An empty value means "unset" for optional settings (handy for Helm templates).
-      if (value === '') return setting.default === undefined ? { value: undefined } : { error: 'must not be empty' }
-      const problem = setting.check?.(value)
-      return problem === undefined ? { value } : { error: problem }
-    }
-    case 'list': {
-      const items = parseList(raw)
-      if (items === undefined) return { error: 'expected a list (a JSON array of strings, or comma-separated values)' }
-      for (const item of items) {
-        const problem = setting.check?.(item)
-        if (problem !== undefined) return { error: problem }
-      }
-      return { value: Object.freeze(items) }
-    }
-  }
-}
-
-function parseList (raw: unknown): string[] | undefined {
-  if (Array.isArray(raw)) return raw.every(item => typeof item === 'string') ? raw.map(item => item.trim()) : undefined
-  if (typeof raw !== 'string') return undefined
-  const text = raw.trim()
-  if (text.startsWith('[')) {
-    try {
-      return parseList(JSON.parse(text))
-    } catch {
-      return undefined
-    }
-  }
-  return text.split(',').map(item => item.trim()).filter(item => item !== '')
 }
 
 function describeValue (raw: unknown): string {

@@ -1,8 +1,9 @@
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
 import t from 'tap'
 import { Catalog, CatalogError } from '../src/catalog/catalog.ts'
-import { compileList, escapeLike } from '../src/catalog/list-query.ts'
+import { compileList, escapeLike, normalizeDateTime } from '../src/catalog/list-query.ts'
 import type { ListQuery } from '../src/catalog/list-query.ts'
 import { CHART_LIST } from '../src/catalog/list-specs.ts'
 import { applyMigrations, catalogVersion, LATEST_CATALOG_VERSION, MIGRATIONS, pendingMigrations } from '../src/catalog/migrations.ts'
@@ -38,6 +39,12 @@ t.test('migrations', async t => {
     t.equal(applyMigrations(db).length, MIGRATIONS.length)
     t.same(applyMigrations(db), [])
     t.same(pendingMigrations(db), [])
+  })
+
+  t.test('without upgrading, a missing catalog is refused and not created', async t => {
+    const file = path.join(t.testdir(), 'absent.db')
+    t.throws(() => Catalog.open(file, { upgrade: false }), { message: /there is no catalog at .*absent\.db; run `analytics-mcp db upgrade`/ })
+    t.notOk(existsSync(file))
   })
 
   t.test('a catalog behind the code is refused unless upgrading, naming the command', async t => {
@@ -139,6 +146,7 @@ t.test('list queries', async t => {
     [{ filters: [{ col: 'id', opr: 'in', value: [] }] }, /needs a non-empty list/],
     [{ filters: [{ col: 'id', opr: 'in', value: Array.from({ length: 501 }, (_, i) => i) }] }, /more than 500 values/],
     [{ filters: [{ col: 'created_on', opr: 'gt', value: 'yesterday' }] }, /ISO date/],
+    [{ filters: [{ col: 'created_on', opr: 'gt', value: '2025-02-30' }] }, /ISO date/],
     [{ filters: [{ col: 'slice_name', opr: 'eq', value: { a: 1 } }] }, /expects a string/],
     [{ filters: [{ col: 'dashboards', opr: 'eq', value: 'x' }] }, /expects an integer/],
     [{ orderColumn: 'params' }, /Cannot order by "params"/]
@@ -153,6 +161,35 @@ t.test('list queries', async t => {
     t.ok(error instanceof ToolError && error.errorType === 'invalid_arguments', `${JSON.stringify(overrides).slice(0, 60)} is an invalid_arguments error`)
     t.match((error as Error | undefined)?.message, message)
   }
+})
+
+t.test('filter dates are real calendar dates, read as UTC', async t => {
+  t.equal(normalizeDateTime('2025-01-31'), '2025-01-31')
+  t.equal(normalizeDateTime('2024-02-29'), '2024-02-29', 'a leap day')
+  t.equal(normalizeDateTime('2025-02-29'), undefined, 'not a leap year')
+  t.equal(normalizeDateTime('2025-02-30'), undefined)
+  t.equal(normalizeDateTime('2025-13-01'), undefined)
+  t.equal(normalizeDateTime('2025-01-31 12:30'), '2025-01-31T12:30:00.000Z', 'no zone means UTC, whatever the server time zone')
+  t.equal(normalizeDateTime('2025-01-31T12:30:15.5+02:00'), '2025-01-31T10:30:15.500Z')
+  t.equal(normalizeDateTime('2025-01-31T25:00'), undefined)
+  t.equal(normalizeDateTime('yesterday'), undefined)
+})
+
+t.test('a name shared by several objects is ambiguous, not missing', async t => {
+  const catalog = openWithExamples(t.testdir())
+  t.teardown(() => catalog.close())
+  const other = catalog.createDatabase({ database_name: 'copy', backend: 'sqlite', connection: sharedExamplesFile() })
+  catalog.createDataset({ database_id: other.id, table_name: 'orders', columns: [] })
+  let error: unknown
+  try {
+    catalog.findDataset('orders')
+  } catch (err) {
+    error = err
+  }
+  t.ok(error instanceof ToolError)
+  t.match((error as Error).message, /^2 datasets match "orders" \(ids 1, 5\)/)
+  t.match((error as ToolError).hint, /Pass the id/)
+  t.equal(catalog.findDataset(5)?.database_id, other.id)
 })
 
 t.test('compiled list SQL binds every value', async t => {

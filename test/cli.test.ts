@@ -44,8 +44,9 @@ t.test('a bad setting exits 78 naming it', async t => {
 t.test('db upgrade, db version', async t => {
   const env = { MCP_DATA_DIR: t.testdir(), MCP_CATALOG_AUTO_UPGRADE: 'false' }
   const before = await cli(['db', 'version'], env)
-  t.equal(before.code, EXIT.failure, 'a missing catalog is behind')
-  t.match(before.err, /analytics-mcp db upgrade/)
+  t.equal(before.code, EXIT.failure, 'a missing catalog is reported')
+  t.match(before.err, /there is no catalog at .*; run `analytics-mcp db upgrade`/)
+  t.notOk(existsSync(path.join(env.MCP_DATA_DIR, 'catalog.db')), 'and not created')
   const upgrade = await cli(['db', 'upgrade'], env)
   t.equal(upgrade.code, EXIT.ok)
   t.match(upgrade.out, /Applied migration 1: /)

@@ -106,6 +106,19 @@ t.test('unknown settings stop start-up, with a suggestion for typos', async t =>
   t.same(settingsFromEnv({ MCP_TIMEOUT: '1', MCP_TOOL_TIMEOUT: '1', MCP_CONFIG_FILE: 'x', HOME: '/root' }), {}, 'other tools\' MCP_ variables are not settings')
 })
 
+t.test('keys that are built-in object properties are unknown settings, not crashes', async t => {
+  for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    const problems = await problemsOf(() => resolveConfig([{ source: 'config file', origin: 'x.json', values: JSON.parse(`{"${key}": 1}`) as Record<string, unknown> }]))
+    t.match(problems[0], new RegExp(`^${key} \\(config file x\\.json\\): unknown setting`), key)
+  }
+})
+
+t.test('host names are normalised: case and a trailing dot do not matter', async t => {
+  const config = resolveConfig([{ source: 'environment', values: { MCP_ALLOWED_HOSTS: 'MCP.Example.COM., other.example.com', MCP_ALLOWED_ORIGINS: 'HTTPS://Claude.AI' } }])
+  t.same(config.MCP_ALLOWED_HOSTS, ['mcp.example.com', 'other.example.com'])
+  t.same(config.MCP_ALLOWED_ORIGINS, ['https://claude.ai'])
+})
+
 t.test('all problems are reported at once', async t => {
   const problems = await problemsOf(fromEnv({ MCP_SERVICE_PORT: 'x', MCP_DEBUG: 'x', MCP_NOPE: 'x' }))
   t.equal(problems.length, 3)

@@ -22,8 +22,17 @@ t.test('a public bind behind an ingress follows MCP_SERVICE_URL', async t => {
   t.ok(hostAllowed(policy, 'mcp.example.com:443'))
   t.notOk(hostAllowed(policy, 'localhost:5008'))
   t.ok(originAllowed(policy, 'https://mcp.example.com'))
-  t.notOk(originAllowed(policy, 'http://mcp.example.com'), 'scheme matters for origins')
+  t.ok(originAllowed(policy, 'http://mcp.example.com'), 'origins on an accepted host pass whatever the scheme (as in the SDK)')
+  t.notOk(originAllowed(policy, 'https://mcp.example.com.evil.test'))
   t.notOk(originAllowed(policy, 'http://localhost:6274'))
+})
+
+t.test('with only MCP_ALLOWED_HOSTS, origins must be on those hosts', async t => {
+  const policy = policyFor({ MCP_SERVICE_HOST: '0.0.0.0', MCP_ALLOWED_HOSTS: ['mcp.internal.example'] })
+  t.ok(originAllowed(policy, 'https://mcp.internal.example'))
+  t.ok(originAllowed(policy, 'http://mcp.internal.example:8080'))
+  t.notOk(originAllowed(policy, 'https://evil.example'))
+  t.notOk(originAllowed(policy, 'ftp://mcp.internal.example'))
 })
 
 t.test('explicit allow-lists, and "*" to switch a check off', async t => {

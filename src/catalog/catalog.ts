@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import path from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
 import type { Database, Statement } from 'better-sqlite3'
 import { applyMigrations, catalogVersion, LATEST_CATALOG_VERSION } from './migrations.ts'
 import type { Migration } from './migrations.ts'
+import { invalidArguments } from '../errors.ts'
 import { compileList } from './list-query.ts'
 import type { AccessPredicate, ListQuery, ListSpec } from './list-query.ts'
 import { CHART_LIST, DASHBOARD_LIST, DATABASE_LIST, DATASET_LIST } from './list-specs.ts'
@@ -23,7 +24,7 @@ export class CatalogError extends Error {
 }
 
 export interface OpenCatalogOptions {
-  /** Apply pending migrations; otherwise refuse to open a catalog that is behind. */
+  /** Create the file and apply pending migrations; otherwise the catalog must exist and be current. */
   upgrade: boolean
 }
 
@@ -79,7 +80,11 @@ export class Catalog {
   }
 
   static open (file: string, options: OpenCatalogOptions): Catalog {
-    if (file !== ':memory:') mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+    const inMemory = file === ':memory:'
+    if (!inMemory && !options.upgrade && !existsSync(file)) {
+      throw new CatalogError(`there is no catalog at ${file}; run \`analytics-mcp db upgrade\` to create it (or set MCP_CATALOG_AUTO_UPGRADE=true)`)
+    }
+    if (!inMemory) mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
     let db: Database
     try {
       db = new BetterSqlite3(file, { timeout: 5000 })
@@ -149,11 +154,15 @@ export class Catalog {
     return { rows, total }
   }
 
-  private findOne<T> (sql: string, predicate: AccessPredicate | undefined): T | undefined {
+  private findOne<T extends { id: number }> (kind: string, sql: string, predicate: AccessPredicate | undefined): T | undefined {
     if (predicate === undefined) return undefined
-    const rows = this.prepare(`${sql} WHERE ${predicate.sql} LIMIT 2`).all(...predicate.params)
-    // A name shared by several objects is ambiguous: answer "not found" and let the caller use the id.
-    return rows.length === 1 ? fromRow<T>(rows[0]) : undefined
+    const rows = this.prepare(`${sql} WHERE ${predicate.sql} LIMIT 6`).all(...predicate.params).map(row => fromRow<T>(row))
+    if (rows.length > 1) {
+      // A name shared by several objects: say so, rather than picking one or claiming none exists.
+      const ids = rows.slice(0, 5).map(row => row.id).join(', ')
+      throw invalidArguments(`${rows.length > 5 ? 'More than five' : String(rows.length)} ${kind}s match ${JSON.stringify(predicate.params[0])} (ids ${ids}${rows.length > 5 ? ', …' : ''}).`, 'Pass the id instead.')
+    }
+    return rows[0]
   }
 
   // ---- users and roles -------------------------------------------------------------
@@ -217,7 +226,7 @@ export class Catalog {
   }
 
   findDatabase (identifier: number | string): DatabaseRecord | undefined {
-    return this.findOne('SELECT db.* FROM databases db', identifierPredicate('db', identifier, 'database_name'))
+    return this.findOne('database', 'SELECT db.* FROM databases db', identifierPredicate('db', identifier, 'database_name'))
   }
 
   createDatabase (database: { database_name: string, backend: Backend, connection: string, allow_dml?: boolean, expose_in_sqllab?: boolean, description?: string | null, created_by_fk?: number | null }): DatabaseRecord {
@@ -237,7 +246,7 @@ export class Catalog {
   }
 
   findDataset (identifier: number | string): DatasetRecord | undefined {
-    return this.findOne(`${DATASET_LIST.select} FROM ${DATASET_LIST.from}`, identifierPredicate('ds', identifier, 'table_name'))
+    return this.findOne('dataset', `${DATASET_LIST.select} FROM ${DATASET_LIST.from}`, identifierPredicate('ds', identifier, 'table_name'))
   }
 
   datasetColumns (datasetId: number): DatasetColumnRecord[] {
@@ -293,7 +302,7 @@ export class Catalog {
   }
 
   findChart (identifier: number | string): ChartRecord | undefined {
-    return this.findOne(`${CHART_LIST.select} FROM ${CHART_LIST.from}`, identifierPredicate('c', identifier))
+    return this.findOne('chart', `${CHART_LIST.select} FROM ${CHART_LIST.from}`, identifierPredicate('c', identifier))
   }
 
   dashboardsOfChart (chartId: number): Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>> {
@@ -332,7 +341,7 @@ export class Catalog {
   }
 
   findDashboard (identifier: number | string): DashboardRecord | undefined {
-    return this.findOne(`${DASHBOARD_LIST.select} FROM ${DASHBOARD_LIST.from}`, identifierPredicate('d', identifier, 'slug'))
+    return this.findOne('dashboard', `${DASHBOARD_LIST.select} FROM ${DASHBOARD_LIST.from}`, identifierPredicate('d', identifier, 'slug'))
   }
 
   chartsOfDashboard (dashboardId: number): ChartRecord[] {

@@ -204,16 +204,31 @@ function coerceValue (type: ValueType, filter: ListFilter, value: unknown): stri
       return fail('true or false')
     }
     case 'datetime': {
-      if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(Date.parse(value))) {
-        return fail('an ISO date or date-time such as "2025-01-31" or "2025-01-31T12:00:00Z"')
-      }
-      return value.length > 10 ? new Date(value).toISOString() : value
+      const normalized = typeof value === 'string' ? normalizeDateTime(value) : undefined
+      return normalized ?? fail('an ISO date or date-time such as "2025-01-31" or "2025-01-31T12:00:00Z"')
     }
     case 'text':
       if (typeof value === 'string') return value
       if (typeof value === 'number' || typeof value === 'boolean') return String(value)
       return fail('a string')
   }
+}
+
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i
+
+/**
+ * A real calendar date or date-time as stored in the catalog (UTC ISO text), or undefined.
+ * Dates without a zone are UTC, whatever the server's time zone; 2025-02-30 is refused.
+ */
+export function normalizeDateTime (text: string): string | undefined {
+  const match = DATE_TIME.exec(text.trim())
+  if (match === null) return undefined
+  const [, year, month, day, hour, minute, second, fraction, zone] = match
+  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)))
+  if (date.getUTCMonth() !== Number(month) - 1 || date.getUTCDate() !== Number(day)) return undefined
+  if (hour === undefined) return `${year}-${month}-${day}`
+  const instant = new Date(`${year}-${month}-${day}T${hour}:${minute}:${second ?? '00'}${fraction ?? ''}${zone ?? 'Z'}`)
+  return Number.isNaN(instant.getTime()) ? undefined : instant.toISOString()
 }
 
 export function escapeLike (text: string): string {

@@ -1,7 +1,7 @@
 import helmet from '@fastify/helmet'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { localhostAllowedHostnames, localhostAllowedOrigins, validateHostHeader } from '@modelcontextprotocol/server'
+import { localhostAllowedHostnames, validateHostHeader } from '@modelcontextprotocol/server'
 import { isLoopbackHost } from '../config.ts'
 import type { Config } from '../config.ts'
 import { HostNotAllowedError, OriginNotAllowedError } from '../errors.ts'
@@ -15,15 +15,16 @@ declare module 'fastify' {
 
 /** Which Host and Origin headers are accepted; `undefined` means "not checked". */
 export interface TransportSecurityPolicy {
+  /** Host names accepted in the Host header, any port. */
   allowedHostnames: readonly string[] | undefined
+  /** Origins accepted exactly; origins whose host is an accepted Host name are accepted too. */
   allowedOrigins: ReadonlySet<string> | undefined
-  /** Also accept origins whose host is localhost-class (any port), for loopback binds. */
-  allowLocalhostOrigins: boolean
 }
 
 /**
  * DNS-rebinding protection: derived from the allow-lists, or, when they are empty, from the
- * bind address (loopback: localhost names only) and MCP_SERVICE_URL.
+ * bind address (loopback: localhost names only) and MCP_SERVICE_URL. Origins are checked
+ * whenever Host names are, or when origins are listed.
  */
 export function transportSecurityPolicy (config: Config): TransportSecurityPolicy {
   const loopback = isLoopbackHost(config.MCP_SERVICE_HOST)
@@ -38,15 +39,13 @@ export function transportSecurityPolicy (config: Config): TransportSecurityPolic
 
   let allowedOrigins: Set<string> | undefined
   if (!config.MCP_ALLOWED_ORIGINS.includes('*')) {
-    allowedOrigins = new Set(config.MCP_ALLOWED_ORIGINS.map(origin => new URL(origin).origin))
+    allowedOrigins = new Set(config.MCP_ALLOWED_ORIGINS)
     if (publicUrl !== undefined) allowedOrigins.add(publicUrl.origin)
-    if (!loopback && allowedOrigins.size === 0) allowedOrigins = undefined
+    if (allowedHostnames === undefined && allowedOrigins.size === 0) allowedOrigins = undefined
   }
 
-  return { allowedHostnames, allowedOrigins, allowLocalhostOrigins: loopback }
+  return { allowedHostnames, allowedOrigins }
 }
-
-const LOCALHOST_ORIGIN_HOSTS = new Set(localhostAllowedOrigins())
 
 export function originAllowed (policy: TransportSecurityPolicy, origin: string | undefined): boolean {
   // Non-browser clients send no Origin; the check defends against browser pages.
@@ -58,7 +57,8 @@ export function originAllowed (policy: TransportSecurityPolicy, origin: string |
     return false
   }
   if (policy.allowedOrigins.has(parsed.origin)) return true
-  return policy.allowLocalhostOrigins && (parsed.protocol === 'http:' || parsed.protocol === 'https:') && LOCALHOST_ORIGIN_HOSTS.has(parsed.hostname)
+  const web = parsed.protocol === 'http:' || parsed.protocol === 'https:'
+  return web && (policy.allowedHostnames?.includes(parsed.hostname) ?? false)
 }
 
 export function hostAllowed (policy: TransportSecurityPolicy, host: string | undefined): boolean {
@@ -75,7 +75,7 @@ async function securityPlugin (app: FastifyInstance): Promise<void> {
 
   const policy = transportSecurityPolicy(app.config)
   if (policy.allowedHostnames === undefined && !app.config.MCP_ALLOWED_HOSTS.includes('*')) {
-    app.log.warn({ host: app.config.MCP_SERVICE_HOST }, 'Host header validation is off: bound to a non-loopback address without MCP_ALLOWED_HOSTS or MCP_SERVICE_URL')
+    app.log.warn({ host: app.config.MCP_SERVICE_HOST }, 'Host and Origin validation is off: bound to a non-loopback address without MCP_ALLOWED_HOSTS or MCP_SERVICE_URL')
   }
 
   app.addHook('onRequest', async function checkHostAndOrigin (request: FastifyRequest) {
