@@ -1,6 +1,17 @@
 import t from 'tap'
 import { isLoopbackHost, resolveConfig } from '../src/config.ts'
 import { hostAllowed, originAllowed, transportSecurityPolicy } from '../src/plugins/security.ts'
+import { startTestServer } from './helpers/app.ts'
+import { post, postRaw, rawRequest } from './helpers/rpc.ts'
+
+// The security plugin: helmet headers and the Host/Origin allow-lists (DNS-rebinding protection).
+
+const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } }
+}
 
 const policyFor = (values: Record<string, unknown>) => transportSecurityPolicy(resolveConfig([{ source: 'overrides', values }]))
 
@@ -58,4 +69,57 @@ t.test('a public bind with nothing configured checks nothing (and the server war
 t.test('loopback detection', async t => {
   for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) t.ok(isLoopbackHost(host), host)
   for (const host of ['0.0.0.0', '::', '10.0.0.1', 'example.com']) t.notOk(isLoopbackHost(host), host)
+})
+
+t.test('DNS-rebinding protection over HTTP', async t => {
+  const server = await startTestServer(t, { MCP_ALLOWED_ORIGINS: ['https://claude.ai'] })
+
+  t.test('a foreign Host is refused with 403', async t => {
+    const response = await postRaw(server.url, INITIALIZE, { host: 'evil.example.com' })
+    t.equal(response.status, 403)
+    t.match(response.json.error.message, /Host header/)
+    const withPort = await postRaw(server.url, INITIALIZE, { host: 'attacker.test:5008' })
+    t.equal(withPort.status, 403)
+  })
+
+  t.test('localhost names are accepted on a loopback bind', async t => {
+    for (const host of ['localhost', '127.0.0.1:5008', '[::1]:5008']) {
+      const response = await postRaw(server.url, INITIALIZE, { host })
+      t.equal(response.status, 200, host)
+    }
+  })
+
+  t.test('a foreign Origin is refused with 403', async t => {
+    const response = await post(server.url, INITIALIZE, { origin: 'https://evil.example.com' })
+    t.equal(response.status, 403)
+    t.match(response.json.error.message, /Origin header/)
+    const nullOrigin = await post(server.url, INITIALIZE, { origin: 'null' })
+    t.equal(nullOrigin.status, 403, 'the opaque "null" origin is refused')
+  })
+
+  t.test('allowed and localhost origins pass', async t => {
+    for (const origin of ['https://claude.ai', 'http://localhost:6274', 'http://127.0.0.1:3000']) {
+      const response = await post(server.url, INITIALIZE, { origin })
+      t.equal(response.status, 200, origin)
+    }
+  })
+
+  t.test('probes and metrics are exempt from the Host check', async t => {
+    for (const path of ['/healthz', '/readyz', '/metrics']) {
+      const response = await rawRequest(new URL(path, server.url), { headers: { host: '10.1.2.3:5008' } })
+      t.equal(response.status, 200, path)
+    }
+    const mcp = await postRaw(server.url, INITIALIZE, { host: '10.1.2.3:5008' })
+    t.equal(mcp.status, 403, 'while /mcp is not')
+  })
+})
+
+t.test('helmet sets protective headers on every response', async t => {
+  const server = await startTestServer(t)
+  for (const path of ['/healthz', '/mcp']) {
+    const response = await post(new URL(path, server.url), INITIALIZE)
+    t.equal(response.headers.get('x-content-type-options'), 'nosniff', path)
+    t.equal(response.headers.get('content-security-policy'), "default-src 'none';frame-ancestors 'none'")
+    t.equal(response.headers.get('x-frame-options'), 'SAMEORIGIN')
+  }
 })

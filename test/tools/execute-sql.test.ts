@@ -1,10 +1,79 @@
 import { copyFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { startTestServer } from './helpers/app.ts'
-import { sharedExamplesFile } from './helpers/examples.ts'
+import { startTestServer } from '../helpers/app.ts'
+import { textOf } from '../helpers/client.ts'
+import { bothEras } from '../helpers/tools.ts'
+import type { Structured } from '../helpers/tools.ts'
+import { sharedExamplesFile } from '../helpers/examples.ts'
 import { request } from 'node:http'
-import { JSON_HEADERS, post, toolCall } from './helpers/rpc.ts'
+import { JSON_HEADERS, post, toolCall } from '../helpers/rpc.ts'
+
+t.test('execute_sql over HTTP, in both protocol eras', async t => {
+  const server = await startTestServer(t)
+  await bothEras(t, server.url, async (t, { call, structuredFrom }) => {
+    t.test('execute_sql returns rows, reports truncation first, and refuses writes', async t => {
+      const structured = structuredFrom(t)
+      const revenue = await structured('execute_sql', { database_id: 1, sql: 'SELECT region, COUNT(*) AS orders FROM orders GROUP BY region ORDER BY region' })
+      t.equal(revenue.row_count, 5)
+      t.equal(revenue.truncated, false)
+      t.same(revenue.columns.map((c: Structured) => c.name), ['region', 'orders'])
+      t.equal(revenue.rows.reduce((sum: number, row: Structured) => sum + row.orders, 0), 120_000)
+
+      const capped = await call('execute_sql', { database_id: 'examples', sql: 'SELECT order_id FROM orders ORDER BY order_id', limit: 10 })
+      const cappedData = capped.structuredContent as Structured
+      t.equal(cappedData.row_count, 10)
+      t.equal(cappedData.truncated, true)
+      t.same(cappedData.rows.map((row: Structured) => row.order_id), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+      t.match(textOf(capped), /^Results truncated/, 'the truncation note comes first in the text')
+
+      const exact = await structured('execute_sql', { database_id: 1, sql: 'SELECT order_id FROM orders LIMIT 10', limit: 10 })
+      t.equal(exact.truncated, false, 'exactly `limit` rows is not truncated')
+
+      const defaultCap = await structured('execute_sql', { database_id: 1, sql: 'SELECT order_id FROM orders' })
+      t.equal(defaultCap.row_count, 1000)
+      t.equal(defaultCap.limit, 1000)
+      t.equal(defaultCap.truncated, true)
+
+      for (const sql of ['DELETE FROM orders', 'UPDATE orders SET amount = 0', 'DROP TABLE orders', 'INSERT INTO products VALUES (999, \'x\', \'y\', \'z\', 1, 1)']) {
+        const refused = await call('execute_sql', { database_id: 1, sql })
+        t.equal(refused.isError, true, `${sql} is refused`)
+        t.match(textOf(refused), /read-only/i)
+      }
+      const attach = await call('execute_sql', { database_id: 1, sql: "ATTACH DATABASE '/tmp/other.db' AS other" })
+      t.equal(attach.isError, true)
+      t.match(textOf(attach), /ATTACH/)
+      const multiple = await call('execute_sql', { database_id: 1, sql: 'SELECT 1; DELETE FROM orders' })
+      t.equal(multiple.isError, true)
+      t.match(textOf(multiple), /one SQL statement/i)
+
+      const stillThere = await structured('execute_sql', { database_id: 1, sql: 'SELECT COUNT(*) AS n FROM orders' })
+      t.equal(stillThere.rows[0].n, 120_000, 'no refused statement changed the data')
+
+      const badSql = await call('execute_sql', { database_id: 1, sql: 'SELECT nope FROM orders' })
+      t.equal(badSql.isError, true)
+      t.match(textOf(badSql), /no such column: nope/, "the database's message")
+      t.match(textOf(badSql), /get_dataset_info; this database speaks SQLite SQL/, 'and a hint')
+      t.notMatch(textOf(badSql), /at \w+ \(|\.ts:\d+/, 'no stack trace')
+
+      const synonym = await structured('execute_sql', { database: 'examples', query: 'SELECT 1 AS one' })
+      t.same(synonym.rows, [{ one: 1 }])
+    })
+
+    t.test('execute_sql stops a query at its timeout', async t => {
+      const structured = structuredFrom(t)
+      const slow = await call('execute_sql', {
+        database_id: 1,
+        sql: 'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT COUNT(*) FROM n',
+        timeout: 1
+      })
+      t.equal(slow.isError, true)
+      t.match(textOf(slow), /stopped after 1 s/)
+      const after = await structured('execute_sql', { database_id: 1, sql: 'SELECT 42 AS answer' })
+      t.same(after.rows, [{ answer: 42 }], 'the next query runs on a fresh runner')
+    })
+  })
+})
 
 t.test('execute_sql tool details', async t => {
   const server = await startTestServer(t, { MCP_SQL_DEFAULT_LIMIT: 5, MCP_SQL_MAX_LIMIT: 50, MCP_SQL_DEFAULT_TIMEOUT: 10, MCP_SQL_MAX_TIMEOUT: 20, MCP_SQL_MAX_RESULT_BYTES: 65_536 })
