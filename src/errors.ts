@@ -65,6 +65,7 @@ export type ToolErrorType =
   | 'empty_statement'
   | 'result_too_large'
   | 'query_timeout'
+  | 'cancelled'
   | 'busy'
   | 'database_unavailable'
   | 'internal_error'

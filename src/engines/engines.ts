@@ -20,7 +20,7 @@ export interface QueryRequest {
 }
 
 /** Outcome labels of the SQL metrics. */
-export type QueryOutcome = 'success' | 'error' | 'timeout' | 'refused'
+export type QueryOutcome = 'success' | 'error' | 'timeout' | 'cancelled' | 'refused'
 
 export interface QueryObservation {
   backend: Backend
@@ -93,6 +93,7 @@ export class SqliteEngine implements SqlEngine {
 
 const OUTCOME_BY_ERROR: Readonly<Record<string, QueryOutcome>> = {
   query_timeout: 'timeout',
+  cancelled: 'cancelled',
   busy: 'refused',
   result_too_large: 'refused',
   read_only: 'refused',

@@ -77,7 +77,7 @@ export class RunnerPool {
       }
       const job: Job = { task, deadline: Date.now() + timeoutMs, timeoutMs, signal, resolve, reject, done: false, stopWaiting: () => {} }
       if (signal?.aborted === true) {
-        reject(new ToolError('query_timeout', 'The request was cancelled before the query started.'))
+        reject(new ToolError('cancelled', 'The request was cancelled before the query started.'))
         return
       }
       const runner = this.idleRunner()
@@ -101,7 +101,7 @@ export class RunnerPool {
       this.queue.splice(index, 1)
       this.settle(job, error)
     }
-    const onAbort = (): void => leaveQueue(new ToolError('query_timeout', 'The request was cancelled while the query was waiting for a runner.'))
+    const onAbort = (): void => leaveQueue(new ToolError('cancelled', 'The request was cancelled while the query was waiting for a runner.'))
     const waitTimer = setTimeout(() => leaveQueue(timeoutError(job.timeoutMs)), job.timeoutMs)
     waitTimer.unref()
     job.signal?.addEventListener('abort', onAbort, { once: true })
@@ -112,7 +112,7 @@ export class RunnerPool {
     this.queue.push(job)
   }
 
-  /** Current size, busy runners and queue length, for readiness and tests. */
+  /** Current size, busy runners and queue length (for diagnostics and tests). */
   stats (): { runners: number, busy: number, queued: number } {
     let busy = 0
     for (const runner of this.runners) if (runner.job !== undefined) busy++
@@ -241,7 +241,7 @@ export class RunnerPool {
     if (job !== undefined && !job.done) {
       this.options.onRunnerEnded?.(reason)
       if (reason === 'timeout') this.settle(job, timeoutError(job.timeoutMs))
-      else if (reason === 'cancelled') this.settle(job, new ToolError('query_timeout', 'The request was cancelled; the query was stopped.'))
+      else if (reason === 'cancelled') this.settle(job, new ToolError('cancelled', 'The request was cancelled; the query was stopped.'))
       else if (reason === 'shutdown') this.settle(job, new ToolError('database_unavailable', 'The server is shutting down; retry on another replica.'))
       else this.settle(job, new ToolError('database_unavailable', 'The query runner stopped unexpectedly while running this query.', 'Retry; if it happens again the query may need too much memory (its runner is limited by MCP_SQL_RUNNER_MEMORY_MB).'))
     }

@@ -57,7 +57,7 @@ export function createServiceMetrics (): ServiceMetrics {
   const toolsInFlight = new Gauge({ name: 'mcp_tool_calls_in_flight', help: 'Tool calls currently running, by tool', labelNames: ['tool'], registers: [registry] })
   const sqlDuration = new Histogram({
     name: 'sql_query_duration_seconds',
-    help: 'SQL query duration by backend and outcome (success, error, timeout, refused)',
+    help: 'SQL query duration by backend and outcome (success, error, timeout, cancelled, refused)',
     labelNames: ['backend', 'outcome'],
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
     registers: [registry]
