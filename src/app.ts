@@ -11,7 +11,9 @@ import configPlugin from './plugins/config.ts'
 import enginesPlugin from './plugins/engines.ts'
 import healthPlugin from './plugins/health.ts'
 import metricsPlugin from './plugins/metrics.ts'
+import oauthMetadataPlugin from './plugins/oauth-metadata.ts'
 import securityPlugin from './plugins/security.ts'
+import tokenExchangePlugin from './plugins/token-exchange.ts'
 import toolsPlugin from './plugins/tools.ts'
 
 export interface BuildAppOptions {
@@ -25,7 +27,7 @@ export interface BuildAppOptions {
 
 /**
  * The service as a Fastify app: the plugin graph, registered explicitly in data-flow order.
- * config → security → metrics → health → catalog → engines → auth → tools → /mcp
+ * config → security → metrics → health → catalog → engines → auth (+ OAuth metadata, token exchange) → tools → /mcp
  */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -73,6 +75,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.register(catalogPlugin, options.catalog === undefined ? {} : { catalog: options.catalog })
     await app.register(enginesPlugin)
     await app.register(authPlugin)
+    await app.register(oauthMetadataPlugin)
+    await app.register(tokenExchangePlugin)
     await app.register(toolsPlugin)
     await app.register(mcpRoute)
     await app.ready()

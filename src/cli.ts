@@ -1,11 +1,12 @@
-import { parseArgs } from 'node:util'
-import type { ParseArgsOptionsConfig } from 'node:util'
 import { Catalog, CatalogError } from './catalog/catalog.ts'
 import { LATEST_CATALOG_VERSION } from './catalog/migrations.ts'
 import { ConfigError } from './config.ts'
-import type { Config } from './config.ts'
 import { loadExamples } from './examples/load.ts'
-import { loadServiceConfig, startServer } from './server.ts'
+import { API_KEYS_USAGE, apiKeysCommand } from './commands/api-keys.ts'
+import { configFor, parse, UsageError, withCatalog } from './commands/common.ts'
+import type { CliIo } from './commands/common.ts'
+import { rolesCommand, ROLES_USAGE } from './commands/roles.ts'
+import { startServer } from './server.ts'
 import { SERVICE_VERSION } from './version.ts'
 
 const USAGE = `analytics-mcp ${SERVICE_VERSION}: an MCP server for analytics
@@ -18,42 +19,14 @@ Usage:
   analytics-mcp users create --username NAME [--first-name F] [--last-name L]
                              [--email E] [--role ROLE]... [--inactive]
   analytics-mcp users list
+${ROLES_USAGE}
+${API_KEYS_USAGE}
 
 Every command accepts --config FILE (default: MCP_CONFIG_FILE, else analytics-mcp.config.{js,mjs,json,yaml,yml}).
 Settings come from the config file and MCP_* environment variables; see README.md.`
 
 /** Exit codes: usage errors 2, configuration errors 78 (EX_CONFIG), other failures 1. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, config: 78 } as const
-
-class UsageError extends Error {}
-
-type Output = (line: string) => void
-
-export interface CliIo {
-  out: Output
-  err: Output
-  env?: NodeJS.ProcessEnv
-  cwd?: string
-}
-
-const CONFIG_OPTION = { config: { type: 'string' } } as const
-
-// The flags' types are inferred from the option table; spelling them out would repeat it.
-function parse<T extends ParseArgsOptionsConfig> (args: string[], options: T) {
-  try {
-    return parseArgs({ args, options: { ...CONFIG_OPTION, ...options }, strict: true, allowPositionals: false }).values
-  } catch (err) {
-    throw new UsageError((err as Error).message)
-  }
-}
-
-async function configFor (values: { config?: string | undefined }, io: CliIo, overrides: Record<string, unknown> = {}): Promise<Config> {
-  return loadServiceConfig({ configFile: values.config, overrides, env: io.env ?? process.env, cwd: io.cwd ?? process.cwd() })
-}
-
-function openCatalog (config: Config): Catalog {
-  return Catalog.open(config.catalogPath, { upgrade: config.MCP_CATALOG_AUTO_UPGRADE })
-}
 
 async function run (args: string[], io: CliIo): Promise<number> {
   const values = parse(args, { host: { type: 'string' }, port: { type: 'string' }, debug: { type: 'boolean' } })
@@ -95,16 +68,12 @@ async function db (args: string[], io: CliIo): Promise<number> {
 }
 
 async function examples (args: string[], io: CliIo): Promise<number> {
-  const config = await configFor(parse(args, {}), io)
-  const catalog = openCatalog(config)
-  try {
+  await withCatalog(parse(args, {}), io, (catalog, config) => {
     const result = loadExamples(catalog, config.examplesPath)
     io.out(result.generated ? `Generated the example database at ${config.examplesPath}.` : `The example database at ${config.examplesPath} is current.`)
     io.out(result.registered ? `Registered database "${result.database.database_name}" (id ${result.database.id}) with its datasets, charts and dashboards.` : `Database "${result.database.database_name}" (id ${result.database.id}) was already registered.`)
     if (result.usersCreated.length > 0) io.out(`Created users: ${result.usersCreated.join(', ')}.`)
-  } finally {
-    catalog.close()
-  }
+  })
   return EXIT.ok
 }
 
@@ -120,11 +89,9 @@ async function users (args: string[], io: CliIo): Promise<number> {
       inactive: { type: 'boolean' }
     })
     if (values.username === undefined || values.username.trim() === '') throw new UsageError('users create needs --username')
-    const config = await configFor(values, io)
-    const catalog = openCatalog(config)
-    try {
+    await withCatalog(values, io, catalog => {
       const user = catalog.createUser({
-        username: values.username.trim(),
+        username: (values.username as string).trim(),
         first_name: values['first-name'] ?? '',
         last_name: values['last-name'] ?? '',
         email: values.email ?? null,
@@ -132,21 +99,15 @@ async function users (args: string[], io: CliIo): Promise<number> {
         roles: values.role ?? []
       })
       io.out(`Created user ${user.username} (id ${user.id}, roles: ${user.roles.join(', ') || 'none'}${user.active ? '' : ', inactive'}).`)
-    } finally {
-      catalog.close()
-    }
+    })
     return EXIT.ok
   }
   if (action === 'list') {
-    const config = await configFor(parse(rest, {}), io)
-    const catalog = openCatalog(config)
-    try {
+    await withCatalog(parse(rest, {}), io, catalog => {
       for (const user of catalog.listUsers()) {
         io.out(`${user.id}\t${user.username}\t${[user.first_name, user.last_name].join(' ').trim()}\t${user.email ?? ''}\t${user.roles.join(',')}\t${user.active ? 'active' : 'inactive'}`)
       }
-    } finally {
-      catalog.close()
-    }
+    })
     return EXIT.ok
   }
   throw new UsageError(`unknown users command "${action ?? ''}" (use: users create, users list)`)
@@ -165,6 +126,8 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
       case 'db': return await db(args, io)
       case 'load-examples': return await examples(args, io)
       case 'users': return await users(args, io)
+      case 'roles': return await rolesCommand(args, io)
+      case 'api-keys': return await apiKeysCommand(args, io)
       case '--version':
       case 'version':
         io.out(SERVICE_VERSION)

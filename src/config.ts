@@ -1,6 +1,8 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { isIP } from 'node:net'
 import path from 'node:path'
 import * as z from 'zod'
+import { authConfigProblems, authenticationRequired } from './auth/config-checks.ts'
 
 /**
  * Every setting analytics-mcp understands, with its zod schema, default and description.
@@ -10,7 +12,7 @@ import * as z from 'zod'
  * (environment variables, command-line flags).
  */
 
-type SettingGroup = 'Service' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution'
+type SettingGroup = 'Service' | 'Authentication' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution'
 
 export interface Setting {
   group: SettingGroup
@@ -73,8 +75,8 @@ function integerSetting (group: SettingGroup, defaultValue: number, min: number,
   return { group, description, type: `integer ${min}–${max}`, default: defaultValue, schema: z.preprocess(integerText, z.int({ error }).min(min, { error }).max(max, { error })) }
 }
 
-function stringSetting (group: SettingGroup, defaultValue: string, description: string) {
-  return { group, description, type: 'string', default: defaultValue, schema: checkedString().refine(value => value !== '', { error: 'must not be empty' }) }
+function stringSetting (group: SettingGroup, defaultValue: string, description: string, check?: (value: string) => string | undefined) {
+  return { group, description, type: 'string', default: defaultValue, schema: checkedString(check).refine(value => value !== '', { error: 'must not be empty' }) }
 }
 
 function optionalStringSetting (group: SettingGroup, description: string, check?: (value: string) => string | undefined) {
@@ -83,14 +85,47 @@ function optionalStringSetting (group: SettingGroup, description: string, check?
 
 const LIST_ERROR = 'expected a list (a JSON array of strings, or comma-separated values)'
 
-function listSetting (group: SettingGroup, description: string, item: z.ZodType<string>) {
+function listSetting (group: SettingGroup, description: string, item: z.ZodType<string>, defaultValue: readonly string[] = []) {
   const list = z.array(item, { error: LIST_ERROR }).readonly()
-  return { group, description, type: 'list', default: [] as readonly string[], schema: z.preprocess(listText, list) }
+  return { group, description, type: 'list', default: defaultValue, schema: z.preprocess(listText, list) }
 }
 
 function enumSetting<const V extends string> (group: SettingGroup, defaultValue: V, values: readonly [V, ...V[]], description: string) {
   const lowerCase = (raw: unknown): unknown => typeof raw === 'string' ? raw.trim().toLowerCase() : raw
   return { group, description, type: values.join(' | '), default: defaultValue, schema: z.preprocess(lowerCase, z.enum(values, { error: `expected one of ${values.join(', ')}` })) }
+}
+
+function functionSetting (group: SettingGroup, description: string) {
+  const schema = z.custom<(...args: never[]) => unknown>(value => typeof value === 'function', { error: 'expected a function (set it in a JavaScript config file)' }).optional()
+  return { group, description, type: 'function (JS config file)', default: undefined, schema }
+}
+
+/** A JSON object of role lists, e.g. {"analytics-admins": ["Admin"]}; from the environment as JSON text. */
+function roleMappingSetting (group: SettingGroup, description: string) {
+  const jsonText = (raw: unknown): unknown => {
+    if (typeof raw !== 'string') return raw
+    try {
+      return JSON.parse(raw) as unknown
+    } catch {
+      return raw
+    }
+  }
+  const mapping = z.record(z.string(), z.array(z.string(), { error: 'expected a list of role names for each key' }), { error: 'expected a JSON object mapping claim values to lists of role names' })
+  return { group, description, type: 'JSON object', default: {} as Record<string, string[]>, schema: z.preprocess(jsonText, mapping) }
+}
+
+/** A PEM key that node:crypto can read; the key type is checked against the algorithm at start-up. */
+function checkPem (kind: 'public' | 'private') {
+  return (value: string): string | undefined => {
+    if (!value.includes('-----BEGIN')) return `expected a PEM-encoded ${kind} key (-----BEGIN ... -----)`
+    try {
+      if (kind === 'public') createPublicKey(value)
+      else createPrivateKey(value)
+      return undefined
+    } catch {
+      return `not a readable PEM ${kind} key`
+    }
+  }
 }
 
 function checkHttpUrl (value: string): string | undefined {
@@ -129,6 +164,9 @@ const originItem = checkedString(checkOrigin, LIST_ERROR).transform(origin => or
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
+/** JWT algorithms a deployment may pin (one at a time). */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'HS256', 'HS384', 'HS512'] as const
+
 export const SETTINGS = {
   MCP_SERVICE_HOST: stringSetting('Service', '127.0.0.1', 'Host (interface) to bind to.'),
   MCP_SERVICE_PORT: integerSetting('Service', 5008, 0, 65535, 'TCP port to bind to; 0 picks a free port.'),
@@ -136,8 +174,38 @@ export const SETTINGS = {
   MCP_APP_NAME: stringSetting('Service', 'analytics-mcp', 'Name reported by health_check, get_instance_info and the MCP server info.'),
   MCP_DEBUG: booleanSetting('Service', false, 'Debug logging (same as MCP_LOG_LEVEL=debug).'),
   MCP_LOG_LEVEL: enumSetting('Service', 'info', LOG_LEVELS, 'Log level of the JSON logs on stdout.'),
-  MCP_DEV_USERNAME: stringSetting('Service', 'admin', 'Development mode: the catalog user every MCP call runs as. The user must exist and be active.'),
+  MCP_DEV_USERNAME: optionalStringSetting('Service', 'Development mode (authentication off): the catalog user every MCP call runs as; `admin` when unset. The user must exist and be active. Setting it together with authentication stops start-up.'),
   MCP_SHUTDOWN_TIMEOUT: integerSetting('Service', 10, 0, 600, 'Seconds to let in-flight requests finish after SIGTERM before the process exits.'),
+
+  MCP_AUTH_ENABLED: booleanSetting('Authentication', false, 'Require a bearer JWT on /mcp (RFC 6750). Needs MCP_JWT_AUDIENCE and key material (MCP_JWKS_URI, MCP_JWT_PUBLIC_KEY or MCP_JWT_SECRET).'),
+  MCP_JWT_ALGORITHM: enumSetting('Authentication', 'RS256', JWT_ALGORITHMS, 'The one signing algorithm accepted (tokens with any other `alg`, including `none`, are refused). RS*/ES* use MCP_JWKS_URI or MCP_JWT_PUBLIC_KEY; HS* use MCP_JWT_SECRET.'),
+  MCP_JWKS_URI: optionalStringSetting('Authentication', 'JWKS endpoint of the identity provider (RS*/ES*); keys are cached by `kid`, an unknown `kid` triggers a rate-limited refetch.', checkHttpUrl),
+  MCP_JWT_PUBLIC_KEY: optionalStringSetting('Authentication', 'Static PEM public key (RS*/ES*), instead of MCP_JWKS_URI.', checkPem('public')),
+  MCP_JWT_SECRET: optionalStringSetting('Authentication', 'Shared secret for HS256/384/512, at least 32 characters. Keep it in a secret store, not in a file.', value => value.length < 32 ? 'must be at least 32 characters (256 bits) long' : undefined),
+  MCP_JWT_ISSUER: listSetting('Authentication', 'Accepted `iss` values (one, or several with MCP_USER_RESOLVER). Empty: any issuer.', checkedString(undefined, LIST_ERROR)),
+  MCP_JWT_AUDIENCE: listSetting('Authentication', 'Accepted `aud` values; a token must name at least one. Required with MCP_AUTH_ENABLED. Use this service\'s resource URL (MCP_SERVICE_URL + /mcp) for OAuth clients (RFC 8707).', checkedString(undefined, LIST_ERROR)),
+  MCP_REQUIRED_SCOPES: listSetting('Authentication', 'Scopes every token or API key must carry (403 insufficient_scope otherwise), on top of the per-tool scopes.', checkedString(undefined, LIST_ERROR)),
+  MCP_JWT_CLOCK_SKEW: integerSetting('Authentication', 60, 0, 600, 'Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.'),
+  MCP_JWT_DEBUG_ERRORS: booleanSetting('Authentication', false, 'Log why a token was refused (server side only; responses never say).'),
+  MCP_JWKS_CACHE_TTL: integerSetting('Authentication', 600, 10, 86_400, 'Seconds a JWKS key is used before it is fetched again (a key that cannot be refreshed keeps working).'),
+  MCP_JWKS_TIMEOUT: integerSetting('Authentication', 5, 1, 60, 'Seconds a JWKS fetch may take before the request is answered without it.'),
+  MCP_JWKS_REFRESH_INTERVAL: integerSetting('Authentication', 30, 1, 3600, 'Least seconds between JWKS fetches caused by tokens with an unknown `kid`.'),
+  MCP_AUTHORIZATION_SERVERS: listSetting('Authentication', 'OAuth authorization servers published in the protected-resource metadata (RFC 9728) for Claude, ChatGPT and Gemini CLI. Empty: MCP_JWT_ISSUER.', checkedString(checkHttpUrl, LIST_ERROR)),
+  MCP_AUTH_FACTORY: functionSetting('Authentication', 'JS config only: `(app) => verifier`, a custom token verifier that replaces the built-in JWT verification. If it throws, start-up stops.'),
+  MCP_API_KEY_ENABLED: booleanSetting('Authentication', false, 'Accept API keys (`Authorization: Key <key>` or `Bearer <prefix>_...`) created with `analytics-mcp api-keys create`.'),
+  MCP_API_KEY_PREFIX: stringSetting('Authentication', 'amcp', 'Prefix of API keys, which tells them apart from JWTs in a Bearer header.', value => /^[a-z0-9]{2,16}$/.test(value) ? undefined : 'expected 2 to 16 lowercase letters or digits'),
+  MCP_TOKEN_EXCHANGE_ENABLED: booleanSetting('Authentication', false, 'Serve POST /v1/auth/ (Preset style): an API key name and secret are exchanged for a short-lived JWT signed with MCP_TOKEN_SIGNING_KEY.'),
+  MCP_TOKEN_SIGNING_KEY: optionalStringSetting('Authentication', 'PEM private key (RSA for RS256, EC P-256 for ES256) that signs exchanged tokens. Share it across replicas as a Kubernetes Secret.', checkPem('private')),
+  MCP_TOKEN_SIGNING_ALGORITHM: enumSetting('Authentication', 'RS256', ['RS256', 'ES256'] as const, 'Algorithm of exchanged tokens.'),
+  MCP_TOKEN_TTL: integerSetting('Authentication', 900, 60, 86_400, 'Lifetime of exchanged tokens, in seconds.'),
+  MCP_ALLOW_UNAUTHENTICATED_REMOTE: booleanSetting('Authentication', false, 'Allow development mode (no authentication) on a non-loopback MCP_SERVICE_HOST. Without it such a start-up stops.'),
+
+  MCP_USER_CLAIMS: listSetting('Authorization and user resolution', 'Claims tried in order to name the catalog user; the first non-empty one is used and must be an active user (matched by username, or by email when it holds an @). Keycloak: preferred_username,email.', checkedString(undefined, LIST_ERROR), ['sub', 'client_id', 'email', 'username']),
+  MCP_USER_RESOLVER: functionSetting('Authorization and user resolution', 'JS config only: `(claims, { issuer }) => username`, replacing MCP_USER_CLAIMS; required with several issuers.'),
+  MCP_JIT_PROVISIONING: booleanSetting('Authorization and user resolution', false, 'Create a user on first sign-in from a valid token, with roles from MCP_JIT_ROLE_MAPPING.'),
+  MCP_JIT_ROLES_CLAIM: stringSetting('Authorization and user resolution', 'groups', 'Claim holding the identity provider groups or roles that MCP_JIT_ROLE_MAPPING maps.'),
+  MCP_JIT_ROLE_MAPPING: roleMappingSetting('Authorization and user resolution', 'JSON object from claim values to catalog roles, e.g. {"analytics-admins": ["Admin"], "analysts": ["Alpha", "sql_lab"]}.'),
+  MCP_JIT_DEFAULT_ROLES: listSetting('Authorization and user resolution', 'Roles every provisioned user gets, mapped or not. Empty: users whose groups map to nothing can see nothing.', checkedString(undefined, LIST_ERROR)),
 
   MCP_DATA_DIR: stringSetting('Storage and example data', './data', 'Directory for the embedded SQLite files (catalog and example data), created if missing.'),
   MCP_CATALOG_PATH: optionalStringSetting('Storage and example data', 'SQLite file of the metadata catalog. Defaults to `MCP_DATA_DIR/catalog.db`.'),
@@ -169,6 +237,12 @@ export type Config = Readonly<
   {
     /** Derived: MCP_SERVICE_URL or http://<host>:<port>, without a trailing slash. */
     serviceUrl: string
+    /** The MCP endpoint's URL: the OAuth resource identifier (RFC 8707/9728). */
+    resourceUrl: string
+    /** Whether /mcp needs a credential; false is development mode. */
+    authRequired: boolean
+    /** The user of development mode. */
+    devUsername: string
     catalogPath: string
     examplesPath: string
     logLevel: (typeof LOG_LEVELS)[number]
@@ -248,7 +322,7 @@ export function resolveConfig (layers: readonly RawLayer[]): Config {
 }
 
 function crossChecks (values: Record<string, unknown>): string[] {
-  const problems: string[] = []
+  const problems: string[] = authConfigProblems(values as unknown as Parameters<typeof authConfigProblems>[0], isLoopbackHost(values.MCP_SERVICE_HOST as string))
   const pairs: Array<[SettingName, SettingName]> = [
     ['MCP_SQL_DEFAULT_LIMIT', 'MCP_SQL_MAX_LIMIT'],
     ['MCP_SQL_DEFAULT_TIMEOUT', 'MCP_SQL_MAX_TIMEOUT']
@@ -273,6 +347,9 @@ function withDerived (values: Record<string, unknown>): Config {
   return {
     ...values,
     serviceUrl,
+    resourceUrl: `${serviceUrl}/mcp`,
+    authRequired: authenticationRequired(values as unknown as Parameters<typeof authenticationRequired>[0]),
+    devUsername: (values.MCP_DEV_USERNAME as string | undefined) ?? 'admin',
     catalogPath: (values.MCP_CATALOG_PATH as string | undefined) ?? path.join(dataDir, 'catalog.db'),
     examplesPath: (values.MCP_EXAMPLES_PATH as string | undefined) ?? path.join(dataDir, 'examples.db'),
     logLevel: debug && level !== 'trace' ? 'debug' : level

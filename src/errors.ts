@@ -58,6 +58,7 @@ export function jsonRpcCodeFor (code: string | undefined): number {
 export type ToolErrorType =
   | 'invalid_arguments'
   | 'not_found'
+  | 'permission_denied'
   | 'sql_error'
   | 'read_only'
   | 'not_allowed'
@@ -90,6 +91,11 @@ export function notFound (kind: string, identifier: string | number, lookups: st
     `No ${kind} matches identifier ${JSON.stringify(identifier)} (looked up by ${lookups}).`,
     `Call ${listTool} to find valid identifiers.`
   )
+}
+
+/** The caller may not do this (a missing class permission, scope or data access); Superset's permission_denied. */
+export function permissionDenied (message: string, hint?: string): ToolError {
+  return new ToolError('permission_denied', message, hint)
 }
 
 export function invalidArguments (message: string, hint?: string): ToolError {

@@ -50,8 +50,9 @@ t.test('db upgrade, db version', async t => {
   const upgrade = await cli(['db', 'upgrade'], env)
   t.equal(upgrade.code, EXIT.ok)
   t.match(upgrade.out, /Applied migration 1: /)
-  t.match((await cli(['db', 'upgrade'], env)).out, /up to date \(schema version 1\)/)
-  t.match((await cli(['db', 'version'], env)).out, /schema version 1 \(this release: 1\)/)
+  t.match(upgrade.out, /Applied migration 2: role permissions/)
+  t.match((await cli(['db', 'upgrade'], env)).out, /up to date \(schema version 2\)/)
+  t.match((await cli(['db', 'version'], env)).out, /schema version 2 \(this release: 2\)/)
 })
 
 t.test('load-examples and users', async t => {

@@ -25,7 +25,10 @@ t.test('defaults mirror Superset and the embedded demo', async t => {
   t.equal(config.MCP_SERVICE_URL, undefined)
   t.equal(config.serviceUrl, 'http://127.0.0.1:5008')
   t.equal(config.MCP_DEBUG, false)
-  t.equal(config.MCP_DEV_USERNAME, 'admin')
+  t.equal(config.MCP_DEV_USERNAME, undefined)
+  t.equal(config.devUsername, 'admin', 'development mode runs as admin when MCP_DEV_USERNAME is unset')
+  t.equal(config.authRequired, false)
+  t.equal(config.resourceUrl, 'http://127.0.0.1:5008/mcp')
   t.equal(config.MCP_LOAD_EXAMPLES, true)
   t.equal(config.catalogPath, path.join('./data', 'catalog.db'))
   t.equal(config.examplesPath, path.join('./data', 'examples.db'))
@@ -87,7 +90,6 @@ t.test('every bad value stops start-up naming the setting and the source', async
     [{ MCP_SQL_MAX_LIMIT: '-5' }, /MCP_SQL_MAX_LIMIT/],
     [{ MCP_SQL_DEFAULT_LIMIT: '5000', MCP_SQL_MAX_LIMIT: '100' }, /MCP_SQL_DEFAULT_LIMIT: 5000 is larger than MCP_SQL_MAX_LIMIT \(100\)/],
     [{ MCP_SQL_DEFAULT_TIMEOUT: '600', MCP_SQL_MAX_TIMEOUT: '60' }, /MCP_SQL_DEFAULT_TIMEOUT/],
-    [{ MCP_DEV_USERNAME: '' }, /MCP_DEV_USERNAME/],
     [{ MCP_SHUTDOWN_TIMEOUT: '1.5' }, /MCP_SHUTDOWN_TIMEOUT/]
   ]
   for (const [env, expected] of cases) {

@@ -83,7 +83,9 @@ t.test('loading examples registers everything once', async t => {
   t.equal(catalog.listCharts(everything).total, 8)
   t.equal(catalog.listDashboards(everything).total, 2)
   t.same(catalog.findUserByUsername('admin')?.roles, ['Admin'])
-  t.same(catalog.findUserByUsername('alice')?.roles, ['Alpha', 'sql_lab'])
+  t.same(catalog.findUserByUsername('alice')?.roles, ['Alpha', 'sql_lab', 'examples_access'])
+  t.same(catalog.findUserByUsername('bob')?.roles, ['Gamma', 'examples_access'])
+  t.same(catalog.rolePermissions('examples_access'), [{ permission: 'database_access', resource: 'Database', resource_id: first.database.id }])
 
   const orders = catalog.findDataset('orders')
   const columns = catalog.datasetColumns(orders?.id ?? 0)

@@ -13,7 +13,8 @@ const INITIALIZE = {
   params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'raw', version: '1' } }
 }
 
-const policyFor = (values: Record<string, unknown>) => transportSecurityPolicy(resolveConfig([{ source: 'overrides', values }]))
+// Non-loopback binds need authentication or this explicit opt-in; the policy does not depend on it.
+const policyFor = (values: Record<string, unknown>) => transportSecurityPolicy(resolveConfig([{ source: 'overrides', values: { MCP_ALLOW_UNAUTHENTICATED_REMOTE: true, ...values } }]))
 
 t.test('loopback binds accept localhost names and origins only', async t => {
   const policy = policyFor({})

@@ -11,8 +11,8 @@ import type { AccessPredicate, ListQuery, ListSpec } from './list-query.ts'
 import { CHART_LIST, DASHBOARD_LIST, DATABASE_LIST, DATASET_LIST } from './list-specs.ts'
 import { fromRow } from './records.ts'
 import type {
-  Backend, ChartRecord, DashboardRecord, DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord,
-  DatasetRecord, UserRecord, UserRef
+  ApiKeyRecord, Backend, ChartRecord, DashboardRecord, DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord,
+  DatasetRecord, PermissionGrant, RoleRecord, UserRecord, UserRef
 } from './records.ts'
 
 /** The catalog cannot be opened as configured (missing upgrade, newer schema, unreadable file). */
@@ -57,6 +57,13 @@ const USER_WITH_ROLES = `
 function userFromRow (row: unknown): UserRecord {
   const user = fromRow<Omit<UserRecord, 'roles'> & { roles: string }>(row)
   return { ...user, roles: JSON.parse(user.roles) as string[] }
+}
+
+const API_KEY_SELECT = 'SELECT k.*, u.username FROM api_keys k JOIN users u ON u.id = k.user_id'
+
+function apiKeyFromRow (row: unknown): ApiKeyRecord {
+  const key = fromRow<Omit<ApiKeyRecord, 'scopes'> & { scopes: string | null }>(row)
+  return { ...key, scopes: key.scopes === null ? null : JSON.parse(key.scopes) as string[] }
 }
 
 /** Compiled statements kept per catalog; list queries vary with their filters, so the cache is bounded. */
@@ -154,9 +161,15 @@ export class Catalog {
     return { rows, total }
   }
 
-  private findOne<T extends { id: number }> (kind: string, sql: string, predicate: AccessPredicate | undefined): T | undefined {
+  /**
+   * One object by identifier, among those `access` lets the caller see: an object the caller
+   * may not see is indistinguishable from one that does not exist.
+   */
+  private findOne<T extends { id: number }> (kind: string, sql: string, predicate: AccessPredicate | undefined, access: AccessPredicate | undefined): T | undefined {
     if (predicate === undefined) return undefined
-    const rows = this.prepare(`${sql} WHERE ${predicate.sql} LIMIT 6`).all(...predicate.params).map(row => fromRow<T>(row))
+    const where = access === undefined ? predicate.sql : `(${predicate.sql}) AND (${access.sql})`
+    const params = access === undefined ? predicate.params : [...predicate.params, ...access.params]
+    const rows = this.prepare(`${sql} WHERE ${where} LIMIT 6`).all(...params).map(row => fromRow<T>(row))
     if (rows.length > 1) {
       // A name shared by several objects: say so, rather than picking one or claiming none exists.
       const ids = rows.slice(0, 5).map(row => row.id).join(', ')
@@ -169,6 +182,16 @@ export class Catalog {
 
   findUserByUsername (username: string): UserRecord | undefined {
     const row = this.prepare(`${USER_WITH_ROLES} WHERE u.username = ?`).get(username)
+    return row === undefined ? undefined : userFromRow(row)
+  }
+
+  findUserByEmail (email: string): UserRecord | undefined {
+    const row = this.prepare(`${USER_WITH_ROLES} WHERE LOWER(u.email) = LOWER(?)`).get(email)
+    return row === undefined ? undefined : userFromRow(row)
+  }
+
+  findUserById (id: number): UserRecord | undefined {
+    const row = this.prepare(`${USER_WITH_ROLES} WHERE u.id = ?`).get(id)
     return row === undefined ? undefined : userFromRow(row)
   }
 
@@ -207,6 +230,122 @@ export class Catalog {
     return new Map(rows.map(row => [row.id, row]))
   }
 
+  // ---- roles and permissions ---------------------------------------------------------
+
+  listRoles (): RoleRecord[] {
+    return this.prepare(`
+      SELECT r.id, r.name, r.description, r.builtin, r.superuser, (SELECT COUNT(*) FROM user_roles ur WHERE ur.role_id = r.id) AS user_count
+      FROM roles r ORDER BY r.id`).all().map(row => fromRow<RoleRecord>(row))
+  }
+
+  findRole (name: string): RoleRecord | undefined {
+    return this.listRoles().find(role => role.name === name)
+  }
+
+  createRole (name: string, description = ''): RoleRecord {
+    if (this.findRole(name) !== undefined) throw new CatalogError(`a role named "${name}" already exists`)
+    this.prepare('INSERT INTO roles (name, description) VALUES (?, ?)').run(name, description)
+    return this.mustFind(this.findRole(name), 'role')
+  }
+
+  deleteRole (name: string): void {
+    const role = this.requireRole(name)
+    if (role.builtin) throw new CatalogError(`"${name}" is a built-in role and cannot be deleted`)
+    this.prepare('DELETE FROM roles WHERE id = ?').run(role.id)
+  }
+
+  rolePermissions (name: string): PermissionGrant[] {
+    const role = this.requireRole(name)
+    return this.prepare('SELECT permission, resource, resource_id FROM role_permissions WHERE role_id = ? ORDER BY permission, resource, resource_id')
+      .all(role.id) as PermissionGrant[]
+  }
+
+  /** Returns false when the role already had the permission. */
+  grantPermission (name: string, grant: PermissionGrant): boolean {
+    const role = this.requireRole(name)
+    const { changes } = this.prepare('INSERT OR IGNORE INTO role_permissions (role_id, permission, resource, resource_id) VALUES (?, ?, ?, ?)')
+      .run(role.id, grant.permission, grant.resource, grant.resource_id)
+    return changes > 0
+  }
+
+  /** Returns false when the role did not have the permission. */
+  revokePermission (name: string, grant: PermissionGrant): boolean {
+    const role = this.requireRole(name)
+    const { changes } = this.prepare('DELETE FROM role_permissions WHERE role_id = ? AND permission = ? AND resource = ? AND COALESCE(resource_id, 0) = COALESCE(?, 0)')
+      .run(role.id, grant.permission, grant.resource, grant.resource_id)
+    return changes > 0
+  }
+
+  /** Returns false when the user already had the role. */
+  addUserToRole (username: string, roleName: string): boolean {
+    const user = this.findUserByUsername(username)
+    if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
+    const role = this.requireRole(roleName)
+    return this.prepare('INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?, ?)').run(user.id, role.id).changes > 0
+  }
+
+  /** Returns false when the user did not have the role. */
+  removeUserFromRole (username: string, roleName: string): boolean {
+    const user = this.findUserByUsername(username)
+    if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
+    const role = this.requireRole(roleName)
+    return this.prepare('DELETE FROM user_roles WHERE user_id = ? AND role_id = ?').run(user.id, role.id).changes > 0
+  }
+
+  /** Everything a user's roles grant, in one query (it runs on every request). */
+  permissionsOfUser (userId: number): { superuser: boolean, grants: PermissionGrant[] } {
+    const rows = this.prepare(`
+      SELECT r.superuser, p.permission, p.resource, p.resource_id
+      FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+      LEFT JOIN role_permissions p ON p.role_id = r.id
+      WHERE ur.user_id = ?`).all(userId) as Array<{ superuser: number } & { permission: string | null, resource: string | null, resource_id: number | null }>
+    return {
+      superuser: rows.some(row => row.superuser === 1),
+      grants: rows.filter(row => row.permission !== null && row.resource !== null)
+        .map(row => ({ permission: row.permission as string, resource: row.resource as string, resource_id: row.resource_id }))
+    }
+  }
+
+  private requireRole (name: string): RoleRecord {
+    const role = this.findRole(name)
+    if (role === undefined) throw new CatalogError(`there is no role named "${name}" (roles: ${this.roleNames().join(', ')})`)
+    return role
+  }
+
+  // ---- API keys ------------------------------------------------------------------------
+
+  createApiKey (key: { key_id: string, name: string, user_id: number, secret_hash: string, scopes: readonly string[] | null, expires_on: string | null }): ApiKeyRecord {
+    if (this.findApiKey(key.name) !== undefined) throw new CatalogError(`an API key named "${key.name}" already exists`)
+    this.prepare(`
+      INSERT INTO api_keys (key_id, name, user_id, secret_hash, scopes, created_on, expires_on)
+      VALUES (?, ?, ?, ?, ?, ?, ?)`)
+      .run(key.key_id, key.name, key.user_id, key.secret_hash, key.scopes === null ? null : JSON.stringify(key.scopes), now(), key.expires_on)
+    return this.mustFind(this.findApiKey(key.name), 'API key')
+  }
+
+  /** An API key by its public key id (from the key string), its name, or its row id. */
+  findApiKey (identifier: string | number): ApiKeyRecord | undefined {
+    const row = this.prepare(`${API_KEY_SELECT} WHERE k.key_id = ? OR k.name = ? OR k.id = ?`)
+      .get(String(identifier), String(identifier), typeof identifier === 'number' ? identifier : -1)
+    return row === undefined ? undefined : apiKeyFromRow(row)
+  }
+
+  listApiKeys (userId?: number): ApiKeyRecord[] {
+    const rows = userId === undefined
+      ? this.prepare(`${API_KEY_SELECT} ORDER BY k.id`).all()
+      : this.prepare(`${API_KEY_SELECT} WHERE k.user_id = ? ORDER BY k.id`).all(userId)
+    return rows.map(apiKeyFromRow)
+  }
+
+  /** Returns false when the key was already revoked. */
+  revokeApiKey (id: number): boolean {
+    return this.prepare('UPDATE api_keys SET revoked_on = ? WHERE id = ? AND revoked_on IS NULL').run(now(), id).changes > 0
+  }
+
+  touchApiKey (id: number, usedOn: string): void {
+    this.prepare('UPDATE api_keys SET last_used_on = ? WHERE id = ?').run(usedOn, id)
+  }
+
   /** Owners of several objects at once, keyed by object id. */
   ownersOf (kind: 'chart' | 'dashboard' | 'dataset', ids: readonly number[]): Map<number, UserRef[]> {
     const owners = new Map<number, UserRef[]>(ids.map(id => [id, []]))
@@ -225,8 +364,8 @@ export class Catalog {
     return this.list(DATABASE_LIST, query, access)
   }
 
-  findDatabase (identifier: number | string): DatabaseRecord | undefined {
-    return this.findOne('database', 'SELECT db.* FROM databases db', identifierPredicate('db', identifier, 'database_name'))
+  findDatabase (identifier: number | string, access?: AccessPredicate): DatabaseRecord | undefined {
+    return this.findOne('database', 'SELECT db.* FROM databases db', identifierPredicate('db', identifier, 'database_name'), access)
   }
 
   createDatabase (database: { database_name: string, backend: Backend, connection: string, allow_dml?: boolean, expose_in_sqllab?: boolean, description?: string | null, created_by_fk?: number | null }): DatabaseRecord {
@@ -245,8 +384,8 @@ export class Catalog {
     return this.list(DATASET_LIST, query, access)
   }
 
-  findDataset (identifier: number | string): DatasetRecord | undefined {
-    return this.findOne('dataset', `${DATASET_LIST.select} FROM ${DATASET_LIST.from}`, identifierPredicate('ds', identifier, 'table_name'))
+  findDataset (identifier: number | string, access?: AccessPredicate): DatasetRecord | undefined {
+    return this.findOne('dataset', `${DATASET_LIST.select} FROM ${DATASET_LIST.from}`, identifierPredicate('ds', identifier, 'table_name'), access)
   }
 
   datasetColumns (datasetId: number): DatasetColumnRecord[] {
@@ -301,13 +440,15 @@ export class Catalog {
     return this.list(CHART_LIST, query, access)
   }
 
-  findChart (identifier: number | string): ChartRecord | undefined {
-    return this.findOne('chart', `${CHART_LIST.select} FROM ${CHART_LIST.from}`, identifierPredicate('c', identifier))
+  findChart (identifier: number | string, access?: AccessPredicate): ChartRecord | undefined {
+    return this.findOne('chart', `${CHART_LIST.select} FROM ${CHART_LIST.from}`, identifierPredicate('c', identifier), access)
   }
 
-  dashboardsOfChart (chartId: number): Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>> {
-    return this.prepare('SELECT d.id, d.dashboard_title, d.slug FROM dashboards d JOIN dashboard_charts dc ON dc.dashboard_id = d.id WHERE dc.chart_id = ? ORDER BY d.id')
-      .all(chartId) as Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>>
+  /** The dashboards showing a chart, among those `access` lets the caller see. */
+  dashboardsOfChart (chartId: number, access?: AccessPredicate): Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>> {
+    const visible = access === undefined ? '' : ` AND (${access.sql})`
+    return this.prepare(`SELECT d.id, d.dashboard_title, d.slug FROM dashboards d JOIN dashboard_charts dc ON dc.dashboard_id = d.id WHERE dc.chart_id = ?${visible} ORDER BY d.id`)
+      .all(chartId, ...(access?.params ?? [])) as Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>>
   }
 
   createChart (chart: {
@@ -340,13 +481,15 @@ export class Catalog {
     return this.list(DASHBOARD_LIST, query, access)
   }
 
-  findDashboard (identifier: number | string): DashboardRecord | undefined {
-    return this.findOne('dashboard', `${DASHBOARD_LIST.select} FROM ${DASHBOARD_LIST.from}`, identifierPredicate('d', identifier, 'slug'))
+  findDashboard (identifier: number | string, access?: AccessPredicate): DashboardRecord | undefined {
+    return this.findOne('dashboard', `${DASHBOARD_LIST.select} FROM ${DASHBOARD_LIST.from}`, identifierPredicate('d', identifier, 'slug'), access)
   }
 
-  chartsOfDashboard (dashboardId: number): ChartRecord[] {
-    return this.prepare(`${CHART_LIST.select} FROM ${CHART_LIST.from} JOIN dashboard_charts dc ON dc.chart_id = c.id WHERE dc.dashboard_id = ? ORDER BY c.id`)
-      .all(dashboardId).map(row => fromRow<ChartRecord>(row))
+  /** The charts on a dashboard, among those `access` lets the caller see. */
+  chartsOfDashboard (dashboardId: number, access?: AccessPredicate): ChartRecord[] {
+    const visible = access === undefined ? '' : ` AND (${access.sql})`
+    return this.prepare(`${CHART_LIST.select} FROM ${CHART_LIST.from} JOIN dashboard_charts dc ON dc.chart_id = c.id WHERE dc.dashboard_id = ?${visible} ORDER BY c.id`)
+      .all(dashboardId, ...(access?.params ?? [])).map(row => fromRow<ChartRecord>(row))
   }
 
   createDashboard (dashboard: {
@@ -392,26 +535,44 @@ export class Catalog {
     return record
   }
 
-  /** Aggregate counts for get_instance_info. */
-  instanceStats (since30Days: string, since7Days: string): InstanceStats {
-    const count = (sql: string, ...params: unknown[]): number => (this.prepare(sql).get(...params) as { n: number }).n
-    const total = (table: string): number => count(`SELECT COUNT(*) AS n FROM ${table}`)
-    const created = (table: string, since: string): number => count(`SELECT COUNT(*) AS n FROM ${table} WHERE created_on >= ?`, since)
-    const changed = (table: string, since: string): number => count(`SELECT COUNT(*) AS n FROM ${table} WHERE changed_on >= ?`, since)
-    const byType = this.prepare('SELECT backend, COUNT(*) AS n FROM databases GROUP BY backend ORDER BY backend').all() as Array<{ backend: string, n: number }>
-    const topCreators = this.prepare(`
+  /**
+   * Aggregate counts for get_instance_info, over the objects `access` lets the caller see.
+   * User and role counts and the top creators are only given to superusers.
+   */
+  instanceStats (since30Days: string, since7Days: string, access: InstanceAccess): InstanceStats {
+    const count = (from: string, predicate: AccessPredicate | undefined, where = '', ...params: unknown[]): number => {
+      const conditions = [where, predicate === undefined ? '' : `(${predicate.sql})`].filter(part => part !== '')
+      const sql = `SELECT COUNT(*) AS n FROM ${from}${conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`}`
+      return (this.prepare(sql).get(...params, ...(predicate?.params ?? [])) as { n: number }).n
+    }
+    const tables = {
+      dashboards: ['dashboards d', access.dashboards, 'd'],
+      charts: ['charts c', access.charts, 'c'],
+      datasets: ['datasets ds', access.datasets, 'ds']
+    } as const
+    const created = (kind: keyof typeof tables, since: string): number => count(tables[kind][0], tables[kind][1], `${tables[kind][2]}.created_on >= ?`, since)
+    const changed = (kind: keyof typeof tables, since: string): number => count(tables[kind][0], tables[kind][1], `${tables[kind][2]}.changed_on >= ?`, since)
+    const visibleDatabases = access.databases === undefined ? '' : ` WHERE ${access.databases.sql}`
+    const byType = this.prepare(`SELECT db.backend, COUNT(*) AS n FROM databases db${visibleDatabases} GROUP BY db.backend ORDER BY db.backend`)
+      .all(...(access.databases?.params ?? [])) as Array<{ backend: string, n: number }>
+    const topCreators = access.superuser
+      ? this.prepare(`
       SELECT u.username, COUNT(*) AS n FROM (
         SELECT created_by_fk FROM charts UNION ALL SELECT created_by_fk FROM dashboards UNION ALL SELECT created_by_fk FROM datasets
       ) o JOIN users u ON u.id = o.created_by_fk GROUP BY u.username ORDER BY n DESC, u.username LIMIT 5`).all() as Array<{ username: string, n: number }>
+      : []
+    const dashboardLinks = access.charts === undefined
+      ? count('dashboard_charts dc JOIN dashboards d ON d.id = dc.dashboard_id', access.dashboards)
+      : count('dashboard_charts dc JOIN dashboards d ON d.id = dc.dashboard_id JOIN charts c ON c.id = dc.chart_id', { sql: `(${access.dashboards?.sql ?? '1'}) AND (${access.charts.sql})`, params: [...(access.dashboards?.params ?? []), ...access.charts.params] })
     return {
       totals: {
-        dashboards: total('dashboards'),
-        charts: total('charts'),
-        datasets: total('datasets'),
-        databases: total('databases'),
-        users: total('users'),
-        roles: total('roles'),
-        dashboardChartLinks: total('dashboard_charts')
+        dashboards: count('dashboards d', access.dashboards),
+        charts: count('charts c', access.charts),
+        datasets: count('datasets ds', access.datasets),
+        databases: count('databases db', access.databases),
+        users: access.superuser ? count('users', undefined) : null,
+        roles: access.superuser ? count('roles', undefined) : null,
+        dashboardChartLinks: dashboardLinks
       },
       recent: {
         dashboardsCreated30d: created('dashboards', since30Days),
@@ -422,10 +583,10 @@ export class Catalog {
         datasetsModified7d: changed('datasets', since7Days)
       },
       dashboards: {
-        published: count('SELECT COUNT(*) AS n FROM dashboards WHERE published = 1'),
-        unpublished: count('SELECT COUNT(*) AS n FROM dashboards WHERE published = 0'),
-        certified: count('SELECT COUNT(*) AS n FROM dashboards WHERE certified_by IS NOT NULL'),
-        withCharts: count('SELECT COUNT(*) AS n FROM dashboards d WHERE EXISTS (SELECT 1 FROM dashboard_charts dc WHERE dc.dashboard_id = d.id)')
+        published: count('dashboards d', access.dashboards, 'd.published = 1'),
+        unpublished: count('dashboards d', access.dashboards, 'd.published = 0'),
+        certified: count('dashboards d', access.dashboards, 'd.certified_by IS NOT NULL'),
+        withCharts: count('dashboards d', access.dashboards, 'EXISTS (SELECT 1 FROM dashboard_charts x WHERE x.dashboard_id = d.id)')
       },
       databasesByBackend: Object.fromEntries(byType.map(row => [row.backend, row.n])),
       topCreators: topCreators.map(row => ({ username: row.username, objects: row.n }))
@@ -433,8 +594,17 @@ export class Catalog {
   }
 }
 
+/** What get_instance_info may count: the caller's visibility predicates. */
+export interface InstanceAccess {
+  superuser: boolean
+  dashboards: AccessPredicate | undefined
+  charts: AccessPredicate | undefined
+  datasets: AccessPredicate | undefined
+  databases: AccessPredicate | undefined
+}
+
 export interface InstanceStats {
-  totals: { dashboards: number, charts: number, datasets: number, databases: number, users: number, roles: number, dashboardChartLinks: number }
+  totals: { dashboards: number, charts: number, datasets: number, databases: number, users: number | null, roles: number | null, dashboardChartLinks: number }
   recent: {
     dashboardsCreated30d: number
     chartsCreated30d: number

@@ -166,6 +166,59 @@ export const MIGRATIONS: readonly Migration[] = [
         ('Gamma', 'Reads the charts, dashboards and datasets it is granted', 1),
         ('sql_lab', 'May run SQL against the databases it is granted', 1);
     `
+  },
+  {
+    version: 2,
+    name: 'role permissions (class and data access), superuser roles, API keys',
+    sql: `
+      ALTER TABLE roles ADD COLUMN superuser INTEGER NOT NULL DEFAULT 0 CHECK (superuser IN (0, 1));
+      UPDATE roles SET superuser = 1 WHERE name = 'Admin';
+
+      -- Superset-style permissions: (can_read, Chart), (can_execute_sql_query, SQLLab),
+      -- (database_access, Database, id), (datasource_access, Dataset, id), (all_datasource_access, all).
+      CREATE TABLE role_permissions (
+        role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        permission TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        resource_id INTEGER
+      );
+      CREATE UNIQUE INDEX role_permissions_unique ON role_permissions (role_id, permission, resource, COALESCE(resource_id, 0));
+
+      INSERT INTO role_permissions (role_id, permission, resource)
+        SELECT r.id, p.permission, p.resource FROM roles r JOIN (
+          SELECT 'Alpha' AS role, 'can_read' AS permission, 'Chart' AS resource
+          UNION ALL SELECT 'Alpha', 'can_write', 'Chart'
+          UNION ALL SELECT 'Alpha', 'can_read', 'Dashboard'
+          UNION ALL SELECT 'Alpha', 'can_write', 'Dashboard'
+          UNION ALL SELECT 'Alpha', 'can_read', 'Dataset'
+          UNION ALL SELECT 'Alpha', 'can_write', 'Dataset'
+          UNION ALL SELECT 'Alpha', 'can_read', 'Database'
+          UNION ALL SELECT 'Alpha', 'all_datasource_access', 'all'
+          UNION ALL SELECT 'Gamma', 'can_read', 'Chart'
+          UNION ALL SELECT 'Gamma', 'can_read', 'Dashboard'
+          UNION ALL SELECT 'Gamma', 'can_read', 'Dataset'
+          UNION ALL SELECT 'Gamma', 'can_read', 'Database'
+          UNION ALL SELECT 'sql_lab', 'can_read', 'SQLLab'
+          UNION ALL SELECT 'sql_lab', 'can_execute_sql_query', 'SQLLab'
+        ) p ON p.role = r.name;
+
+      CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        -- the public part of the key string, used to find the row
+        key_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        -- SHA-256 of the secret part; the secret itself is never stored
+        secret_hash TEXT NOT NULL,
+        -- JSON array of OAuth-style scopes, or NULL for a key limited by RBAC only
+        scopes TEXT,
+        created_on TEXT NOT NULL,
+        expires_on TEXT,
+        last_used_on TEXT,
+        revoked_on TEXT
+      );
+      CREATE INDEX api_keys_user ON api_keys (user_id);
+    `
   }
 ]
 

@@ -107,6 +107,42 @@ export interface DashboardRecord {
   chart_count: number
 }
 
+export interface RoleRecord {
+  id: number
+  name: string
+  description: string
+  builtin: boolean
+  /** Superuser roles (Admin) pass every permission and data-access check. */
+  superuser: boolean
+  user_count: number
+}
+
+/**
+ * One permission held by a role, Superset style: a class permission such as
+ * (can_read, Chart) or (can_execute_sql_query, SQLLab), or data access such as
+ * (database_access, Database, 3), (datasource_access, Dataset, 7), (all_datasource_access, all).
+ */
+export interface PermissionGrant {
+  permission: string
+  resource: string
+  resource_id: number | null
+}
+
+export interface ApiKeyRecord {
+  id: number
+  key_id: string
+  name: string
+  user_id: number
+  username: string
+  secret_hash: string
+  /** null: the key is limited by the user's roles only. */
+  scopes: string[] | null
+  created_on: string
+  expires_on: string | null
+  last_used_on: string | null
+  revoked_on: string | null
+}
+
 /** A user reference as shown in `owners`, `created_by`, `changed_by`. */
 export interface UserRef {
   id: number
@@ -116,7 +152,7 @@ export interface UserRef {
 }
 
 /** SQLite returns 0/1 for booleans; these columns are converted when a row is read. */
-const BOOLEAN_COLUMNS = new Set(['active', 'allow_dml', 'expose_in_sqllab', 'is_dttm', 'groupby', 'filterable', 'published'])
+const BOOLEAN_COLUMNS = new Set(['active', 'allow_dml', 'expose_in_sqllab', 'is_dttm', 'groupby', 'filterable', 'published', 'builtin', 'superuser'])
 
 export function fromRow<T> (row: unknown): T {
   const record = row as Record<string, unknown>

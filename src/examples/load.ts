@@ -6,6 +6,7 @@ import type { DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord, DatasetR
 import { ensureExamplesDatabase } from './generate.ts'
 
 export const EXAMPLES_DATABASE_NAME = 'examples'
+export const EXAMPLES_ROLE = 'examples_access'
 
 /** Demo users of the embedded default; `admin` is the default MCP_DEV_USERNAME. */
 export const DEMO_USERS = [
@@ -128,6 +129,14 @@ export function loadExamples (catalog: Catalog, examplesFile: string): LoadExamp
       description: 'Example retail analytics data: 120,000 orders (2024-01 to 2026-06), 5,000 customers, 136 products.',
       created_by_fk: owner
     })
+
+    // A custom role granting the example data to the demo users (Gamma and Alpha roles
+    // give class permissions; data access is granted per database or dataset).
+    if (catalog.findRole(EXAMPLES_ROLE) === undefined) catalog.createRole(EXAMPLES_ROLE, 'Access to the example database and its datasets')
+    catalog.grantPermission(EXAMPLES_ROLE, { permission: 'database_access', resource: 'Database', resource_id: database.id })
+    for (const username of ['alice', 'bob']) {
+      if (catalog.findUserByUsername(username) !== undefined) catalog.addUserToRole(username, EXAMPLES_ROLE)
+    }
 
     const dataset = (table_name: string, options: { description: string, main_dttm_col: string | null, metrics: MetricSpec[], sql?: string }): DatasetRecord =>
       catalog.createDataset({

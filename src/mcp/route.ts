@@ -5,6 +5,8 @@ import {
   BatchNotSupportedError, BodyTooLargeError, InvalidJsonError, InvalidJsonRpcError, jsonRpcCodeFor,
   MethodNotAllowedError, publicError, UnsupportedMediaTypeError
 } from '../errors.ts'
+import { AuthChallengeError, insufficientScope } from '../auth/challenge.ts'
+import { hasScope } from '../auth/scopes.ts'
 import { createServerFactory, requestAuthInfo } from './server-factory.ts'
 
 /** Fastify's own body errors, re-worded for MCP clients. */
@@ -67,6 +69,10 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
   })
 
   app.setErrorHandler(function jsonRpcError (error: FastifyError, request, reply) {
+    if (error instanceof AuthChallengeError) {
+      // RFC 6750: the challenge header and an OAuth error body, not a JSON-RPC error.
+      return reply.code(error.statusCode).header('www-authenticate', error.wwwAuthenticate).type('application/json; charset=utf-8').send(error.body)
+    }
     const { status, code, message } = publicError(describeError(error, bodyLimit))
     if (status >= 500) request.log.error({ err: error }, 'MCP request failed')
     else request.log.info({ code: error.code, status }, 'MCP request rejected')
@@ -94,6 +100,15 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
     if (!isJsonRpcMessage(body)) throw new InvalidJsonRpcError()
     const principal = request.principal
     if (principal === null) throw new Error('authenticate did not set a principal')
+    // A scope-limited credential calling a tool its scopes do not cover: ask for a step-up
+    // (403 insufficient_scope with every scope needed), before anything runs.
+    if (body.method === 'tools/call') {
+      const name = (body as { params?: { name?: unknown } }).params?.name
+      const tool = typeof name === 'string' ? toolset.get(name) : undefined
+      if (tool?.scope !== undefined && !hasScope(principal.scopes, tool.scope)) {
+        throw insufficientScope(app.authChallenge, [...(principal.scopes ?? []), ...config.MCP_REQUIRED_SCOPES, tool.scope])
+      }
+    }
 
     // The client going away aborts the request: tool calls (and their SQL) stop with it.
     const disconnect = new AbortController()

@@ -6,7 +6,8 @@ import type { CallToolResult, ListToolsResult, Tool as ListedTool } from '@model
 import type { Catalog } from '../catalog/catalog.ts'
 import type { Config } from '../config.ts'
 import type { EngineRegistry } from '../engines/engines.ts'
-import { ToolError } from '../errors.ts'
+import { hasScope } from '../auth/scopes.ts'
+import { permissionDenied, ToolError } from '../errors.ts'
 import type { ToolErrorType } from '../errors.ts'
 import type { Principal, Tool } from '../tools/tool.ts'
 import { argumentShape, normalizeArguments } from './arguments.ts'
@@ -69,18 +70,33 @@ export class Toolset {
     return this.tools.has(name)
   }
 
-  /** Tool names this principal may call. Every principal may call every tool until RBAC lands. */
-  namesFor (_principal: Principal): readonly string[] {
-    return this.names
+  /** The tool, if registered. */
+  get (name: string): Tool | undefined {
+    return this.tools.get(name)?.tool
   }
 
-  /** The tools/list result for a principal, computed once per permission set. */
+  /** Why this principal may not call a tool (scope, then class permission), or undefined if it may. */
+  refusal (tool: Tool, principal: Principal): ToolError | undefined {
+    if (!hasScope(principal.scopes, tool.scope)) {
+      return permissionDenied(`${tool.name} needs the scope ${tool.scope ?? ''}, which your credential does not carry.`, `Ask for a token (or API key) with the scope ${tool.scope ?? ''}.`)
+    }
+    if (tool.permission !== undefined && !principal.access.can(tool.permission.permission, tool.permission.resource)) {
+      return permissionDenied(`${tool.name} needs the permission ${tool.permission.permission} on ${tool.permission.resource}, which your roles do not grant.`, 'Ask an administrator for a role that grants it.')
+    }
+    return undefined
+  }
+
+  /** Tool names this principal may call: its scopes and roles both allow them. */
+  namesFor (principal: Principal): readonly string[] {
+    return this.names.filter(name => this.refusal(this.compiled(name).tool, principal) === undefined)
+  }
+
+  /** The tools/list result for a principal, computed once per permission set (scopes and class permissions). */
   listFor (principal: Principal): ListToolsResult {
-    const names = this.namesFor(principal)
-    const key = names.join(',')
+    const key = `${principal.scopes === undefined ? '*' : [...principal.scopes].sort().join(' ')}|${principal.access.classKey()}`
     let listing = this.listings.get(key)
     if (listing === undefined) {
-      listing = { tools: names.map(name => this.compiled(name).listing) }
+      listing = { tools: this.namesFor(principal).map(name => this.compiled(name).listing) }
       this.listings.set(key, listing)
     }
     // A fresh envelope: the SDK adds era-specific fields to the result it is given.
@@ -94,7 +110,7 @@ export class Toolset {
   /** Run one tools/call. Unknown tools are a protocol error; everything else is a result. */
   async call (name: string, rawArguments: unknown, scope: CallScope): Promise<CallToolResult> {
     const compiled = this.tools.get(name)
-    if (compiled === undefined || !this.namesFor(scope.principal).includes(name)) {
+    if (compiled === undefined) {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}. Call tools/list to see the available tools.`)
     }
     const { hooks, catalog, engines, config } = this.dependencies
@@ -106,6 +122,8 @@ export class Toolset {
     let errorType: ToolErrorType | undefined
     let args: Record<string, unknown> | undefined
     try {
+      const refusal = this.refusal(compiled.tool, scope.principal)
+      if (refusal !== undefined) throw refusal
       args = normalizeArguments(rawArguments, compiled.shape)
       const result = await compiled.tool.invoke(args, {
         principal: scope.principal,
@@ -151,8 +169,18 @@ export class Toolset {
   }
 }
 
+/**
+ * A failed call: the text tells the model what to do; the structured part carries Superset's
+ * error fields (error, error_type, permission_denied). Clients skip output-schema validation
+ * on isError results.
+ */
 function errorResult (errorType: ToolErrorType, text: string, callId: string): CallToolResult {
-  return { isError: true, content: [{ type: 'text', text }], _meta: { call_id: callId, error_type: errorType } }
+  return {
+    isError: true,
+    content: [{ type: 'text', text }],
+    structuredContent: { success: false, error: text, error_type: errorType, ...(errorType === 'permission_denied' ? { permission_denied: true } : {}) },
+    _meta: { call_id: callId, error_type: errorType }
+  }
 }
 
 type ObjectSchema = ListedTool['inputSchema']

@@ -23,6 +23,9 @@ export interface ServiceMetrics {
   toolHooks: ToolCallHooks
   onQuery: (observation: QueryObservation) => void
   onRunnerEnded: (reason: RunnerEndReason) => void
+  /** Count one authentication attempt by credential kind and outcome. */
+  authAttempt: (method: string, outcome: 'success' | 'rejected' | 'insufficient_scope') => void
+  jwksFetch: (outcome: 'ok' | 'not_found' | 'failed') => void
 }
 
 declare module 'fastify' {
@@ -69,6 +72,8 @@ export function createServiceMetrics (): ServiceMetrics {
     buckets: [0, 1, 10, 100, 1000, 10_000, 100_000],
     registers: [registry]
   })
+  const authAttempts = new Counter({ name: 'mcp_auth_attempts_total', help: 'Authentication attempts by credential kind (jwt, api_key, exchanged_token, custom, dev, none) and outcome', labelNames: ['method', 'outcome'], registers: [registry] })
+  const jwksFetches = new Counter({ name: 'mcp_jwks_fetches_total', help: 'JWKS fetches by outcome (ok, not_found, failed)', labelNames: ['outcome'], registers: [registry] })
   const runnerRestarts = new Counter({ name: 'sql_runner_restarts_total', help: 'Query runner processes ended mid-query, by reason (timeout, cancelled, crashed)', labelNames: ['reason'], registers: [registry] })
 
   return {
@@ -99,7 +104,9 @@ export function createServiceMetrics (): ServiceMetrics {
       sqlDuration.observe({ backend, outcome }, durationSeconds)
       if (outcome === 'success') sqlRows.observe({ backend }, rows)
     },
-    onRunnerEnded: reason => runnerRestarts.inc({ reason })
+    onRunnerEnded: reason => runnerRestarts.inc({ reason }),
+    authAttempt: (method, outcome) => authAttempts.inc({ method, outcome }),
+    jwksFetch: outcome => jwksFetches.inc({ outcome })
   }
 }
 

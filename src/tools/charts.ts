@@ -1,6 +1,7 @@
 import * as z from 'zod'
 import { CHART_LIST } from '../catalog/list-specs.ts'
 import type { ChartRecord } from '../catalog/records.ts'
+import { SCOPES } from '../auth/scopes.ts'
 import { notFound } from '../errors.ts'
 import { identifierSchema } from './databases.ts'
 import { auditColumns, auditFields, defineListTool, peopleOf, userRefSchema } from './list-tool.ts'
@@ -76,9 +77,10 @@ export const listCharts = (): Tool => defineListTool({
   itemsKey: 'charts',
   noun: 'chart',
   spec: CHART_LIST,
+  permission: { permission: 'can_read', resource: 'Chart' },
   item: chartItem,
   defaultColumns: ['id', 'slice_name', 'viz_type', 'datasource_name', 'description', 'certified_by', 'certification_details', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query) => catalog.listCharts(query),
+  fetch: (catalog, query, access) => catalog.listCharts(query, access.charts()),
   toItems: (rows, context, wanted, now) => chartItems(rows, context, wanted.has('owners'), now)
 })
 
@@ -87,6 +89,8 @@ export const getChartInfo = (): Tool => defineTool({
   title: 'Get chart details',
   description: 'Details of one saved chart by id or UUID: type, dataset, owners, the dashboards it is on, and its full definition (form_data: metrics, dimensions, filters, time grain).',
   annotations: READ_ONLY,
+  scope: SCOPES.read,
+  permission: { permission: 'can_read', resource: 'Chart' },
   aliases: { id: 'identifier', chart_id: 'identifier', slice_id: 'identifier' },
   input: z.strictObject({
     identifier: identifierSchema.describe('chart id or UUID')
@@ -96,11 +100,12 @@ export const getChartInfo = (): Tool => defineTool({
     dashboards: z.array(z.object({ id: z.int(), dashboard_title: z.string(), slug: z.string().nullable() }))
   }),
   run: ({ identifier }, context) => {
-    const chart = context.catalog.findChart(identifier)
+    const { access } = context.principal
+    const chart = context.catalog.findChart(identifier, access.charts())
     if (chart === undefined) throw notFound('chart', identifier, 'id or UUID', 'list_charts')
     return {
       ...chartItems([chart], context, true, Date.now())[0] as ChartItem,
-      dashboards: context.catalog.dashboardsOfChart(chart.id)
+      dashboards: context.catalog.dashboardsOfChart(chart.id, access.dashboards())
     }
   },
   render: chart => [

@@ -1,6 +1,7 @@
 import * as z from 'zod'
 import { DASHBOARD_LIST } from '../catalog/list-specs.ts'
 import type { DashboardRecord } from '../catalog/records.ts'
+import { SCOPES } from '../auth/scopes.ts'
 import { notFound } from '../errors.ts'
 import { chartItems } from './charts.ts'
 import { identifierSchema } from './databases.ts'
@@ -49,9 +50,10 @@ export const listDashboards = (): Tool => defineListTool({
   itemsKey: 'dashboards',
   noun: 'dashboard',
   spec: DASHBOARD_LIST,
+  permission: { permission: 'can_read', resource: 'Dashboard' },
   item: dashboardItem,
   defaultColumns: ['id', 'dashboard_title', 'slug', 'description', 'published', 'certified_by', 'certification_details', 'chart_count', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query) => catalog.listDashboards(query),
+  fetch: (catalog, query, access) => catalog.listDashboards(query, access.dashboards()),
   toItems: (rows, context, wanted, now) => dashboardItems(rows, context, wanted.has('owners'), now)
 })
 
@@ -69,6 +71,8 @@ export const getDashboardInfo = (): Tool => defineTool({
   title: 'Get dashboard details',
   description: 'Details of one dashboard by id, UUID or slug: title, description, whether it is published, owners, and the charts on it (with their types and datasets).',
   annotations: READ_ONLY,
+  scope: SCOPES.read,
+  permission: { permission: 'can_read', resource: 'Dashboard' },
   aliases: { id: 'identifier', dashboard_id: 'identifier', slug: 'identifier' },
   input: z.strictObject({
     identifier: identifierSchema.describe('dashboard id, UUID or slug')
@@ -79,10 +83,12 @@ export const getDashboardInfo = (): Tool => defineTool({
     charts: z.array(dashboardChartSchema)
   }),
   run: ({ identifier }, context) => {
-    const dashboard = context.catalog.findDashboard(identifier)
+    const { access } = context.principal
+    const dashboard = context.catalog.findDashboard(identifier, access.dashboards())
     if (dashboard === undefined) throw notFound('dashboard', identifier, 'id, UUID or slug', 'list_dashboards')
     const now = Date.now()
-    const charts = chartItems(context.catalog.chartsOfDashboard(dashboard.id), context, false, now)
+    // Only the charts the caller may see; chart_count stays the dashboard's own.
+    const charts = chartItems(context.catalog.chartsOfDashboard(dashboard.id, access.charts()), context, false, now)
     return {
       ...dashboardItems([dashboard], context, true, now)[0] as DashboardItem,
       json_metadata: dashboard.json_metadata === null ? null : JSON.parse(dashboard.json_metadata) as Record<string, unknown>,

@@ -1,6 +1,7 @@
 import * as z from 'zod'
 import { DATABASE_LIST } from '../catalog/list-specs.ts'
 import type { DatabaseRecord } from '../catalog/records.ts'
+import { SCOPES } from '../auth/scopes.ts'
 import { notFound } from '../errors.ts'
 import { auditColumns, auditFields, defineListTool } from './list-tool.ts'
 import { objectTable, plural } from './render.ts'
@@ -43,9 +44,10 @@ export const listDatabases = (): Tool => defineListTool({
   itemsKey: 'databases',
   noun: 'database',
   spec: DATABASE_LIST,
+  permission: { permission: 'can_read', resource: 'Database' },
   item: databaseItem,
   defaultColumns: ['id', 'database_name', 'backend', 'allow_dml', 'expose_in_sqllab', 'description', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query) => catalog.listDatabases(query),
+  fetch: (catalog, query, access) => catalog.listDatabases(query, access.databases()),
   toItems: (rows, context, _wanted, now) => rows.map(row => databaseFields(row, context, now))
 })
 
@@ -54,8 +56,10 @@ const tableSchema = z.object({ name: z.string(), type: z.string().describe('tabl
 export const getDatabaseInfo = (): Tool => defineTool({
   name: 'get_database_info',
   title: 'Get database details',
-  description: 'Details of one database by id, UUID or name: backend, whether it is read-only, its tables and views (for writing SQL), and the datasets defined on it.',
+  description: 'Details of one database by id, UUID or name: backend, whether it is read-only, its tables and views (for writing SQL, when you may query it), and the datasets defined on it.',
   annotations: READ_ONLY,
+  scope: SCOPES.read,
+  permission: { permission: 'can_read', resource: 'Database' },
   aliases: { id: 'identifier', database_id: 'identifier', database_name: 'identifier' },
   input: z.strictObject({
     identifier: identifierSchema.describe('database id, UUID or name')
@@ -67,17 +71,19 @@ export const getDatabaseInfo = (): Tool => defineTool({
       read_only: z.boolean(),
       supports_dml: z.boolean()
     }),
-    tables: z.array(tableSchema),
+    tables: z.array(tableSchema).describe('empty unless you may query the database'),
     datasets: z.array(z.object({ id: z.int(), table_name: z.string(), schema: z.string().nullable() })),
     dataset_count: z.int()
   }),
   run: async ({ identifier }, context) => {
-    const database = context.catalog.findDatabase(identifier)
+    const { access } = context.principal
+    const database = context.catalog.findDatabase(identifier, access.databases())
     if (database === undefined) throw notFound('database', identifier, 'id, UUID or name', 'list_databases')
     const datasets = context.catalog.listDatasets({
       page: 1, pageSize: 100, filters: [{ col: 'database_id', opr: 'eq', value: database.id }], orderColumn: 'table_name', orderDirection: 'asc'
-    })
-    const tables = await context.engines.listTables(database, context.signal)
+    }, access.datasets())
+    // Table names are the database's schema: shown to those who may query the database only.
+    const tables = access.canQueryDatabase(database.id) ? await context.engines.listTables(database, context.signal) : []
     return {
       ...databaseFields(database, context, Date.now()),
       capabilities: { sql_dialect: database.backend, read_only: !database.allow_dml, supports_dml: database.allow_dml },

@@ -1,6 +1,7 @@
 import * as z from 'zod'
 import { DATASET_LIST } from '../catalog/list-specs.ts'
 import type { DatasetRecord } from '../catalog/records.ts'
+import { SCOPES } from '../auth/scopes.ts'
 import { notFound } from '../errors.ts'
 import { identifierSchema } from './databases.ts'
 import { auditColumns, auditFields, defineListTool, peopleOf, userRefSchema } from './list-tool.ts'
@@ -54,9 +55,10 @@ export const listDatasets = (): Tool => defineListTool({
   itemsKey: 'datasets',
   noun: 'dataset',
   spec: DATASET_LIST,
+  permission: { permission: 'can_read', resource: 'Dataset' },
   item: datasetItem,
   defaultColumns: ['id', 'table_name', 'schema', 'database_name', 'description', 'certified_by', 'certification_details', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query) => catalog.listDatasets(query),
+  fetch: (catalog, query, access) => catalog.listDatasets(query, access.datasets()),
   toItems: (rows, context, wanted, now) => datasetItems(rows, context, wanted.has('owners'), now)
 })
 
@@ -83,6 +85,8 @@ export const getDatasetInfo = (): Tool => defineTool({
   title: 'Get dataset details',
   description: 'Details of one dataset by id, UUID or table name: its columns (names, types, which are dates or dimensions) and saved metrics (SQL aggregate expressions). Read this before writing SQL or building a chart on the dataset.',
   annotations: READ_ONLY,
+  scope: SCOPES.read,
+  permission: { permission: 'can_read', resource: 'Dataset' },
   aliases: { id: 'identifier', dataset_id: 'identifier', datasource_id: 'identifier' },
   input: z.strictObject({
     identifier: identifierSchema.describe('dataset id, UUID or table name')
@@ -94,10 +98,11 @@ export const getDatasetInfo = (): Tool => defineTool({
     chart_count: z.int().describe('charts built on this dataset')
   }),
   run: ({ identifier }, context) => {
-    const dataset = context.catalog.findDataset(identifier)
+    const { access } = context.principal
+    const dataset = context.catalog.findDataset(identifier, access.datasets())
     if (dataset === undefined) throw notFound('dataset', identifier, 'id, UUID or table name', 'list_datasets')
     const fields = datasetItems([dataset], context, true, Date.now())
-    const charts = context.catalog.listCharts({ page: 1, pageSize: 1, filters: [{ col: 'datasource_id', opr: 'eq', value: dataset.id }], orderColumn: 'id', orderDirection: 'asc' })
+    const charts = context.catalog.listCharts({ page: 1, pageSize: 1, filters: [{ col: 'datasource_id', opr: 'eq', value: dataset.id }], orderColumn: 'id', orderDirection: 'asc' }, access.charts())
     return {
       ...fields[0] as DatasetItem,
       columns: context.catalog.datasetColumns(dataset.id).map(({ id: _id, ...column }) => column),

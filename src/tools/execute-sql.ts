@@ -1,6 +1,7 @@
 import * as z from 'zod'
 import type { Config } from '../config.ts'
-import { invalidArguments, notFound, ToolError } from '../errors.ts'
+import { SCOPES } from '../auth/scopes.ts'
+import { invalidArguments, notFound, permissionDenied, ToolError } from '../errors.ts'
 import type { ToolErrorType } from '../errors.ts'
 import { identifierSchema } from './databases.ts'
 import { markdownTable, plural } from './render.ts'
@@ -61,6 +62,8 @@ export const executeSql = (config: Config): Tool => defineTool({
     'Use get_database_info for the tables of a database and get_dataset_info for columns and saved metrics. SQLite databases use SQLite SQL (strftime for dates).'
   ].join(' '),
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  scope: SCOPES.sql,
+  permission: { permission: 'can_execute_sql_query', resource: 'SQLLab' },
   aliases: { query: 'sql', database: 'database_id', database_name: 'database_id', row_limit: 'limit' },
   input: z.strictObject({
     database_id: identifierSchema.describe('database id, UUID or name (see list_databases)'),
@@ -88,8 +91,12 @@ export const executeSql = (config: Config): Tool => defineTool({
     notes: z.array(z.string())
   }),
   run: async (args, context) => {
-    const database = context.catalog.findDatabase(args.database_id)
+    const { access } = context.principal
+    const database = context.catalog.findDatabase(args.database_id, access.databases())
     if (database === undefined) throw notFound('database', args.database_id, 'id, UUID or name', 'list_databases')
+    if (!access.canQueryDatabase(database.id)) {
+      throw permissionDenied(`You may not run SQL on database ${database.database_name}: that needs database access to it.`, 'Ask an administrator for a role with database_access on it, or use the dataset tools.')
+    }
     if (!database.expose_in_sqllab) {
       throw new ToolError('not_allowed', `SQL execution is disabled on database ${database.database_name}.`, 'Query one of its datasets with the chart tools, or ask an administrator to enable SQL on it.')
     }

@@ -1,5 +1,7 @@
 import * as z from 'zod'
+import type { AccessProfile, RequiredPermission } from '../catalog/access.ts'
 import type { Catalog, ListPage } from '../catalog/catalog.ts'
+import { SCOPES } from '../auth/scopes.ts'
 import { FILTER_OPERATORS, operatorsFor } from '../catalog/list-query.ts'
 import type { ListQuery, ListSpec } from '../catalog/list-query.ts'
 import type { UserRef } from '../catalog/records.ts'
@@ -74,10 +76,13 @@ export interface ListModel<Item extends z.ZodRawShape, Row extends AuditRecord &
   /** Singular noun for text, e.g. "chart". */
   noun: string
   spec: ListSpec
+  /** Class permission (RBAC) needed to list these objects, e.g. (can_read, Chart). */
+  permission: RequiredPermission
   /** Every column a caller may select, with its type. */
   item: Item
   defaultColumns: ReadonlyArray<keyof Item & string>
-  fetch: (catalog: Catalog, query: ListQuery) => ListPage<Row>
+  /** One page of the rows `access` lets the caller see. */
+  fetch: (catalog: Catalog, query: ListQuery, access: AccessProfile) => ListPage<Row>
   /** All columns of the item for a page of rows; `wanted` says which expensive ones to compute. */
   toItems: (rows: Row[], context: ToolContext, wanted: ReadonlySet<string>, now: number) => Array<Record<string, unknown>>
 }
@@ -147,6 +152,8 @@ export function defineListTool<Item extends z.ZodRawShape, Row extends AuditReco
     title: model.title,
     description: model.description,
     annotations: READ_ONLY,
+    scope: SCOPES.read,
+    permission: model.permission,
     aliases: { columns: 'select_columns', q: 'search', limit: 'page_size' },
     input: listArguments(model),
     output: listOutput(model),
@@ -161,7 +168,7 @@ export function defineListTool<Item extends z.ZodRawShape, Row extends AuditReco
         orderColumn,
         orderDirection
       }
-      const { rows, total } = model.fetch(context.catalog, query)
+      const { rows, total } = model.fetch(context.catalog, query, context.principal.access)
       const columns = args.select_columns.length > 0 ? [...new Set(args.select_columns)] : [...model.defaultColumns]
       const now = Date.now()
       const items = model.toItems(rows, context, new Set(columns), now)

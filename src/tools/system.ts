@@ -1,5 +1,6 @@
 import os from 'node:os'
 import * as z from 'zod'
+import { SCOPES } from '../auth/scopes.ts'
 import { SERVICE_VERSION } from '../version.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool } from './tool.ts'
@@ -47,8 +48,9 @@ export const healthCheck = (): Tool => defineTool({
 export const getInstanceInfo = (): Tool => defineTool({
   name: 'get_instance_info',
   title: 'Instance overview',
-  description: 'Overview of this analytics instance: how many dashboards, charts, datasets and databases exist, recent activity, who you are (user and roles) and which tools you may use. A good first call.',
+  description: 'Overview of this analytics instance as you can see it: how many dashboards, charts, datasets and databases you can access, recent activity, who you are (user, roles, scopes) and which tools you may use. A good first call.',
   annotations: READ_ONLY,
+  scope: SCOPES.read,
   input: z.strictObject({}),
   output: z.object({
     instance_summary: z.object({
@@ -56,8 +58,8 @@ export const getInstanceInfo = (): Tool => defineTool({
       total_charts: z.int(),
       total_datasets: z.int(),
       total_databases: z.int(),
-      total_users: z.int(),
-      total_roles: z.int(),
+      total_users: z.int().nullable().describe('administrators only'),
+      total_roles: z.int().nullable().describe('administrators only'),
       avg_charts_per_dashboard: z.number()
     }),
     recent_activity: z.object({
@@ -84,15 +86,23 @@ export const getInstanceInfo = (): Tool => defineTool({
       last_name: z.string(),
       email: z.string().nullable(),
       active: z.boolean(),
-      roles: z.array(z.string())
+      roles: z.array(z.string()),
+      auth_method: z.string(),
+      scopes: z.array(z.string()).nullable().describe('null when the credential is not scope-limited')
     }),
     feature_availability: z.object({ available_tools: z.array(z.string()) }),
     timestamp: z.string()
   }),
   run: (_args, context) => {
     const now = Date.now()
-    const stats = context.catalog.instanceStats(new Date(now - 30 * DAY_MS).toISOString(), new Date(now - 7 * DAY_MS).toISOString())
-    const { user } = context.principal
+    const { user, access } = context.principal
+    const stats = context.catalog.instanceStats(new Date(now - 30 * DAY_MS).toISOString(), new Date(now - 7 * DAY_MS).toISOString(), {
+      superuser: access.superuser,
+      dashboards: access.dashboards(),
+      charts: access.charts(),
+      datasets: access.datasets(),
+      databases: access.databases()
+    })
     const dashboards = stats.totals.dashboards
     return {
       instance_summary: {
@@ -128,7 +138,9 @@ export const getInstanceInfo = (): Tool => defineTool({
         last_name: user.last_name,
         email: user.email,
         active: user.active,
-        roles: user.roles
+        roles: user.roles,
+        auth_method: context.principal.authMethod,
+        scopes: context.principal.scopes === undefined ? null : [...context.principal.scopes]
       },
       feature_availability: { available_tools: [...context.availableTools] },
       timestamp: new Date(now).toISOString()
@@ -136,7 +148,7 @@ export const getInstanceInfo = (): Tool => defineTool({
   },
   render: info => [
     `You are ${info.current_user.username} (roles: ${info.current_user.roles.join(', ') || 'none'}).`,
-    `This instance has ${info.instance_summary.total_dashboards} dashboards, ${info.instance_summary.total_charts} charts, ${info.instance_summary.total_datasets} datasets and ${info.instance_summary.total_databases} databases.`,
+    `You can see ${info.instance_summary.total_dashboards} dashboards, ${info.instance_summary.total_charts} charts, ${info.instance_summary.total_datasets} datasets and ${info.instance_summary.total_databases} databases.`,
     `Tools available to you: ${info.feature_availability.available_tools.join(', ')}.`
   ].join('\n')
 })

@@ -1,20 +1,29 @@
 import type * as z from 'zod'
 import type { FastifyBaseLogger } from 'fastify'
+import type { Scope } from '../auth/scopes.ts'
+import type { AccessProfile, RequiredPermission } from '../catalog/access.ts'
 import type { Catalog } from '../catalog/catalog.ts'
 import type { UserRecord } from '../catalog/records.ts'
 import type { Config } from '../config.ts'
 import type { EngineRegistry } from '../engines/engines.ts'
 import { invalidArguments } from '../errors.ts'
 
-/** Who is calling: the catalog user and how they authenticated. */
+/** How a principal proved who it is. */
+export type AuthMethod = 'dev' | 'jwt' | 'api_key' | 'exchanged_token' | 'custom'
+
+/** Who is calling: the catalog user, how they authenticated, and what they may do. */
 export interface Principal {
   user: UserRecord
-  authMethod: 'dev'
+  authMethod: AuthMethod
   /**
    * OAuth scopes granted to the credential; undefined when the credential is not
-   * scope-limited (development mode).
+   * scope-limited (development mode, or a token or API key without scopes).
    */
-  scopes?: readonly string[]
+  scopes?: readonly string[] | undefined
+  /** The OAuth client or API key the call came through, for the audit log. */
+  clientId?: string | undefined
+  /** What the user's roles allow (RBAC), computed once per request. */
+  access: AccessProfile
 }
 
 /** What a tool handler gets besides its arguments. Tools never see Fastify or HTTP. */
@@ -52,6 +61,10 @@ export interface ToolDefinition<Input extends z.ZodObject = z.ZodObject, Output 
   output: Output
   /** Superset-style synonyms accepted for argument names (alias → canonical name). */
   aliases?: Readonly<Record<string, string>>
+  /** OAuth scope a scope-limited credential needs; omitted: any authenticated caller. */
+  scope?: Scope
+  /** Class permission (RBAC) the user's roles must grant; omitted: any user. */
+  permission?: RequiredPermission
   run: (args: z.output<Input>, context: ToolContext) => Promise<z.output<Output>> | z.output<Output>
   /** The concise text content that accompanies `structuredContent`. */
   render: (result: z.output<Output>) => string
@@ -66,6 +79,8 @@ export interface Tool {
   readonly input: z.ZodObject
   readonly output: z.ZodObject
   readonly aliases: Readonly<Record<string, string>>
+  readonly scope: Scope | undefined
+  readonly permission: RequiredPermission | undefined
   /** Validate normalised arguments, run, and render; throws ToolError on a bad call. */
   invoke: (args: unknown, context: ToolContext) => Promise<ToolOutcome>
 }
@@ -88,6 +103,8 @@ export function defineTool<Input extends z.ZodObject, Output extends z.ZodObject
     input: definition.input,
     output: definition.output,
     aliases: definition.aliases ?? {},
+    scope: definition.scope,
+    permission: definition.permission,
     async invoke (args, context) {
       const parsed = definition.input.safeParse(args)
       if (!parsed.success) {

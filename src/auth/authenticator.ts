@@ -1,0 +1,201 @@
+import type { FastifyRequest } from 'fastify'
+import { AccessProfile } from '../catalog/access.ts'
+import type { Catalog } from '../catalog/catalog.ts'
+import type { UserRecord } from '../catalog/records.ts'
+import type { AuthMethod, Principal } from '../tools/tool.ts'
+import { ApiKeyRejectedError, isApiKeyShaped, usableKey, verifyApiKey } from './api-keys.ts'
+import { insufficientScope, invalidCredentials, missingCredentials } from './challenge.ts'
+import type { ChallengeContext } from './challenge.ts'
+import type { ServiceTokens } from './exchange.ts'
+import { MAX_TOKEN_LENGTH, peekToken, TokenRejectedError } from './jwt.ts'
+import type { TokenVerifier } from './jwt.ts'
+import { missingScopes, scopesFromClaims } from './scopes.ts'
+import { resolveUser, UserRejectedError } from './users.ts'
+import type { UserResolutionOptions } from './users.ts'
+
+/** Turns a request into a principal, or throws an AuthChallengeError (401/403). */
+export interface Authenticator {
+  authenticate: (request: FastifyRequest) => Promise<Principal>
+}
+
+/** The principal of a request: user, scopes and RBAC profile. */
+export function principalFor (catalog: Catalog, user: UserRecord, authMethod: AuthMethod, scopes?: readonly string[], clientId?: string): Principal {
+  const { superuser, grants } = catalog.permissionsOfUser(user.id)
+  return { user, authMethod, scopes, clientId, access: new AccessProfile(user.id, superuser, grants) }
+}
+
+/** What a custom verifier (MCP_AUTH_FACTORY) returns for a valid token. */
+export interface CustomVerification {
+  /** The catalog user, when the verifier knows it; otherwise `claims` go through user resolution. */
+  username?: string
+  claims?: Record<string, unknown>
+  scopes?: string[]
+}
+
+export type CustomVerifier = (token: string, request: FastifyRequest) => Promise<CustomVerification> | CustomVerification
+
+export interface CredentialAuthenticatorOptions {
+  catalog: Catalog
+  challenge: ChallengeContext
+  users: UserResolutionOptions
+  requiredScopes: readonly string[]
+  /** Log the reason a credential was refused (MCP_JWT_DEBUG_ERRORS). */
+  debugErrors: boolean
+  jwt?: TokenVerifier | undefined
+  custom?: CustomVerifier | undefined
+  serviceTokens?: ServiceTokens | undefined
+  /** API key prefix when API keys are accepted. */
+  apiKeyPrefix?: string | undefined
+  onAttempt?: (method: AuthMethod | 'none', outcome: 'success' | 'rejected' | 'insufficient_scope') => void
+}
+
+interface Credential {
+  method: AuthMethod
+  user: UserRecord
+  scopes: readonly string[] | undefined
+  clientId: string | undefined
+}
+
+/** Why a credential was refused; kept for the server log. */
+class Refusal extends Error {
+  readonly method: AuthMethod | 'none'
+  constructor (method: AuthMethod | 'none', reason: string) {
+    super(reason)
+    this.method = method
+  }
+}
+
+/** Write an API key's last use at most once a minute: every request would be a catalog write. */
+const LAST_USED_RESOLUTION_MS = 60_000
+
+/**
+ * Authentication when it is on. Credentials, in order:
+ * - `Authorization: Key <api key>`, or `Bearer <prefix>_...` (API keys, when enabled);
+ * - `Bearer <token issued by POST /v1/auth/>` (this service's own tokens, when enabled);
+ * - `Bearer <token>` checked by MCP_AUTH_FACTORY's verifier, else by the JWT verifier.
+ * The user must be an active catalog user; the credential's scopes must hold
+ * MCP_REQUIRED_SCOPES. Every refusal is the same generic 401 (or 403 for scopes).
+ */
+export class CredentialAuthenticator implements Authenticator {
+  private readonly options: CredentialAuthenticatorOptions
+
+  constructor (options: CredentialAuthenticatorOptions) {
+    this.options = options
+  }
+
+  async authenticate (request: FastifyRequest): Promise<Principal> {
+    const header = request.headers.authorization
+    if (header === undefined || header.trim() === '') {
+      this.options.onAttempt?.('none', 'rejected')
+      throw missingCredentials(this.options.challenge)
+    }
+    let credential: Credential
+    try {
+      credential = await this.credentialFrom(header, request)
+    } catch (err) {
+      const method = err instanceof Refusal ? err.method : 'none'
+      this.options.onAttempt?.(method, 'rejected')
+      if (this.options.debugErrors) {
+        request.log.warn({ auth_method: method, reason: (err as Error).message, source_ip: request.ip, user_agent: request.headers['user-agent'] }, 'authentication failed')
+      } else {
+        request.log.info({ auth_method: method }, 'authentication failed')
+      }
+      throw invalidCredentials(this.options.challenge)
+    }
+    const missing = missingScopes(credential.scopes ?? [], this.options.requiredScopes)
+    if (missing.length > 0) {
+      this.options.onAttempt?.(credential.method, 'insufficient_scope')
+      throw insufficientScope(this.options.challenge, [...(credential.scopes ?? []), ...this.options.requiredScopes])
+    }
+    this.options.onAttempt?.(credential.method, 'success')
+    return principalFor(this.options.catalog, credential.user, credential.method, credential.scopes, credential.clientId)
+  }
+
+  private async credentialFrom (header: string, request: FastifyRequest): Promise<Credential> {
+    const space = header.indexOf(' ')
+    const scheme = (space === -1 ? header : header.slice(0, space)).toLowerCase()
+    const value = space === -1 ? '' : header.slice(space + 1).trim()
+    if (value === '') throw new Refusal('none', 'empty credential')
+    if (value.length > MAX_TOKEN_LENGTH) throw new Refusal('none', `credential longer than ${MAX_TOKEN_LENGTH} characters`)
+    const { apiKeyPrefix } = this.options
+    if (scheme === 'key') {
+      if (apiKeyPrefix === undefined) throw new Refusal('api_key', 'API keys are not enabled (MCP_API_KEY_ENABLED)')
+      return this.fromApiKey(value, apiKeyPrefix)
+    }
+    if (scheme !== 'bearer') throw new Refusal('none', `unsupported authorization scheme "${scheme}"`)
+    if (apiKeyPrefix !== undefined && isApiKeyShaped(value, apiKeyPrefix)) return this.fromApiKey(value, apiKeyPrefix)
+    return await this.fromBearer(value, request)
+  }
+
+  private fromApiKey (key: string, prefix: string): Credential {
+    let record
+    try {
+      record = verifyApiKey(this.options.catalog, key, prefix)
+    } catch (err) {
+      throw new Refusal('api_key', err instanceof ApiKeyRejectedError ? err.message : 'API key check failed')
+    }
+    const user = this.activeUser('api_key', this.options.catalog.findUserById(record.user_id))
+    const now = Date.now()
+    if (record.last_used_on === null || now - Date.parse(record.last_used_on) > LAST_USED_RESOLUTION_MS) {
+      this.options.catalog.touchApiKey(record.id, new Date(now).toISOString())
+    }
+    return { method: 'api_key', user, scopes: record.scopes ?? undefined, clientId: `api-key:${record.name}` }
+  }
+
+  private async fromBearer (token: string, request: FastifyRequest): Promise<Credential> {
+    const { serviceTokens, custom, jwt, catalog } = this.options
+    if (serviceTokens !== undefined && peekToken(token)?.claims.iss === serviceTokens.issuer) {
+      const { claims } = await this.verified('exchanged_token', serviceTokens.verify, token)
+      const key = catalog.findApiKey(String(claims.akid))
+      try {
+        if (key === undefined) throw new ApiKeyRejectedError('the API key of this token no longer exists')
+        usableKey(key)
+      } catch (err) {
+        throw new Refusal('exchanged_token', (err as Error).message)
+      }
+      const user = this.activeUser('exchanged_token', catalog.findUserByUsername(String(claims.sub)))
+      return { method: 'exchanged_token', user, scopes: scopesFromClaims(claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined }
+    }
+    if (custom !== undefined) {
+      let verification: CustomVerification
+      try {
+        verification = await custom(token, request)
+      } catch (err) {
+        throw new Refusal('custom', `the custom verifier refused the token: ${(err as Error).message}`)
+      }
+      if (verification === null || typeof verification !== 'object') throw new Refusal('custom', 'the custom verifier returned no verification')
+      const claims = verification.claims ?? {}
+      const user = verification.username !== undefined
+        ? this.activeUser('custom', catalog.findUserByUsername(verification.username))
+        : await this.userFromClaims('custom', claims)
+      return { method: 'custom', user, scopes: verification.scopes ?? scopesFromClaims(claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined }
+    }
+    if (jwt === undefined) throw new Refusal('jwt', 'bearer tokens are not accepted (MCP_AUTH_ENABLED is off); use an API key')
+    const { claims } = await this.verified('jwt', jwt, token)
+    const user = await this.userFromClaims('jwt', claims)
+    const clientId = [claims.client_id, claims.azp].find((value): value is string => typeof value === 'string')
+    return { method: 'jwt', user, scopes: scopesFromClaims(claims), clientId }
+  }
+
+  private async verified (method: AuthMethod, verify: TokenVerifier, token: string): Promise<{ claims: Readonly<Record<string, unknown>> }> {
+    try {
+      return await verify(token)
+    } catch (err) {
+      throw new Refusal(method, err instanceof TokenRejectedError ? err.reason : `token check failed: ${(err as Error).message}`)
+    }
+  }
+
+  private async userFromClaims (method: AuthMethod, claims: Readonly<Record<string, unknown>>): Promise<UserRecord> {
+    try {
+      return await resolveUser(this.options.catalog, claims, this.options.users)
+    } catch (err) {
+      throw new Refusal(method, err instanceof UserRejectedError ? err.message : `user resolution failed: ${(err as Error).message}`)
+    }
+  }
+
+  private activeUser (method: AuthMethod, user: UserRecord | undefined): UserRecord {
+    if (user === undefined) throw new Refusal(method, 'the credential names no catalog user')
+    if (!user.active) throw new Refusal(method, `user "${user.username}" is inactive`)
+    return user
+  }
+}

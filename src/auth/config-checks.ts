@@ -1,0 +1,91 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+
+/** The settings the checks read (a subset of Config, before it is frozen). */
+interface AuthSettings {
+  MCP_AUTH_ENABLED: boolean
+  MCP_API_KEY_ENABLED: boolean
+  MCP_AUTH_FACTORY: unknown
+  MCP_JWT_ALGORITHM: string
+  MCP_JWKS_URI: string | undefined
+  MCP_JWT_PUBLIC_KEY: string | undefined
+  MCP_JWT_SECRET: string | undefined
+  MCP_JWT_ISSUER: readonly string[]
+  MCP_JWT_AUDIENCE: readonly string[]
+  MCP_USER_RESOLVER: unknown
+  MCP_DEV_USERNAME: string | undefined
+  MCP_TOKEN_EXCHANGE_ENABLED: boolean
+  MCP_TOKEN_SIGNING_KEY: string | undefined
+  MCP_TOKEN_SIGNING_ALGORITHM: string
+  MCP_ALLOW_UNAUTHENTICATED_REMOTE: boolean
+  MCP_SERVICE_HOST: string
+}
+
+/** Key types node:crypto reports for each algorithm family. */
+const KEY_TYPE: Readonly<Record<string, string>> = { RS: 'rsa', ES: 'ec' }
+
+/** Whether any credential is required on /mcp (otherwise: development mode). */
+export function authenticationRequired (settings: Pick<AuthSettings, 'MCP_AUTH_ENABLED' | 'MCP_API_KEY_ENABLED' | 'MCP_AUTH_FACTORY'>): boolean {
+  return settings.MCP_AUTH_ENABLED || settings.MCP_API_KEY_ENABLED || settings.MCP_AUTH_FACTORY !== undefined
+}
+
+/**
+ * Fail closed: every authentication setup that would accept tokens it should not, or run
+ * without authentication where it should not, is a start-up error naming the settings.
+ */
+export function authConfigProblems (settings: AuthSettings, loopback: boolean): string[] {
+  const problems: string[] = []
+  const secured = authenticationRequired(settings)
+  const jwtConfigured = settings.MCP_AUTH_ENABLED && settings.MCP_AUTH_FACTORY === undefined
+
+  if (!secured && !loopback && !settings.MCP_ALLOW_UNAUTHENTICATED_REMOTE) {
+    problems.push(`MCP_SERVICE_HOST: ${settings.MCP_SERVICE_HOST} is reachable from other machines but authentication is off; set MCP_AUTH_ENABLED=true (or MCP_API_KEY_ENABLED), or MCP_ALLOW_UNAUTHENTICATED_REMOTE=true to accept the risk`)
+  }
+  if (secured && settings.MCP_DEV_USERNAME !== undefined) {
+    problems.push('MCP_DEV_USERNAME: must not be set when authentication is on (it would let every request run as that user); remove it')
+  }
+
+  if (jwtConfigured) {
+    const algorithm = settings.MCP_JWT_ALGORITHM
+    const symmetric = algorithm.startsWith('HS')
+    const hasKey = settings.MCP_JWKS_URI !== undefined || settings.MCP_JWT_PUBLIC_KEY !== undefined
+    if (settings.MCP_JWT_AUDIENCE.length === 0) {
+      problems.push('MCP_JWT_AUDIENCE: required when MCP_AUTH_ENABLED is on, so that only tokens issued for this service are accepted (use its resource URL, MCP_SERVICE_URL + /mcp)')
+    }
+    if (!hasKey && settings.MCP_JWT_SECRET === undefined) {
+      problems.push(`MCP_AUTH_ENABLED: no key material to verify tokens; set MCP_JWKS_URI or MCP_JWT_PUBLIC_KEY (${symmetric ? 'or, for HS*, ' : 'or use HS256 with '}MCP_JWT_SECRET)`)
+    } else if (symmetric) {
+      if (settings.MCP_JWT_SECRET === undefined) problems.push(`MCP_JWT_SECRET: required with MCP_JWT_ALGORITHM=${algorithm}`)
+      if (hasKey) problems.push(`MCP_JWT_ALGORITHM: ${algorithm} verifies with MCP_JWT_SECRET only; remove MCP_JWKS_URI / MCP_JWT_PUBLIC_KEY (mixing them invites algorithm confusion)`)
+    } else {
+      if (settings.MCP_JWT_SECRET !== undefined) problems.push(`MCP_JWT_SECRET: not used with MCP_JWT_ALGORITHM=${algorithm}; remove it, and verify with MCP_JWKS_URI or MCP_JWT_PUBLIC_KEY`)
+      if (settings.MCP_JWKS_URI !== undefined && settings.MCP_JWT_PUBLIC_KEY !== undefined) problems.push('MCP_JWT_PUBLIC_KEY: set either MCP_JWKS_URI or MCP_JWT_PUBLIC_KEY, not both')
+      const keyProblem = settings.MCP_JWT_PUBLIC_KEY === undefined ? undefined : keyTypeProblem(settings.MCP_JWT_PUBLIC_KEY, 'public', algorithm)
+      if (keyProblem !== undefined) problems.push(`MCP_JWT_PUBLIC_KEY: ${keyProblem}`)
+    }
+    if (settings.MCP_JWT_ISSUER.length > 1 && settings.MCP_USER_RESOLVER === undefined) {
+      problems.push('MCP_JWT_ISSUER: several issuers need MCP_USER_RESOLVER (JS config) so that the same username from two issuers cannot name the same user')
+    }
+  }
+
+  if (settings.MCP_TOKEN_EXCHANGE_ENABLED) {
+    if (!secured) problems.push('MCP_TOKEN_EXCHANGE_ENABLED: exchanged tokens are only useful with authentication on; set MCP_AUTH_ENABLED or MCP_API_KEY_ENABLED')
+    if (settings.MCP_TOKEN_SIGNING_KEY === undefined) {
+      problems.push('MCP_TOKEN_SIGNING_KEY: required with MCP_TOKEN_EXCHANGE_ENABLED (a PEM private key shared by all replicas)')
+    } else {
+      const keyProblem = keyTypeProblem(settings.MCP_TOKEN_SIGNING_KEY, 'private', settings.MCP_TOKEN_SIGNING_ALGORITHM)
+      if (keyProblem !== undefined) problems.push(`MCP_TOKEN_SIGNING_KEY: ${keyProblem}`)
+    }
+  }
+  return problems
+}
+
+function keyTypeProblem (pem: string, kind: 'public' | 'private', algorithm: string): string | undefined {
+  const expected = KEY_TYPE[algorithm.slice(0, 2)]
+  let actual: string | undefined
+  try {
+    actual = (kind === 'public' ? createPublicKey(pem) : createPrivateKey(pem)).asymmetricKeyType
+  } catch {
+    return `not a readable PEM ${kind} key`
+  }
+  return expected !== undefined && actual !== expected ? `is an ${actual ?? 'unknown'} key but ${algorithm} needs an ${expected.toUpperCase()} key` : undefined
+}

@@ -1,0 +1,111 @@
+import { createDecoder, createVerifier } from 'fast-jwt'
+import type { Algorithm } from 'fast-jwt'
+import { KeyUnavailableError } from './jwks.ts'
+
+/** A token that passed verification: its header and claims. */
+export interface VerifiedToken {
+  header: Readonly<Record<string, unknown>>
+  claims: Readonly<Record<string, unknown>>
+}
+
+export type TokenVerifier = (token: string) => Promise<VerifiedToken>
+
+/** A refused token; `reason` is for the server log (with MCP_JWT_DEBUG_ERRORS), never the client. */
+export class TokenRejectedError extends Error {
+  readonly reason: string
+  constructor (reason: string) {
+    super(reason)
+    this.name = 'TokenRejectedError'
+    this.reason = reason
+  }
+}
+
+/** Longest token accepted; a bigger one is refused before any parsing. */
+export const MAX_TOKEN_LENGTH = 8192
+
+export interface JwtVerifierOptions {
+  /** The one algorithm accepted; tokens naming any other (including `none`) are refused. */
+  algorithm: Algorithm
+  /** PEM public key or HMAC secret, or a lookup by the token's header (JWKS). */
+  key: string | ((header: Readonly<Record<string, unknown>>) => Promise<string>)
+  /** Accepted issuers; empty: any. */
+  issuers: readonly string[]
+  /** Accepted audiences; the token's `aud` (string or list) must name one. */
+  audiences: readonly string[]
+  /** Tolerance on `exp`, `nbf` and `iat`. */
+  clockSkewMs: number
+  /** Claims that must be present besides `exp` (e.g. `sub`). */
+  requiredClaims?: readonly string[]
+}
+
+const REASONS: Readonly<Record<string, string>> = {
+  FAST_JWT_MALFORMED: 'malformed token',
+  FAST_JWT_INVALID_ALGORITHM: 'algorithm not allowed',
+  FAST_JWT_INVALID_SIGNATURE: 'bad signature',
+  FAST_JWT_MISSING_SIGNATURE: 'unsigned token',
+  FAST_JWT_EXPIRED: 'token expired',
+  FAST_JWT_INACTIVE: 'token not yet valid (nbf)',
+  FAST_JWT_MISSING_REQUIRED_CLAIM: 'required claim missing',
+  FAST_JWT_INVALID_CLAIM_VALUE: 'claim value not accepted (iss or aud)',
+  FAST_JWT_INVALID_CLAIM_TYPE: 'claim of the wrong type',
+  FAST_JWT_INVALID_PAYLOAD: 'payload is not a JSON object',
+  FAST_JWT_INVALID_KEY: 'key does not fit the algorithm',
+  FAST_JWT_KEY_FETCHING_ERROR: 'no key for the token',
+  FAST_JWT_INVALID_CRIT_HEADER: 'unsupported critical header'
+}
+
+const decodeHeader = createDecoder({ complete: true })
+
+/**
+ * A verifier for JWT access tokens (fast-jwt): signature with the pinned algorithm, `exp`
+ * required, `nbf` and `iat` within the clock skew, `iss` and `aud` against the lists.
+ */
+export function createJwtVerifier (options: JwtVerifierOptions): TokenVerifier {
+  const { key } = options
+  const verify = createVerifier({
+    algorithms: [options.algorithm],
+    key: typeof key === 'string' ? async () => key : async (decoded: { header: Record<string, unknown> }) => key(decoded.header),
+    complete: true,
+    requiredClaims: ['exp', ...(options.requiredClaims ?? [])],
+    clockTolerance: options.clockSkewMs,
+    ...(options.issuers.length > 0 ? { allowedIss: [...options.issuers] } : {}),
+    ...(options.audiences.length > 0 ? { allowedAud: [...options.audiences] } : {}),
+    // Verified tokens are cached (by a hash of the token) until they expire, at most a minute.
+    cache: 1000,
+    cacheTTL: 60_000
+  })
+
+  return async function verifyToken (token: string): Promise<VerifiedToken> {
+    if (token.length > MAX_TOKEN_LENGTH) throw new TokenRejectedError(`token longer than ${MAX_TOKEN_LENGTH} characters`)
+    let decoded: { header: Record<string, unknown>, payload: unknown }
+    try {
+      decoded = await verify(token) as { header: Record<string, unknown>, payload: unknown }
+    } catch (err) {
+      const cause = (err as { originalError?: unknown }).originalError
+      if (cause instanceof KeyUnavailableError) throw new TokenRejectedError(cause.message)
+      const code = (err as { code?: string }).code ?? ''
+      throw new TokenRejectedError(REASONS[code] ?? `token refused (${code || (err as Error).message})`)
+    }
+    const claims = decoded.payload
+    if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new TokenRejectedError('payload is not a JSON object')
+    const record = claims as Record<string, unknown>
+    if (typeof record.exp !== 'number') throw new TokenRejectedError('exp is not a number')
+    const iat = record.iat
+    if (iat !== undefined && (typeof iat !== 'number' || iat * 1000 > Date.now() + options.clockSkewMs)) {
+      throw new TokenRejectedError('token issued in the future (iat)')
+    }
+    return { header: decoded.header, claims: record }
+  }
+}
+
+/** The header and claims of a token without verifying it: only to choose a verifier. */
+export function peekToken (token: string): { header: Record<string, unknown>, claims: Record<string, unknown> } | undefined {
+  if (token.length > MAX_TOKEN_LENGTH) return undefined
+  try {
+    const decoded = decodeHeader(token) as { header: Record<string, unknown>, payload: unknown }
+    const claims = decoded.payload !== null && typeof decoded.payload === 'object' ? decoded.payload as Record<string, unknown> : {}
+    return { header: decoded.header, claims }
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,36 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { ALL_SCOPES } from '../auth/scopes.ts'
+import { authorizationServers } from './auth.ts'
+
+/**
+ * OAuth 2.0 Protected Resource Metadata (RFC 9728) at the path-inserted and the root
+ * well-known URLs, so Claude, ChatGPT and Gemini CLI can find the organisation's identity
+ * provider and run their OAuth flow. `resource` is this service's MCP URL: tokens must be
+ * issued for it (their audience), and are never passed on to anything else.
+ */
+async function oauthMetadataPlugin (app: FastifyInstance): Promise<void> {
+  const { config } = app
+  if (!config.authRequired) return
+  const servers = authorizationServers(config)
+  if (servers.length === 0) {
+    app.log.warn('OAuth protected-resource metadata is not published: set MCP_AUTHORIZATION_SERVERS (or MCP_JWT_ISSUER) so that MCP clients can find the identity provider')
+    return
+  }
+  const metadata = {
+    resource: config.resourceUrl,
+    authorization_servers: servers,
+    scopes_supported: ALL_SCOPES,
+    bearer_methods_supported: ['header'],
+    resource_name: config.MCP_APP_NAME
+  }
+  for (const url of ['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource']) {
+    app.get(url, async function protectedResourceMetadata (_request, reply) {
+      // Browser-based clients read it cross-origin; it holds nothing secret.
+      reply.header('access-control-allow-origin', '*').header('cache-control', 'public, max-age=3600')
+      return metadata
+    })
+  }
+}
+
+export default fp(oauthMetadataPlugin, { name: 'oauth-metadata', fastify: '5.x', dependencies: ['config', 'auth'] })
