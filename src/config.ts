@@ -91,8 +91,9 @@ function listSetting (group: SettingGroup, description: string, item: z.ZodType<
 }
 
 function enumSetting<const V extends string> (group: SettingGroup, defaultValue: V, values: readonly [V, ...V[]], description: string) {
-  const lowerCase = (raw: unknown): unknown => typeof raw === 'string' ? raw.trim().toLowerCase() : raw
-  return { group, description, type: values.join(' | '), default: defaultValue, schema: z.preprocess(lowerCase, z.enum(values, { error: `expected one of ${values.join(', ')}` })) }
+  // Case does not matter ("WARN", "rs256"); the value becomes its canonical spelling.
+  const canonical = (raw: unknown): unknown => typeof raw === 'string' ? values.find(value => value.toLowerCase() === raw.trim().toLowerCase()) ?? raw : raw
+  return { group, description, type: values.join(' | '), default: defaultValue, schema: z.preprocess(canonical, z.enum(values, { error: `expected one of ${values.join(', ')}` })) }
 }
 
 function functionSetting (group: SettingGroup, description: string) {

@@ -49,6 +49,7 @@ t.test('environment values are parsed by type', async t => {
       MCP_ALLOWED_ORIGINS: '["https://claude.ai"]',
       MCP_SERVICE_URL: 'https://analytics.example.com/',
       MCP_LOG_LEVEL: 'WARN',
+      MCP_JWT_ALGORITHM: 'es256',
       MCP_TIMEOUT: '30000',
       PATH: '/usr/bin'
     })
@@ -60,6 +61,7 @@ t.test('environment values are parsed by type', async t => {
   t.same(config.MCP_ALLOWED_ORIGINS, ['https://claude.ai'])
   t.equal(config.serviceUrl, 'https://analytics.example.com', 'no trailing slash')
   t.equal(config.MCP_LOG_LEVEL, 'warn')
+  t.equal(config.MCP_JWT_ALGORITHM, 'ES256', 'enums are case-insensitive and canonical')
 })
 
 t.test('an empty optional setting means unset', async t => {

@@ -66,7 +66,8 @@ export function createJwtVerifier (options: JwtVerifierOptions): TokenVerifier {
     algorithms: [options.algorithm],
     key: typeof key === 'string' ? async () => key : async (decoded: { header: Record<string, unknown> }) => key(decoded.header),
     complete: true,
-    requiredClaims: ['exp', ...(options.requiredClaims ?? [])],
+    // fast-jwt checks iss and aud only when present: a token without them must not slip through.
+    requiredClaims: ['exp', ...(options.issuers.length > 0 ? ['iss'] : []), ...(options.audiences.length > 0 ? ['aud'] : []), ...(options.requiredClaims ?? [])],
     clockTolerance: options.clockSkewMs,
     ...(options.issuers.length > 0 ? { allowedIss: [...options.issuers] } : {}),
     ...(options.audiences.length > 0 ? { allowedAud: [...options.audiences] } : {}),

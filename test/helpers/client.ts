@@ -6,12 +6,12 @@ export type Era = 'legacy' | 'modern'
 export const ERAS: readonly Era[] = ['legacy', 'modern']
 
 /** An SDK v2 client over real HTTP: legacy (initialize handshake) or modern (2026-07-28). */
-export async function connectClient (t: Test, url: URL, era: Era): Promise<Client> {
+export async function connectClient (t: Test, url: URL, era: Era, headers: Record<string, string> = {}): Promise<Client> {
   const client = new Client(
     { name: 'analytics-mcp-tests', version: '1.0.0' },
     { versionNegotiation: { mode: era === 'legacy' ? 'legacy' : { pin: '2026-07-28' } } }
   )
-  await client.connect(new StreamableHTTPClientTransport(url))
+  await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }))
   t.teardown(() => client.close())
   return client
 }
