@@ -33,8 +33,9 @@ interface KnownKey {
  *   endpoint never hangs a request;
  * - known keys stay usable while their refresh is in flight or fails (stale-while-revalidate),
  *   so a JWKS outage does not become an authentication outage;
- * - fetches caused by unknown `kid`s are rate-limited, so forged tokens cannot flood the
- *   identity provider; a rotated-in key is picked up on its first use (rotation without restart).
+ * - fetches caused by unknown `kid`s are rate-limited: one at a time, and none for a refresh
+ *   interval after one that did not find its kid, so forged tokens cannot flood the identity
+ *   provider; a rotated-in key is picked up on its first use (rotation without restart).
  * A key removed from the JWKS stops working at its next refresh (get-jwks may serve its copy
  * for up to one more TTL).
  */
@@ -43,7 +44,10 @@ export class JwksKeyStore {
   private readonly getJwks: ReturnType<typeof buildGetJwks>
   private readonly domain: string
   private readonly known = new Map<string, KnownKey>()
-  private lastUnknownFetch = Number.NEGATIVE_INFINITY
+  /** When a fetch for an unknown kid last came back without it (or failed): starts the cooldown. */
+  private lastMiss = Number.NEGATIVE_INFINITY
+  /** The fetch for an unknown kid in flight; other unknown kids wait for it instead of fetching too. */
+  private unknownFetch: Promise<void> | undefined
 
   constructor (options: JwksKeyStoreOptions) {
     this.options = options
@@ -61,13 +65,26 @@ export class JwksKeyStore {
       if (now - known.fetchedAt >= this.options.ttlMs && !known.refreshing) this.refresh(cacheKey, alg, kid, known)
       return known.pem
     }
-    if (now - this.lastUnknownFetch < this.options.refreshIntervalMs) {
-      throw new KeyUnavailableError(`unknown kid "${kid}" and the JWKS was fetched less than ${this.options.refreshIntervalMs / 1000} s ago`)
+    if (now - this.lastMiss < this.options.refreshIntervalMs) {
+      throw new KeyUnavailableError(`unknown kid "${kid}"; a JWKS fetch missed less than ${this.options.refreshIntervalMs / 1000} s ago`)
     }
-    this.lastUnknownFetch = now
-    const pem = await this.fetch(alg, kid)
-    this.known.set(cacheKey, { pem, fetchedAt: Date.now(), refreshing: false })
-    return pem
+    if (this.unknownFetch !== undefined) {
+      // One fetch at a time for unknown kids: a flood of made-up kids costs one request.
+      await this.unknownFetch.catch(() => {})
+      const fetched = this.known.get(cacheKey)
+      if (fetched !== undefined) return fetched.pem
+      throw new KeyUnavailableError(`unknown kid "${kid}"; another JWKS fetch was just made`)
+    }
+    const lookup = this.fetch(alg, kid).then(pem => {
+      this.known.set(cacheKey, { pem, fetchedAt: Date.now(), refreshing: false })
+      return pem
+    })
+    this.unknownFetch = lookup.then(() => {}, () => {
+      this.lastMiss = Date.now()
+    }).finally(() => {
+      this.unknownFetch = undefined
+    })
+    return await lookup
   }
 
   /** Refresh a known key in the background; it stays usable meanwhile. */
