@@ -1,0 +1,145 @@
+import t from 'tap'
+import { startTestServer } from './helpers/app.ts'
+import type { RunningServer } from './helpers/app.ts'
+import { callWith, jwtSettings, SECRET } from './helpers/auth.ts'
+import { claimsFor, signWithSecret } from './helpers/keys.ts'
+import { post } from './helpers/rpc.ts'
+import { TOOL_NAMES } from './helpers/tools.ts'
+
+// RBAC like Superset's: class permissions decide which tools a user may use; data access
+// decides which objects those tools show. Each user below holds one built-in role (or a
+// telling combination); every tool and every list is checked against what the role allows.
+
+const bearer = (username: string): string => `Bearer ${signWithSecret(SECRET, claimsFor(username))}`
+
+async function toolsOf (server: RunningServer, username: string): Promise<string[]> {
+  const response = await post(server.url, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { authorization: bearer(username) })
+  return (response.json.result.tools as Array<{ name: string }>).map(tool => tool.name)
+}
+
+async function call (server: RunningServer, username: string, tool: string, args: Record<string, unknown> = {}): Promise<Record<string, any>> {
+  return (await callWith(server, bearer(username), tool, args)).json.result
+}
+
+const ARGS: Readonly<Record<string, Record<string, unknown>>> = {
+  get_database_info: { identifier: 'examples' },
+  get_dataset_info: { identifier: 'orders' },
+  get_chart_info: { identifier: 1 },
+  get_dashboard_info: { identifier: 'sales-overview' },
+  execute_sql: { database_id: 'examples', sql: 'SELECT COUNT(*) AS n FROM orders' }
+}
+
+const READ_TOOLS = TOOL_NAMES.filter(name => name !== 'execute_sql')
+const ALWAYS = ['health_check', 'get_instance_info']
+
+t.test('RBAC', async t => {
+  const server = await startTestServer(t, jwtSettings({ MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_JWT_ISSUER: [] }))
+  const { catalog } = server.app
+  const orders = catalog.findDataset('orders')
+  if (orders === undefined) throw new Error('example data missing')
+  catalog.createRole('orders_reader', 'Only the orders dataset')
+  catalog.grantPermission('orders_reader', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
+  catalog.createUser({ username: 'u_alpha', roles: ['Alpha'] })
+  catalog.createUser({ username: 'u_gamma', roles: ['Gamma'] })
+  catalog.createUser({ username: 'u_orders', roles: ['Gamma', 'orders_reader'] })
+  catalog.createUser({ username: 'u_sqllab', roles: ['sql_lab'] })
+  catalog.createUser({ username: 'u_analyst', roles: ['Gamma', 'sql_lab', 'examples_access'] })
+  catalog.createUser({ username: 'u_none', roles: [] })
+
+  const matrix: Array<[string, readonly string[]]> = [
+    ['admin', TOOL_NAMES],
+    ['u_alpha', READ_TOOLS],
+    ['u_gamma', READ_TOOLS],
+    ['u_orders', READ_TOOLS],
+    ['u_sqllab', [...ALWAYS, 'execute_sql']],
+    ['u_analyst', TOOL_NAMES],
+    ['u_none', ALWAYS]
+  ]
+
+  t.test('each role sees and may call exactly its tools', async t => {
+    for (const [username, allowed] of matrix) {
+      t.same(await toolsOf(server, username), allowed, `${username}: tools/list`)
+      for (const tool of TOOL_NAMES) {
+        const result = await call(server, username, tool, ARGS[tool])
+        if (allowed.includes(tool)) {
+          t.not(result.structuredContent?.permission_denied, true, `${username} may call ${tool}`)
+        } else {
+          t.equal(result.isError, true, `${username} may not call ${tool}`)
+          t.equal(result.structuredContent.permission_denied, true, `${username} → ${tool}: permission_denied`)
+          t.match(result.content[0].text, new RegExp(`${tool} needs the permission (can_read|can_execute_sql_query) on (Chart|Dashboard|Dataset|Database|SQLLab)`))
+        }
+      }
+    }
+  })
+
+  const listed = async (username: string, tool: string, key: string, field: string): Promise<unknown[]> =>
+    ((await call(server, username, tool, { page_size: 100, order_column: 'id' })).structuredContent?.[key] as Array<Record<string, unknown>> ?? []).map(item => item[field])
+
+  t.test('lists only ever hold what the user may see', async t => {
+    const expected: Record<string, Record<string, unknown[]>> = {
+      admin: { datasets: ['orders', 'customers', 'products', 'order_details'], charts: [1, 2, 3, 4, 5, 6, 7, 8], dashboards: ['sales-overview', 'customer-insights'], databases: ['examples'] },
+      u_alpha: { datasets: ['orders', 'customers', 'products', 'order_details'], charts: [1, 2, 3, 4, 5, 6, 7, 8], dashboards: ['sales-overview'], databases: ['examples'] },
+      u_gamma: { datasets: [], charts: [], dashboards: [], databases: [] },
+      u_orders: { datasets: ['orders'], charts: [1, 2, 3, 4], dashboards: ['sales-overview'], databases: ['examples'] },
+      u_analyst: { datasets: ['orders', 'customers', 'products', 'order_details'], charts: [1, 2, 3, 4, 5, 6, 7, 8], dashboards: ['sales-overview'], databases: ['examples'] },
+      alice: { dashboards: ['sales-overview', 'customer-insights'] }
+    }
+    for (const [username, lists] of Object.entries(expected)) {
+      if (lists.datasets !== undefined) t.same(await listed(username, 'list_datasets', 'datasets', 'table_name'), lists.datasets, `${username}: datasets`)
+      if (lists.charts !== undefined) t.same(await listed(username, 'list_charts', 'charts', 'id'), lists.charts, `${username}: charts`)
+      if (lists.dashboards !== undefined) t.same(await listed(username, 'list_dashboards', 'dashboards', 'slug'), lists.dashboards, `${username}: dashboards`)
+      if (lists.databases !== undefined) t.same(await listed(username, 'list_databases', 'databases', 'database_name'), lists.databases, `${username}: databases`)
+    }
+    t.same(await listed('alice', 'list_dashboards', 'dashboards', 'slug'), ['sales-overview', 'customer-insights'], 'owners see their drafts')
+  })
+
+  t.test('objects a user may not see are indistinguishable from missing ones', async t => {
+    const forbidden = await call(server, 'u_orders', 'get_chart_info', { identifier: 6 })
+    const missing = await call(server, 'u_orders', 'get_chart_info', { identifier: 99_999 })
+    t.equal(forbidden.isError, true)
+    t.equal(forbidden.structuredContent.error_type, 'not_found')
+    t.notOk('permission_denied' in forbidden.structuredContent)
+    t.equal(forbidden.content[0].text.replace('6', 'N'), missing.content[0].text.replace('99999', 'N'), 'same words as for a chart that does not exist')
+    const draft = await call(server, 'u_alpha', 'get_dashboard_info', { identifier: 'customer-insights' })
+    t.equal(draft.structuredContent.error_type, 'not_found', 'drafts of others are not found')
+    const dataset = await call(server, 'u_gamma', 'get_dataset_info', { identifier: 'orders' })
+    t.equal(dataset.structuredContent.error_type, 'not_found')
+  })
+
+  t.test('details only show the visible part of an object', async t => {
+    const dashboard = (await call(server, 'u_orders', 'get_dashboard_info', { identifier: 'sales-overview' })).structuredContent
+    t.same(dashboard.charts.map((chart: { id: number }) => chart.id), [1, 2, 3, 4], 'only the charts on accessible datasets')
+    const database = (await call(server, 'u_orders', 'get_database_info', { identifier: 'examples' })).structuredContent
+    t.same(database.datasets.map((d: { table_name: string }) => d.table_name), ['orders'])
+    t.same(database.tables, [], 'table names need database access')
+    const chart = (await call(server, 'u_orders', 'get_chart_info', { identifier: 4 })).structuredContent
+    t.same(chart.dashboards.map((d: { slug: string }) => d.slug), ['sales-overview'], 'a draft dashboard showing the chart is not revealed')
+    const info = (await call(server, 'u_orders', 'get_instance_info')).structuredContent
+    t.match(info.instance_summary, { total_dashboards: 1, total_charts: 4, total_datasets: 1, total_databases: 1, total_users: null, total_roles: null })
+    t.same(info.popular_content.top_creators, [], 'who made what is for administrators')
+    const adminInfo = (await call(server, 'admin', 'get_instance_info')).structuredContent
+    t.match(adminInfo.instance_summary, { total_dashboards: 2, total_charts: 8, total_users: 9 })
+  })
+
+  t.test('SQL needs both the SQL permission and database access', async t => {
+    const analyst = await call(server, 'u_analyst', 'execute_sql', ARGS.execute_sql)
+    t.same(analyst.structuredContent.rows, [{ n: 120_000 }])
+    const sqlOnly = await call(server, 'u_sqllab', 'execute_sql', ARGS.execute_sql)
+    t.equal(sqlOnly.isError, true, 'sql_lab alone has no database access')
+    t.equal(sqlOnly.structuredContent.error_type, 'not_found')
+    const ordersOnly = catalog.createUser({ username: 'u_sql_orders', roles: ['sql_lab', 'orders_reader', 'Gamma'] })
+    t.ok(ordersOnly)
+    const datasetAccessOnly = await call(server, 'u_sql_orders', 'execute_sql', ARGS.execute_sql)
+    t.equal(datasetAccessOnly.structuredContent.permission_denied, true, 'dataset access does not open the whole database to SQL')
+    t.match(datasetAccessOnly.content[0].text, /needs database access/)
+  })
+
+  t.test('permission changes take effect on the next request', async t => {
+    catalog.grantPermission('Gamma', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
+    t.same(await listed('u_gamma', 'list_datasets', 'datasets', 'table_name'), ['orders'])
+    catalog.revokePermission('Gamma', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
+    t.same(await listed('u_gamma', 'list_datasets', 'datasets', 'table_name'), [])
+    catalog.addUserToRole('u_none', 'Gamma')
+    t.same(await toolsOf(server, 'u_none'), READ_TOOLS)
+  })
+})
