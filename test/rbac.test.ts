@@ -1,4 +1,5 @@
 import t from 'tap'
+import { AccessProfile } from '../src/catalog/access.ts'
 import { startTestServer } from './helpers/app.ts'
 import type { RunningServer } from './helpers/app.ts'
 import { callWith, jwtSettings, SECRET } from './helpers/auth.ts'
@@ -132,6 +133,24 @@ t.test('RBAC', async t => {
     const datasetAccessOnly = await call(server, 'u_sql_orders', 'execute_sql', ARGS.execute_sql)
     t.equal(datasetAccessOnly.structuredContent.permission_denied, true, 'dataset access does not open the whole database to SQL')
     t.match(datasetAccessOnly.content[0].text, /needs database access/)
+  })
+
+  t.test('writes need can_write on the class and ownership, or Admin', async t => {
+    const profile = (username: string): AccessProfile => {
+      const user = catalog.findUserByUsername(username)
+      if (user === undefined) throw new Error(`no user ${username}`)
+      const { superuser, grants } = catalog.permissionsOfUser(user.id)
+      return new AccessProfile(user.id, superuser, grants)
+    }
+    const alpha = profile('u_alpha')
+    const alphaId = catalog.findUserByUsername('u_alpha')?.id ?? -1
+    t.ok(alpha.mayModify('Chart', [alphaId]), 'Alpha may change its own chart')
+    t.notOk(alpha.mayModify('Chart', [alphaId + 1000]), 'Alpha may not change a chart owned by someone else')
+    t.ok(alpha.mayModify('Dashboard', [1, alphaId]), 'co-owners may change a dashboard')
+    t.ok(profile('admin').mayModify('Dataset', []), 'Admin may change anything, even unowned objects')
+    const gammaId = catalog.findUserByUsername('u_gamma')?.id ?? -1
+    t.notOk(profile('u_gamma').mayModify('Chart', [gammaId]), 'Gamma cannot write even what it owns')
+    t.notOk(profile('u_sqllab').mayModify('Dataset', [catalog.findUserByUsername('u_sqllab')?.id ?? -1]), 'sql_lab cannot write')
   })
 
   t.test('permission changes take effect on the next request', async t => {

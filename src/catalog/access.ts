@@ -56,6 +56,14 @@ export class AccessProfile {
     return this.superuser || this.classPermissions.has(`${permission}:${resource}`)
   }
 
+  /**
+   * Superset's write rule: changing or deleting an existing chart, dashboard or dataset needs
+   * can_write on its class and ownership of the object; superusers (Admin) may change anything.
+   */
+  mayModify (resource: 'Chart' | 'Dashboard' | 'Dataset', ownerIds: readonly number[]): boolean {
+    return this.superuser || (this.can('can_write', resource) && ownerIds.includes(this.userId))
+  }
+
   /** A stable summary of the class permissions (what decides tool visibility), for caches. */
   classKey (): string {
     return this.superuser ? 'superuser' : [...this.classPermissions].sort().join(',')
