@@ -28,7 +28,9 @@ const META = {
 }
 const call = (name: string, args: unknown, meta?: unknown) => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, ...(meta === undefined ? {} : { _meta: meta }) } })
 
-interface Scenario { name: string, target: 'app' | 'baseline', body: string, headers: Record<string, string> }
+type Target = 'app' | 'hs256' | 'rs256' | 'baseline'
+type Credential = 'hs256' | 'rs256' | 'apiKey'
+interface Scenario { name: string, target: Target, body: string, headers: Record<string, string>, credential?: Credential }
 
 const scenarios: Scenario[] = [
   { name: 'baseline: Fastify route, canned JSON', target: 'baseline', body: call('x', {}), headers: LEGACY },
@@ -40,6 +42,9 @@ const scenarios: Scenario[] = [
     body: call('health_check', {}, META),
     headers: { ...LEGACY, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'health_check' }
   },
+  { name: 'tools/call health_check, JWT HS256', target: 'hs256', body: call('health_check', {}), headers: LEGACY, credential: 'hs256' },
+  { name: 'tools/call health_check, JWT RS256 (static key)', target: 'rs256', body: call('health_check', {}), headers: LEGACY, credential: 'rs256' },
+  { name: 'tools/call health_check, API key', target: 'hs256', body: call('health_check', {}), headers: LEGACY, credential: 'apiKey' },
   { name: 'tools/call list_dashboards (legacy)', target: 'app', body: call('list_dashboards', {}), headers: LEGACY },
   { name: 'tools/call execute_sql, 1-row aggregate', target: 'app', body: call('execute_sql', { database_id: 1, sql: "SELECT COUNT(*) AS n FROM orders WHERE order_date >= '2026-06-01'" }), headers: LEGACY }
 ]
@@ -51,12 +56,12 @@ const target = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
 if (pin) spawnSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })
 
 try {
-  const ports = await new Promise<{ app: number, baseline: number }>((resolve, reject) => {
+  const started = await new Promise<{ ports: Record<Target, number>, credentials: Record<Credential, string> }>((resolve, reject) => {
     let output = ''
     target.stdout.on('data', chunk => {
       output += String(chunk)
       const line = output.split('\n').find(candidate => candidate.startsWith('{'))
-      if (line !== undefined) resolve(JSON.parse(line) as { app: number, baseline: number })
+      if (line !== undefined) resolve(JSON.parse(line) as { ports: Record<Target, number>, credentials: Record<Credential, string> })
     })
     target.once('exit', code => reject(new Error(`target exited with ${String(code)}`)))
   })
@@ -64,10 +69,11 @@ try {
   console.log(`analytics-mcp throughput: ${duration} s per scenario, ${connections} connections, Node ${process.version}, ${cpus} CPUs${pin ? ', server pinned to CPU 0, load to CPU 1' : ''}\n`)
   const rows: Array<{ name: string, rps: number, p50: number, p99: number, errors: number }> = []
   for (const scenario of scenarios) {
-    const url = `http://127.0.0.1:${scenario.target === 'app' ? ports.app : ports.baseline}/mcp`
+    const url = `http://127.0.0.1:${started.ports[scenario.target]}/mcp`
+    const headers = scenario.credential === undefined ? scenario.headers : { ...scenario.headers, authorization: started.credentials[scenario.credential] }
     // A short warm-up lets V8 optimise before measuring.
-    await autocannon({ url, method: 'POST', headers: scenario.headers, body: scenario.body, connections, duration: 1 })
-    const result = await autocannon({ url, method: 'POST', headers: scenario.headers, body: scenario.body, connections, duration })
+    await autocannon({ url, method: 'POST', headers, body: scenario.body, connections, duration: 1 })
+    const result = await autocannon({ url, method: 'POST', headers, body: scenario.body, connections, duration })
     rows.push({ name: scenario.name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx })
   }
   const baseline = rows[0]?.rps ?? 1

@@ -1,24 +1,60 @@
 /**
- * Benchmark target: the real service and a baseline (a plain Fastify route answering canned
- * JSON) in one process, so both run under the same conditions. Prints their ports as JSON.
+ * Benchmark target: the real service in dev mode, the service with bearer auth (HS256 secret,
+ * RS256 static key, API keys), and a baseline (a plain Fastify route answering canned JSON),
+ * all in one process so they run under the same conditions. Prints ports and credentials as JSON.
  */
+import { generateKeyPairSync } from 'node:crypto'
+import path from 'node:path'
 import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import { createSigner } from 'fast-jwt'
 import { buildApp } from '../src/app.ts'
+import { createApiKey } from '../src/auth/api-keys.ts'
 import { resolveConfig } from '../src/config.ts'
 
-const dataDir = process.argv[2]
-if (dataDir === undefined) throw new Error('usage: node bench/target.ts DATA_DIR')
+const dataDirArgument = process.argv[2]
+if (dataDirArgument === undefined) throw new Error('usage: node bench/target.ts DATA_DIR')
+const dataDir: string = dataDirArgument
 
-const app = await buildApp(resolveConfig([{ source: 'overrides', values: { MCP_DATA_DIR: dataDir, MCP_SERVICE_PORT: 0, MCP_LOG_LEVEL: 'silent' } }]), { logger: false })
-await app.listen({ host: '127.0.0.1', port: 0 })
+const SERVICE_URL = 'https://analytics.bench'
+const AUDIENCE = `${SERVICE_URL}/mcp`
+const SECRET = 'a-benchmark-secret-of-at-least-32-characters'
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+
+async function start (name: string, settings: Record<string, unknown>): Promise<FastifyInstance> {
+  const app = await buildApp(resolveConfig([{
+    source: 'overrides',
+    values: { MCP_DATA_DIR: path.join(dataDir, name), MCP_SERVICE_PORT: 0, MCP_LOG_LEVEL: 'silent', ...settings }
+  }]), { logger: false })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  return app
+}
+
+const secured = { MCP_AUTH_ENABLED: true, MCP_SERVICE_URL: SERVICE_URL, MCP_JWT_AUDIENCE: [AUDIENCE] }
+const dev = await start('dev', {})
+const hs256 = await start('hs256', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_API_KEY_ENABLED: true })
+const rs256 = await start('rs256', { ...secured, MCP_JWT_ALGORITHM: 'RS256', MCP_JWT_PUBLIC_KEY: rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString() })
+
+const claims = { sub: 'admin', aud: AUDIENCE, scope: 'mcp:read mcp:sql' }
+const expiresIn = 3_600_000
+const admin = hs256.catalog.findUserByUsername('admin')
+if (admin === undefined) throw new Error('example data has no admin user')
 
 const canned = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'ok' }] } })
 const baseline = Fastify({ logger: false })
 baseline.post('/mcp', async (_request, reply) => reply.type('application/json').send(canned))
 await baseline.listen({ host: '127.0.0.1', port: 0 })
 
-process.stdout.write(`${JSON.stringify({ app: (app.server.address() as AddressInfo).port, baseline: (baseline.server.address() as AddressInfo).port })}\n`)
+const port = (app: FastifyInstance): number => (app.server.address() as AddressInfo).port
+process.stdout.write(`${JSON.stringify({
+  ports: { app: port(dev), hs256: port(hs256), rs256: port(rs256), baseline: port(baseline) },
+  credentials: {
+    hs256: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256', expiresIn })(claims)}`,
+    rs256: `Bearer ${createSigner({ key: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256', expiresIn })(claims)}`,
+    apiKey: `Key ${createApiKey(hs256.catalog, { prefix: 'amcp', name: 'bench', userId: admin.id, scopes: null, expiresOn: null }).key}`
+  }
+})}\n`)
 process.on('SIGTERM', () => {
-  void Promise.all([app.close(), baseline.close()]).then(() => process.exit(0))
+  void Promise.all([dev.close(), hs256.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
 })
