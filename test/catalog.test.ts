@@ -197,7 +197,7 @@ t.test('compiled list SQL binds every value', async t => {
   t.notMatch(compiled.pageSql, /OR 1=1/)
   t.ok(compiled.params.includes("x' OR 1=1 --"))
   t.equal(escapeLike('50%_\\'), '50\\%\\_\\\\')
-  const withAccess = compileList(CHART_LIST, query(), { sql: 'c.id = ?', params: [3] })
+  const withAccess = compileList(CHART_LIST, query(), { visible: (kind, alias) => kind === 'chart' ? { sql: `${alias}.id = ?`, params: [3] } : undefined })
   t.match(withAccess.countSql, /WHERE \(c\.id = \?\)/)
   t.same(withAccess.params, [3])
 })

@@ -107,6 +107,25 @@ t.test('RBAC', async t => {
     t.equal(dataset.structuredContent.error_type, 'not_found')
   })
 
+  t.test('filters and counts do not reveal hidden objects', async t => {
+    const dashboardsWithChart = async (username: string, chart: number): Promise<number> =>
+      (await call(server, username, 'list_dashboards', { filters: [{ col: 'charts', opr: 'eq', value: chart }] })).structuredContent.total_count
+    t.equal(await dashboardsWithChart('u_orders', 1), 1, 'a visible chart finds its dashboard')
+    for (const chart of [5, 6, 99_999]) t.equal(await dashboardsWithChart('u_orders', chart), 0, `hidden chart ${chart} looks like a missing one`)
+    t.equal(await dashboardsWithChart('admin', 5), 1, 'the chart is on the dashboard for those who may see it')
+    const onDraft = (await call(server, 'u_orders', 'list_charts', { filters: [{ col: 'dashboards', opr: 'eq', value: 2 }] })).structuredContent
+    t.equal(onDraft.total_count, 0, 'a hidden draft dashboard holds no charts for this filter')
+    const ownerView = (await call(server, 'alice', 'list_charts', { filters: [{ col: 'dashboards', opr: 'eq', value: 2 }] })).structuredContent
+    t.ok(ownerView.total_count > 0, 'its owner finds the charts on it')
+    const unlisted = (await call(server, 'u_orders', 'list_dashboards', { filters: [{ col: 'charts', opr: 'nin', value: [5, 6] }] })).structuredContent
+    t.equal(unlisted.total_count, 1, 'excluding hidden charts excludes nothing')
+    const listedCount = (await call(server, 'u_orders', 'list_dashboards', { select_columns: ['id', 'chart_count'] })).structuredContent.dashboards
+    t.same(listedCount, [{ id: 1, chart_count: 4 }], 'chart_count in lists counts visible charts only')
+    const detail = (await call(server, 'u_orders', 'get_dashboard_info', { identifier: 'sales-overview' })).structuredContent
+    t.equal(detail.chart_count, detail.charts.length, 'chart_count in details matches the charts shown')
+    t.equal((await call(server, 'admin', 'get_dashboard_info', { identifier: 'sales-overview' })).structuredContent.chart_count, 6)
+  })
+
   t.test('details only show the visible part of an object', async t => {
     const dashboard = (await call(server, 'u_orders', 'get_dashboard_info', { identifier: 'sales-overview' })).structuredContent
     t.same(dashboard.charts.map((chart: { id: number }) => chart.id), [1, 2, 3, 4], 'only the charts on accessible datasets')

@@ -1,4 +1,4 @@
-import type { AccessPredicate } from './list-query.ts'
+import type { AccessPredicate, ObjectKind, Visibility } from './list-query.ts'
 import type { PermissionGrant } from './records.ts'
 
 /** The classes Superset-style class permissions apply to. */
@@ -32,7 +32,7 @@ const sqlList = (ids: readonly number[]): string => ids.map(() => '?').join(', '
  * - SQL: databases with database_access (or all_database_access).
  * Superuser roles (Admin) see and do everything.
  */
-export class AccessProfile {
+export class AccessProfile implements Visibility {
   readonly userId: number
   readonly superuser: boolean
   private readonly classPermissions: ReadonlySet<string>
@@ -72,6 +72,15 @@ export class AccessProfile {
   /** Whether SQL may run on this database (execute_sql), and its tables may be listed. */
   canQueryDatabase (databaseId: number): boolean {
     return this.superuser || this.allDatabases || this.databaseIds.includes(databaseId)
+  }
+
+  visible (kind: ObjectKind, alias: string): AccessPredicate | undefined {
+    switch (kind) {
+      case 'database': return this.databases(alias)
+      case 'dataset': return this.datasets(alias)
+      case 'chart': return this.charts(alias)
+      case 'dashboard': return this.dashboards(alias)
+    }
   }
 
   /** Datasets (alias `alias` of the datasets table) this user may see; undefined: all. */

@@ -6,8 +6,8 @@ import type { Database, Statement } from 'better-sqlite3'
 import { applyMigrations, catalogVersion, LATEST_CATALOG_VERSION } from './migrations.ts'
 import type { Migration } from './migrations.ts'
 import { invalidArguments } from '../errors.ts'
-import { compileList } from './list-query.ts'
-import type { AccessPredicate, ListQuery, ListSpec } from './list-query.ts'
+import { compileList, selectFor } from './list-query.ts'
+import type { AccessPredicate, ListQuery, ListSpec, Visibility } from './list-query.ts'
 import { CHART_LIST, DASHBOARD_LIST, DATABASE_LIST, DATASET_LIST } from './list-specs.ts'
 import { fromRow } from './records.ts'
 import type {
@@ -154,8 +154,8 @@ export class Catalog {
     if (this.db.open) this.db.close()
   }
 
-  private list<T> (spec: ListSpec, query: ListQuery, access?: AccessPredicate): ListPage<T> {
-    const compiled = compileList(spec, query, access)
+  private list<T> (spec: ListSpec, query: ListQuery, visibility?: Visibility): ListPage<T> {
+    const compiled = compileList(spec, query, visibility)
     const total = (this.prepare(compiled.countSql).get(...compiled.params) as { total: number }).total
     const rows = this.prepare(compiled.pageSql).all(...compiled.pageParams).map(row => fromRow<T>(row))
     return { rows, total }
@@ -165,11 +165,14 @@ export class Catalog {
    * One object by identifier, among those `access` lets the caller see: an object the caller
    * may not see is indistinguishable from one that does not exist.
    */
-  private findOne<T extends { id: number }> (kind: string, sql: string, predicate: AccessPredicate | undefined, access: AccessPredicate | undefined): T | undefined {
+  private findOne<T extends { id: number }> (spec: ListSpec, predicate: AccessPredicate | undefined, visibility: Visibility | undefined): T | undefined {
     if (predicate === undefined) return undefined
+    const kind = spec.kind
+    const access = visibility?.visible(spec.kind, spec.alias)
+    const select = selectFor(spec, visibility)
     const where = access === undefined ? predicate.sql : `(${predicate.sql}) AND (${access.sql})`
-    const params = access === undefined ? predicate.params : [...predicate.params, ...access.params]
-    const rows = this.prepare(`${sql} WHERE ${where} LIMIT 6`).all(...params).map(row => fromRow<T>(row))
+    const params = [...select.params, ...predicate.params, ...(access?.params ?? [])]
+    const rows = this.prepare(`${select.sql} FROM ${spec.from} WHERE ${where} LIMIT 6`).all(...params).map(row => fromRow<T>(row))
     if (rows.length > 1) {
       // A name shared by several objects: say so, rather than picking one or claiming none exists.
       const ids = rows.slice(0, 5).map(row => row.id).join(', ')
@@ -360,12 +363,12 @@ export class Catalog {
 
   // ---- databases ---------------------------------------------------------------------
 
-  listDatabases (query: ListQuery, access?: AccessPredicate): ListPage<DatabaseRecord> {
-    return this.list(DATABASE_LIST, query, access)
+  listDatabases (query: ListQuery, visibility?: Visibility): ListPage<DatabaseRecord> {
+    return this.list(DATABASE_LIST, query, visibility)
   }
 
-  findDatabase (identifier: number | string, access?: AccessPredicate): DatabaseRecord | undefined {
-    return this.findOne('database', 'SELECT db.* FROM databases db', identifierPredicate('db', identifier, 'database_name'), access)
+  findDatabase (identifier: number | string, visibility?: Visibility): DatabaseRecord | undefined {
+    return this.findOne(DATABASE_LIST, identifierPredicate('db', identifier, 'database_name'), visibility)
   }
 
   createDatabase (database: { database_name: string, backend: Backend, connection: string, allow_dml?: boolean, expose_in_sqllab?: boolean, description?: string | null, created_by_fk?: number | null }): DatabaseRecord {
@@ -380,12 +383,12 @@ export class Catalog {
 
   // ---- datasets ----------------------------------------------------------------------
 
-  listDatasets (query: ListQuery, access?: AccessPredicate): ListPage<DatasetRecord> {
-    return this.list(DATASET_LIST, query, access)
+  listDatasets (query: ListQuery, visibility?: Visibility): ListPage<DatasetRecord> {
+    return this.list(DATASET_LIST, query, visibility)
   }
 
-  findDataset (identifier: number | string, access?: AccessPredicate): DatasetRecord | undefined {
-    return this.findOne('dataset', `${DATASET_LIST.select} FROM ${DATASET_LIST.from}`, identifierPredicate('ds', identifier, 'table_name'), access)
+  findDataset (identifier: number | string, visibility?: Visibility): DatasetRecord | undefined {
+    return this.findOne(DATASET_LIST, identifierPredicate('ds', identifier, 'table_name'), visibility)
   }
 
   datasetColumns (datasetId: number): DatasetColumnRecord[] {
@@ -436,16 +439,17 @@ export class Catalog {
 
   // ---- charts ------------------------------------------------------------------------
 
-  listCharts (query: ListQuery, access?: AccessPredicate): ListPage<ChartRecord> {
-    return this.list(CHART_LIST, query, access)
+  listCharts (query: ListQuery, visibility?: Visibility): ListPage<ChartRecord> {
+    return this.list(CHART_LIST, query, visibility)
   }
 
-  findChart (identifier: number | string, access?: AccessPredicate): ChartRecord | undefined {
-    return this.findOne('chart', `${CHART_LIST.select} FROM ${CHART_LIST.from}`, identifierPredicate('c', identifier), access)
+  findChart (identifier: number | string, visibility?: Visibility): ChartRecord | undefined {
+    return this.findOne(CHART_LIST, identifierPredicate('c', identifier), visibility)
   }
 
   /** The dashboards showing a chart, among those `access` lets the caller see. */
-  dashboardsOfChart (chartId: number, access?: AccessPredicate): Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>> {
+  dashboardsOfChart (chartId: number, visibility?: Visibility): Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>> {
+    const access = visibility?.visible('dashboard', 'd')
     const visible = access === undefined ? '' : ` AND (${access.sql})`
     return this.prepare(`SELECT d.id, d.dashboard_title, d.slug FROM dashboards d JOIN dashboard_charts dc ON dc.dashboard_id = d.id WHERE dc.chart_id = ?${visible} ORDER BY d.id`)
       .all(chartId, ...(access?.params ?? [])) as Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>>
@@ -477,16 +481,17 @@ export class Catalog {
 
   // ---- dashboards --------------------------------------------------------------------
 
-  listDashboards (query: ListQuery, access?: AccessPredicate): ListPage<DashboardRecord> {
-    return this.list(DASHBOARD_LIST, query, access)
+  listDashboards (query: ListQuery, visibility?: Visibility): ListPage<DashboardRecord> {
+    return this.list(DASHBOARD_LIST, query, visibility)
   }
 
-  findDashboard (identifier: number | string, access?: AccessPredicate): DashboardRecord | undefined {
-    return this.findOne('dashboard', `${DASHBOARD_LIST.select} FROM ${DASHBOARD_LIST.from}`, identifierPredicate('d', identifier, 'slug'), access)
+  findDashboard (identifier: number | string, visibility?: Visibility): DashboardRecord | undefined {
+    return this.findOne(DASHBOARD_LIST, identifierPredicate('d', identifier, 'slug'), visibility)
   }
 
-  /** The charts on a dashboard, among those `access` lets the caller see. */
-  chartsOfDashboard (dashboardId: number, access?: AccessPredicate): ChartRecord[] {
+  /** The charts on a dashboard, among those the caller may see. */
+  chartsOfDashboard (dashboardId: number, visibility?: Visibility): ChartRecord[] {
+    const access = visibility?.visible('chart', 'c')
     const visible = access === undefined ? '' : ` AND (${access.sql})`
     return this.prepare(`${CHART_LIST.select} FROM ${CHART_LIST.from} JOIN dashboard_charts dc ON dc.chart_id = c.id WHERE dc.dashboard_id = ?${visible} ORDER BY c.id`)
       .all(dashboardId, ...(access?.params ?? [])).map(row => fromRow<ChartRecord>(row))

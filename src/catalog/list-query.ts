@@ -37,14 +37,34 @@ export interface RelationFilter {
   table: string
   parentKey: string
   valueKey: string
+  /**
+   * The catalog object the value names, when it has visibility rules of its own: the filter
+   * only matches links to objects the caller may see, so a filter cannot reveal hidden ones.
+   */
+  target?: { kind: ObjectKind, table: string }
   description: string
+}
+
+/** Kinds of catalog objects with per-principal visibility. */
+export type ObjectKind = 'database' | 'dataset' | 'chart' | 'dashboard'
+
+/**
+ * Which objects of each kind the caller may see, as a predicate on a table alias
+ * (undefined: all of them). Implemented by the access profile.
+ */
+export interface Visibility {
+  visible: (kind: ObjectKind, alias: string) => AccessPredicate | undefined
 }
 
 export type FilterSpec = ColumnFilter | RelationFilter
 
 /** How one kind of catalog object is listed: FROM clause, filterable, sortable and searchable columns. */
 export interface ListSpec {
-  select: string
+  kind: ObjectKind
+  /** Alias of the listed table in `from`. */
+  alias: string
+  /** The SELECT list; a function when a derived column depends on what the caller may see. */
+  select: string | ((visibility: Visibility | undefined) => AccessPredicate)
   from: string
   /** Qualified id column, also the tie-breaker that keeps paging stable. */
   idColumn: string
@@ -81,14 +101,21 @@ export function operatorsFor (filter: FilterSpec): readonly FilterOperator[] {
 
 const MAX_IN_VALUES = 500
 
+/** The SELECT list of a spec for a caller, with its parameters. */
+export function selectFor (spec: ListSpec, visibility: Visibility | undefined): AccessPredicate {
+  return typeof spec.select === 'string' ? { sql: spec.select, params: [] } : spec.select(visibility)
+}
+
 /**
- * Compile a list request into a COUNT query and a page query. Identifiers only ever come
- * from the spec; every value is a bound parameter.
+ * Compile a list request into a COUNT query and a page query, restricted to what
+ * `visibility` lets the caller see. Identifiers only ever come from the spec; every value is
+ * a bound parameter.
  */
-export function compileList (spec: ListSpec, query: ListQuery, access?: AccessPredicate): CompiledList {
+export function compileList (spec: ListSpec, query: ListQuery, visibility?: Visibility): CompiledList {
   const where: string[] = []
   const params: unknown[] = []
 
+  const access = visibility?.visible(spec.kind, spec.alias)
   if (access !== undefined) {
     where.push(`(${access.sql})`)
     params.push(...access.params)
@@ -104,7 +131,7 @@ export function compileList (spec: ListSpec, query: ListQuery, access?: AccessPr
       throw invalidArguments(`Operator "${filter.opr}" does not apply to "${filter.col}".`, `Use one of: ${allowed.join(', ')}.`)
     }
     const compiled = filterSpec.kind === 'relation'
-      ? compileRelationFilter(spec, filterSpec, filter)
+      ? compileRelationFilter(spec, filterSpec, filter, visibility)
       : compileColumnFilter(filterSpec, filter)
     where.push(compiled.sql)
     params.push(...compiled.params)
@@ -124,11 +151,12 @@ export function compileList (spec: ListSpec, query: ListQuery, access?: AccessPr
   const direction = query.orderDirection === 'desc' ? 'DESC' : 'ASC'
   const whereSql = where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''
 
+  const select = selectFor(spec, visibility)
   return {
     countSql: `SELECT COUNT(*) AS total FROM ${spec.from}${whereSql}`,
-    pageSql: `${spec.select} FROM ${spec.from}${whereSql} ORDER BY ${orderSql} ${direction}, ${spec.idColumn} ${direction} LIMIT ? OFFSET ?`,
+    pageSql: `${select.sql} FROM ${spec.from}${whereSql} ORDER BY ${orderSql} ${direction}, ${spec.idColumn} ${direction} LIMIT ? OFFSET ?`,
     params,
-    pageParams: [...params, query.pageSize, (query.page - 1) * query.pageSize]
+    pageParams: [...select.params, ...params, query.pageSize, (query.page - 1) * query.pageSize]
   }
 }
 
@@ -162,20 +190,25 @@ function compileColumnFilter (spec: ColumnFilter, filter: ListFilter): AccessPre
   }
 }
 
-function compileRelationFilter (spec: ListSpec, relation: RelationFilter, filter: ListFilter): AccessPredicate {
-  const link = `SELECT 1 FROM ${relation.table} rel WHERE rel.${relation.parentKey} = ${spec.idColumn}`
+function compileRelationFilter (spec: ListSpec, relation: RelationFilter, filter: ListFilter, visibility: Visibility | undefined): AccessPredicate {
+  // Links to objects the caller may not see do not exist for this filter.
+  const target = relation.target === undefined ? undefined : visibility?.visible(relation.target.kind, 'rel_t')
+  const join = target === undefined ? '' : ` JOIN ${relation.target?.table ?? ''} rel_t ON rel_t.id = rel.${relation.valueKey}`
+  const visible = target === undefined ? '' : ` AND (${target.sql})`
+  const visibleParams = target?.params ?? []
+  const link = `SELECT 1 FROM ${relation.table} rel${join} WHERE rel.${relation.parentKey} = ${spec.idColumn}${visible}`
   switch (filter.opr) {
-    case 'is_null': return { sql: `NOT EXISTS (${link})`, params: [] }
-    case 'is_not_null': return { sql: `EXISTS (${link})`, params: [] }
+    case 'is_null': return { sql: `NOT EXISTS (${link})`, params: [...visibleParams] }
+    case 'is_not_null': return { sql: `EXISTS (${link})`, params: [...visibleParams] }
     case 'in':
     case 'nin': {
       const values = listValue(filter).map(value => coerceValue('integer', filter, value))
       const exists = `EXISTS (${link} AND rel.${relation.valueKey} IN (${values.map(() => '?').join(', ')}))`
-      return { sql: filter.opr === 'in' ? exists : `NOT ${exists}`, params: values }
+      return { sql: filter.opr === 'in' ? exists : `NOT ${exists}`, params: [...visibleParams, ...values] }
     }
     default: {
       const exists = `EXISTS (${link} AND rel.${relation.valueKey} = ?)`
-      return { sql: filter.opr === 'eq' ? exists : `NOT ${exists}`, params: [coerceValue('integer', filter, filter.value)] }
+      return { sql: filter.opr === 'eq' ? exists : `NOT ${exists}`, params: [...visibleParams, coerceValue('integer', filter, filter.value)] }
     }
   }
 }

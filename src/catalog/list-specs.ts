@@ -1,4 +1,4 @@
-import type { ListSpec } from './list-query.ts'
+import type { AccessPredicate, ListSpec, Visibility } from './list-query.ts'
 
 /**
  * How each kind of catalog object is listed. Filter and sort column names follow
@@ -13,6 +13,8 @@ const audit = (alias: string) => ({
 } as const)
 
 export const DATABASE_LIST: ListSpec = {
+  kind: 'database',
+  alias: 'db',
   select: 'SELECT db.*',
   from: 'databases db',
   idColumn: 'db.id',
@@ -29,6 +31,8 @@ export const DATABASE_LIST: ListSpec = {
 }
 
 export const DATASET_LIST: ListSpec = {
+  kind: 'dataset',
+  alias: 'ds',
   select: 'SELECT ds.*, db.database_name, db.backend',
   from: 'datasets ds JOIN databases db ON db.id = ds.database_id',
   idColumn: 'ds.id',
@@ -47,6 +51,8 @@ export const DATASET_LIST: ListSpec = {
 }
 
 export const CHART_LIST: ListSpec = {
+  kind: 'chart',
+  alias: 'c',
   select: 'SELECT c.*, ds.table_name AS datasource_name',
   from: 'charts c LEFT JOIN datasets ds ON ds.id = c.dataset_id',
   idColumn: 'c.id',
@@ -56,7 +62,7 @@ export const CHART_LIST: ListSpec = {
     viz_type: { kind: 'column', sql: 'c.viz_type', type: 'text', description: 'visualization type, e.g. echarts_timeseries_line, pie, table' },
     datasource_name: { kind: 'column', sql: 'ds.table_name', type: 'text', description: 'name of the dataset it queries' },
     datasource_id: { kind: 'column', sql: 'c.dataset_id', type: 'integer', description: 'id of the dataset it queries' },
-    dashboards: { kind: 'relation', table: 'dashboard_charts', parentKey: 'chart_id', valueKey: 'dashboard_id', description: 'id of a dashboard showing it' },
+    dashboards: { kind: 'relation', table: 'dashboard_charts', parentKey: 'chart_id', valueKey: 'dashboard_id', target: { kind: 'dashboard', table: 'dashboards' }, description: 'id of a dashboard showing it' },
     owner: { kind: 'relation', table: 'chart_owners', parentKey: 'chart_id', valueKey: 'user_id', description: 'id of an owner' },
     ...audit('c')
   },
@@ -64,8 +70,20 @@ export const CHART_LIST: ListSpec = {
   searchable: ['c.slice_name', 'c.description']
 }
 
+/** A dashboard's chart count: only the charts the caller may see, so it reveals no hidden ones. */
+function dashboardSelect (visibility: Visibility | undefined): AccessPredicate {
+  const charts = visibility?.visible('chart', 'dc_c')
+  if (charts === undefined) return { sql: 'SELECT d.*, (SELECT COUNT(*) FROM dashboard_charts dc WHERE dc.dashboard_id = d.id) AS chart_count', params: [] }
+  return {
+    sql: `SELECT d.*, (SELECT COUNT(*) FROM dashboard_charts dc JOIN charts dc_c ON dc_c.id = dc.chart_id WHERE dc.dashboard_id = d.id AND (${charts.sql})) AS chart_count`,
+    params: charts.params
+  }
+}
+
 export const DASHBOARD_LIST: ListSpec = {
-  select: 'SELECT d.*, (SELECT COUNT(*) FROM dashboard_charts dc WHERE dc.dashboard_id = d.id) AS chart_count',
+  kind: 'dashboard',
+  alias: 'd',
+  select: dashboardSelect,
   from: 'dashboards d',
   idColumn: 'd.id',
   filters: {
@@ -74,7 +92,7 @@ export const DASHBOARD_LIST: ListSpec = {
     slug: { kind: 'column', sql: 'd.slug', type: 'text', description: 'URL slug' },
     published: { kind: 'column', sql: 'd.published', type: 'boolean', description: 'whether it is published' },
     owner: { kind: 'relation', table: 'dashboard_owners', parentKey: 'dashboard_id', valueKey: 'user_id', description: 'id of an owner' },
-    charts: { kind: 'relation', table: 'dashboard_charts', parentKey: 'dashboard_id', valueKey: 'chart_id', description: 'id of a chart on it' },
+    charts: { kind: 'relation', table: 'dashboard_charts', parentKey: 'dashboard_id', valueKey: 'chart_id', target: { kind: 'chart', table: 'charts' }, description: 'id of a chart on it' },
     ...audit('d')
   },
   sortable: { id: 'd.id', dashboard_title: 'd.dashboard_title', slug: 'd.slug', published: 'd.published', changed_on: 'd.changed_on', created_on: 'd.created_on' },

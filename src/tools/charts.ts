@@ -80,7 +80,7 @@ export const listCharts = (): Tool => defineListTool({
   permission: { permission: 'can_read', resource: 'Chart' },
   item: chartItem,
   defaultColumns: ['id', 'slice_name', 'viz_type', 'datasource_name', 'description', 'certified_by', 'certification_details', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query, access) => catalog.listCharts(query, access.charts()),
+  fetch: (catalog, query, access) => catalog.listCharts(query, access),
   toItems: (rows, context, wanted, now) => chartItems(rows, context, wanted.has('owners'), now)
 })
 
@@ -101,11 +101,11 @@ export const getChartInfo = (): Tool => defineTool({
   }),
   run: ({ identifier }, context) => {
     const { access } = context.principal
-    const chart = context.catalog.findChart(identifier, access.charts())
+    const chart = context.catalog.findChart(identifier, access)
     if (chart === undefined) throw notFound('chart', identifier, 'id or UUID', 'list_charts')
     return {
       ...chartItems([chart], context, true, Date.now())[0] as ChartItem,
-      dashboards: context.catalog.dashboardsOfChart(chart.id, access.dashboards())
+      dashboards: context.catalog.dashboardsOfChart(chart.id, access)
     }
   },
   render: chart => [

@@ -53,7 +53,7 @@ export const listDashboards = (): Tool => defineListTool({
   permission: { permission: 'can_read', resource: 'Dashboard' },
   item: dashboardItem,
   defaultColumns: ['id', 'dashboard_title', 'slug', 'description', 'published', 'certified_by', 'certification_details', 'chart_count', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query, access) => catalog.listDashboards(query, access.dashboards()),
+  fetch: (catalog, query, access) => catalog.listDashboards(query, access),
   toItems: (rows, context, wanted, now) => dashboardItems(rows, context, wanted.has('owners'), now)
 })
 
@@ -84,11 +84,11 @@ export const getDashboardInfo = (): Tool => defineTool({
   }),
   run: ({ identifier }, context) => {
     const { access } = context.principal
-    const dashboard = context.catalog.findDashboard(identifier, access.dashboards())
+    const dashboard = context.catalog.findDashboard(identifier, access)
     if (dashboard === undefined) throw notFound('dashboard', identifier, 'id, UUID or slug', 'list_dashboards')
     const now = Date.now()
-    // Only the charts the caller may see; chart_count stays the dashboard's own.
-    const charts = chartItems(context.catalog.chartsOfDashboard(dashboard.id, access.charts()), context, false, now)
+    // Only the charts the caller may see (chart_count counts those too).
+    const charts = chartItems(context.catalog.chartsOfDashboard(dashboard.id, access), context, false, now)
     return {
       ...dashboardItems([dashboard], context, true, now)[0] as DashboardItem,
       json_metadata: dashboard.json_metadata === null ? null : JSON.parse(dashboard.json_metadata) as Record<string, unknown>,

@@ -47,7 +47,7 @@ export const listDatabases = (): Tool => defineListTool({
   permission: { permission: 'can_read', resource: 'Database' },
   item: databaseItem,
   defaultColumns: ['id', 'database_name', 'backend', 'allow_dml', 'expose_in_sqllab', 'description', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query, access) => catalog.listDatabases(query, access.databases()),
+  fetch: (catalog, query, access) => catalog.listDatabases(query, access),
   toItems: (rows, context, _wanted, now) => rows.map(row => databaseFields(row, context, now))
 })
 
@@ -77,11 +77,11 @@ export const getDatabaseInfo = (): Tool => defineTool({
   }),
   run: async ({ identifier }, context) => {
     const { access } = context.principal
-    const database = context.catalog.findDatabase(identifier, access.databases())
+    const database = context.catalog.findDatabase(identifier, access)
     if (database === undefined) throw notFound('database', identifier, 'id, UUID or name', 'list_databases')
     const datasets = context.catalog.listDatasets({
       page: 1, pageSize: 100, filters: [{ col: 'database_id', opr: 'eq', value: database.id }], orderColumn: 'table_name', orderDirection: 'asc'
-    }, access.datasets())
+    }, access)
     // Table names are the database's schema: shown to those who may query the database only.
     const tables = access.canQueryDatabase(database.id) ? await context.engines.listTables(database, context.signal) : []
     return {

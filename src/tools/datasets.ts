@@ -58,7 +58,7 @@ export const listDatasets = (): Tool => defineListTool({
   permission: { permission: 'can_read', resource: 'Dataset' },
   item: datasetItem,
   defaultColumns: ['id', 'table_name', 'schema', 'database_name', 'description', 'certified_by', 'certification_details', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query, access) => catalog.listDatasets(query, access.datasets()),
+  fetch: (catalog, query, access) => catalog.listDatasets(query, access),
   toItems: (rows, context, wanted, now) => datasetItems(rows, context, wanted.has('owners'), now)
 })
 
@@ -99,10 +99,10 @@ export const getDatasetInfo = (): Tool => defineTool({
   }),
   run: ({ identifier }, context) => {
     const { access } = context.principal
-    const dataset = context.catalog.findDataset(identifier, access.datasets())
+    const dataset = context.catalog.findDataset(identifier, access)
     if (dataset === undefined) throw notFound('dataset', identifier, 'id, UUID or table name', 'list_datasets')
     const fields = datasetItems([dataset], context, true, Date.now())
-    const charts = context.catalog.listCharts({ page: 1, pageSize: 1, filters: [{ col: 'datasource_id', opr: 'eq', value: dataset.id }], orderColumn: 'id', orderDirection: 'asc' }, access.charts())
+    const charts = context.catalog.listCharts({ page: 1, pageSize: 1, filters: [{ col: 'datasource_id', opr: 'eq', value: dataset.id }], orderColumn: 'id', orderDirection: 'asc' }, access)
     return {
       ...fields[0] as DatasetItem,
       columns: context.catalog.datasetColumns(dataset.id).map(({ id: _id, ...column }) => column),

@@ -92,7 +92,7 @@ export const executeSql = (config: Config): Tool => defineTool({
   }),
   run: async (args, context) => {
     const { access } = context.principal
-    const database = context.catalog.findDatabase(args.database_id, access.databases())
+    const database = context.catalog.findDatabase(args.database_id, access)
     if (database === undefined) throw notFound('database', args.database_id, 'id, UUID or name', 'list_databases')
     if (!access.canQueryDatabase(database.id)) {
       throw permissionDenied(`You may not run SQL on database ${database.database_name}: that needs database access to it.`, 'Ask an administrator for a role with database_access on it, or use the dataset tools.')
