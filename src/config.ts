@@ -188,7 +188,7 @@ export const SETTINGS = {
   MCP_REQUIRED_SCOPES: listSetting('Authentication', 'Scopes every token or API key must carry (403 insufficient_scope otherwise), on top of the per-tool scopes.', checkedString(undefined, LIST_ERROR)),
   MCP_JWT_CLOCK_SKEW: integerSetting('Authentication', 60, 0, 600, 'Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.'),
   MCP_JWT_DEBUG_ERRORS: booleanSetting('Authentication', false, 'Log why a token was refused (server side only; responses never say).'),
-  MCP_JWKS_CACHE_TTL: integerSetting('Authentication', 600, 10, 86_400, 'Seconds a JWKS key is used before it is fetched again (a key that cannot be refreshed keeps working).'),
+  MCP_JWKS_CACHE_TTL: integerSetting('Authentication', 600, 10, 86_400, 'Seconds the JWKS key set is used before it is fetched again in the background (a set that cannot be refreshed keeps working).'),
   MCP_JWKS_TIMEOUT: integerSetting('Authentication', 5, 1, 60, 'Seconds a JWKS fetch may take before the request is answered without it.'),
   MCP_JWKS_REFRESH_INTERVAL: integerSetting('Authentication', 30, 1, 3600, 'Least seconds between JWKS fetches caused by tokens with an unknown `kid`.'),
   MCP_AUTHORIZATION_SERVERS: listSetting('Authentication', 'OAuth authorization servers published in the protected-resource metadata (RFC 9728) for Claude, ChatGPT and Gemini CLI. Empty: MCP_JWT_ISSUER.', checkedString(checkHttpUrl, LIST_ERROR)),

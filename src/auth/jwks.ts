@@ -1,8 +1,9 @@
-import buildGetJwks from 'get-jwks'
+import { createPublicKey } from 'node:crypto'
+import type { JsonWebKey } from 'node:crypto'
 
 export interface JwksKeyStoreOptions {
   jwksUri: string
-  /** How long a key is used before it is refreshed. */
+  /** How long a fetched key set is used before it is refreshed. */
   ttlMs: number
   /** How long a fetch may take before the caller gets an answer without it. */
   timeoutMs: number
@@ -20,108 +21,125 @@ export class KeyUnavailableError extends Error {
   }
 }
 
-interface KnownKey {
+/** A signing key of the set: its PEM, and the algorithm it is pinned to, when the JWK says. */
+interface SigningKey {
   pem: string
-  fetchedAt: number
-  refreshing: boolean
+  alg: string | undefined
 }
 
+/** Bounds on what an identity provider's answer may hold. */
+const MAX_JWKS_BYTES = 256 * 1024
+const MAX_KEYS = 100
+
 /**
- * Public keys from an identity provider's JWKS, by `kid`, on top of get-jwks (fetching,
- * JWK → PEM), adding what a service needs:
- * - a deadline on every fetch (Node's fetch ignores get-jwks' `timeout`), so a slow JWKS
- *   endpoint never hangs a request;
- * - known keys stay usable while their refresh is in flight or fails (stale-while-revalidate),
- *   so a JWKS outage does not become an authentication outage;
- * - fetches caused by unknown `kid`s are rate-limited: one at a time, and none for a refresh
- *   interval after one that did not find its kid, so forged tokens cannot flood the identity
- *   provider; a rotated-in key is picked up on its first use (rotation without restart).
- * A key removed from the JWKS stops working at its next refresh (get-jwks may serve its copy
- * for up to one more TTL).
+ * Public keys from an identity provider's JWKS, by `kid`. The whole key set is fetched and
+ * indexed at once, which is what makes rotation safe under attack:
+ * - a token with a rotated-in kid is found by any fetch made after the key was published,
+ *   whichever token caused it, so a flood of made-up kids cannot starve a real one;
+ * - fetches caused by unknown kids are rate-limited: one at a time, and none within the
+ *   refresh interval after a fetch that did not find its kid or failed, so made-up kids
+ *   cost the identity provider at most one request per interval;
+ * - every fetch has a deadline, so a slow endpoint never hangs a request;
+ * - the last good set keeps being served while a refresh is in flight or failing
+ *   (stale-while-revalidate), so a JWKS outage does not become an authentication outage;
+ * - a key removed from the set stops working at the first successful refresh.
+ * Only the configured URI is ever fetched: `jku`, `x5u` and `jwk` token headers are ignored.
  */
 export class JwksKeyStore {
   private readonly options: JwksKeyStoreOptions
-  private readonly getJwks: ReturnType<typeof buildGetJwks>
-  private readonly domain: string
-  private readonly known = new Map<string, KnownKey>()
-  /** When a fetch for an unknown kid last came back without it (or failed): starts the cooldown. */
+  private keys = new Map<string, SigningKey>()
+  private fetchedAt = Number.NEGATIVE_INFINITY
+  /** When the last fetch started: background refreshes are spaced by the refresh interval. */
+  private lastAttempt = Number.NEGATIVE_INFINITY
+  /** When a fetch last failed or lacked the kid that caused it: unknown kids wait from here. */
   private lastMiss = Number.NEGATIVE_INFINITY
-  /** The fetch for an unknown kid in flight; other unknown kids wait for it instead of fetching too. */
-  private unknownFetch: Promise<void> | undefined
+  private lastFailed = false
+  private inFlight: Promise<void> | undefined
 
   constructor (options: JwksKeyStoreOptions) {
     this.options = options
-    const url = new URL(options.jwksUri)
-    this.domain = `${url.origin}/`
-    this.getJwks = buildGetJwks({ jwksPath: `${url.pathname}${url.search}`, ttl: options.ttlMs, max: 100 })
   }
 
   async publicKey (alg: string, kid: unknown): Promise<string> {
     if (typeof kid !== 'string' || kid === '') throw new KeyUnavailableError('the token has no kid, which JWKS verification needs')
-    const cacheKey = `${alg}:${kid}`
     const now = Date.now()
-    const known = this.known.get(cacheKey)
-    if (known !== undefined) {
-      if (now - known.fetchedAt >= this.options.ttlMs && !known.refreshing) this.refresh(cacheKey, alg, kid, known)
-      return known.pem
+    if (now - this.fetchedAt >= this.options.ttlMs && this.inFlight === undefined && this.keys.size > 0 && now - this.lastAttempt >= this.options.refreshIntervalMs) {
+      void this.refresh().catch(() => {})
     }
-    if (now - this.lastMiss < this.options.refreshIntervalMs) {
-      throw new KeyUnavailableError(`unknown kid "${kid}"; a JWKS fetch missed less than ${this.options.refreshIntervalMs / 1000} s ago`)
+    const known = this.lookup(alg, kid)
+    if (known !== undefined) return known
+    if (this.inFlight === undefined) {
+      if (now - this.lastMiss < this.options.refreshIntervalMs) {
+        throw new KeyUnavailableError(`unknown kid "${kid}"; a JWKS fetch missed less than ${this.options.refreshIntervalMs / 1000} s ago`)
+      }
+      void this.refresh().catch(() => {})
     }
-    if (this.unknownFetch !== undefined) {
-      // One fetch at a time for unknown kids: a flood of made-up kids costs one request.
-      await this.unknownFetch.catch(() => {})
-      const fetched = this.known.get(cacheKey)
-      if (fetched !== undefined) return fetched.pem
-      throw new KeyUnavailableError(`unknown kid "${kid}"; another JWKS fetch was just made`)
-    }
-    const lookup = this.fetch(alg, kid).then(pem => {
-      this.known.set(cacheKey, { pem, fetchedAt: Date.now(), refreshing: false })
-      return pem
-    })
-    this.unknownFetch = lookup.then(() => {}, () => {
-      this.lastMiss = Date.now()
-    }).finally(() => {
-      this.unknownFetch = undefined
-    })
-    return await lookup
+    // Wait for the fetch in flight (this one's or another's): it brings the whole set.
+    await this.inFlight?.catch(() => {})
+    const fetched = this.lookup(alg, kid)
+    if (fetched !== undefined) return fetched
+    this.lastMiss = Date.now()
+    if (this.lastFailed) throw new KeyUnavailableError(`unknown kid "${kid}" and the JWKS could not be fetched`)
+    this.options.onFetch?.('not_found', kid)
+    throw new KeyUnavailableError(`kid "${kid}" is not in the JWKS`)
   }
 
-  /** Refresh a known key in the background; it stays usable meanwhile. */
-  private refresh (cacheKey: string, alg: string, kid: string, known: KnownKey): void {
-    known.refreshing = true
-    this.fetch(alg, kid).then(pem => {
-      this.known.set(cacheKey, { pem, fetchedAt: Date.now(), refreshing: false })
-    }, (err: unknown) => {
-      if (err instanceof KeyUnavailableError && /not in the JWKS/.test(err.message)) this.known.delete(cacheKey)
-      else known.refreshing = false
-    })
+  private lookup (alg: string, kid: string): string | undefined {
+    const key = this.keys.get(kid)
+    return key !== undefined && (key.alg === undefined || key.alg === alg) ? key.pem : undefined
   }
 
-  private async fetch (alg: string, kid: string): Promise<string> {
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new KeyUnavailableError(`the JWKS endpoint did not answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs)
-      timer.unref()
-    })
-    try {
-      const pem = await Promise.race([this.getJwks.getPublicKey({ domain: this.domain, alg, kid }), deadline])
+  /** Fetch the set; on failure the previous set stays in use. */
+  private async refresh (): Promise<void> {
+    this.lastAttempt = Date.now()
+    const fetching = this.fetchSet().then(keys => {
+      this.keys = keys
+      this.fetchedAt = Date.now()
+      this.lastFailed = false
       this.options.onFetch?.('ok')
-      return pem
-    } catch (err) {
-      if (err instanceof KeyUnavailableError) {
-        this.options.onFetch?.('failed', err.message)
-        throw err
-      }
-      const code = (err as { code?: string }).code
-      if (code === 'JWK_NOT_FOUND') {
-        this.options.onFetch?.('not_found', kid)
-        throw new KeyUnavailableError(`kid "${kid}" is not in the JWKS`)
-      }
+    }, (err: unknown) => {
+      this.lastFailed = true
       this.options.onFetch?.('failed', (err as Error).message)
-      throw new KeyUnavailableError(`the JWKS could not be fetched: ${(err as Error).message}`)
-    } finally {
-      clearTimeout(timer)
+      throw err
+    }).finally(() => {
+      this.inFlight = undefined
+    })
+    this.inFlight = fetching
+    await fetching
+  }
+
+  private async fetchSet (): Promise<Map<string, SigningKey>> {
+    let body: string
+    try {
+      const response = await fetch(this.options.jwksUri, {
+        headers: { accept: 'application/json' },
+        redirect: 'error',
+        signal: AbortSignal.timeout(this.options.timeoutMs)
+      })
+      if (!response.ok) throw new Error(`HTTP ${response.status}`)
+      body = await response.text()
+    } catch (err) {
+      const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message
+      throw new KeyUnavailableError(`the JWKS could not be fetched: ${reason}`)
     }
+    if (body.length > MAX_JWKS_BYTES) throw new KeyUnavailableError(`the JWKS is larger than ${MAX_JWKS_BYTES} bytes`)
+    let keys: unknown
+    try {
+      keys = (JSON.parse(body) as { keys?: unknown }).keys
+    } catch {
+      throw new KeyUnavailableError('the JWKS is not JSON')
+    }
+    if (!Array.isArray(keys)) throw new KeyUnavailableError('the JWKS has no "keys" list')
+    const set = new Map<string, SigningKey>()
+    for (const jwk of keys.slice(0, MAX_KEYS) as Array<Record<string, unknown>>) {
+      if (jwk === null || typeof jwk !== 'object' || typeof jwk.kid !== 'string' || (jwk.use !== undefined && jwk.use !== 'sig')) continue
+      try {
+        const pem = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
+        set.set(jwk.kid, { pem, alg: typeof jwk.alg === 'string' ? jwk.alg : undefined })
+      } catch {
+        // A key this runtime cannot read (or a private one) cannot verify anything: skip it.
+      }
+    }
+    return set
   }
 }

@@ -54,6 +54,8 @@ const REASONS: Readonly<Record<string, string>> = {
   FAST_JWT_INVALID_CRIT_HEADER: 'unsupported critical header'
 }
 
+const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set(['FAST_JWT_KEY_FETCHING_ERROR', 'FAST_JWT_INACTIVE'])
+
 const decodeHeader = createDecoder({ complete: true })
 
 /**
@@ -73,7 +75,11 @@ export function createJwtVerifier (options: JwtVerifierOptions): TokenVerifier {
     ...(options.audiences.length > 0 ? { allowedAud: [...options.audiences] } : {}),
     // Verified tokens are cached (by a hash of the token) until they expire, at most a minute.
     cache: 1000,
-    cacheTTL: 60_000
+    cacheTTL: 60_000,
+    // Refusals that can change with time (no key yet: JWKS down or not yet rotated; nbf not
+    // reached) are not cached, so a client's token works as soon as they are resolved; other
+    // refusals (bad signature, expired, wrong audience) are permanent and cached briefly.
+    errorCacheTTL: (error: { code?: string }) => TRANSIENT_REFUSALS.has(error.code ?? '') ? -options.clockSkewMs - 1 : -1
   })
 
   return async function verifyToken (token: string): Promise<VerifiedToken> {

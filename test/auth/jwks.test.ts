@@ -1,3 +1,4 @@
+import type { JsonWebKey } from 'node:crypto'
 import t from 'tap'
 import { JwksKeyStore, KeyUnavailableError } from '../../src/auth/jwks.ts'
 import { startTestServer } from '../helpers/app.ts'
@@ -53,6 +54,62 @@ t.test('a JWKS endpoint that is down: cached keys keep working, unknown kids are
   const metrics = await (await fetch(new URL('/metrics', server.url))).text()
   t.match(metrics, /mcp_jwks_fetches_total\{outcome="failed"\} [1-9]/, 'the failure is counted')
   jwks.mode = 'ok'
+})
+
+t.test('made-up kids cannot starve a rotated-in key', async t => {
+  const jwks = await JwksServer.start(t, [testKey('current').jwk])
+  const store = new JwksKeyStore({ jwksUri: jwks.url, ttlMs: 3_600_000, timeoutMs: 1000, refreshIntervalMs: 3_600_000 })
+  await store.publicKey('RS256', 'current')
+  jwks.keys = [testKey('current').jwk, testKey('rotated').jwk]
+  // A junk kid starts the one fetch allowed; the real new kid arrives while it is in flight.
+  const junk = store.publicKey('RS256', 'junk-1')
+  const rotated = store.publicKey('RS256', 'rotated')
+  await t.rejects(junk, KeyUnavailableError, 'the junk kid is refused')
+  t.match(await rotated, /BEGIN PUBLIC KEY/, 'the rotated-in key came with the same fetch')
+  await t.rejects(store.publicKey('RS256', 'junk-2'), /missed less than/, 'further junk waits for the refresh interval')
+  t.match(await store.publicKey('RS256', 'rotated'), /BEGIN PUBLIC KEY/, 'while the new key keeps working')
+  t.equal(jwks.requests, 2, 'two fetches in all: the first, and the one the junk caused')
+})
+
+t.test('a token refused during a JWKS outage works once the JWKS is back', async t => {
+  const jwks = await JwksServer.start(t, [testKey('early').jwk])
+  jwks.mode = 'down'
+  const server = await startTestServer(t, jwtSettings({ MCP_JWKS_URI: jwks.url, MCP_JWKS_REFRESH_INTERVAL: 1 }))
+  const token = bearer('early')
+  t.equal((await callWith(server, token)).status, 401, 'no key can be fetched')
+  jwks.mode = 'ok'
+  await new Promise(resolve => setTimeout(resolve, 1100))
+  t.equal((await callWith(server, token)).status, 200, 'the same token is accepted: the refusal was not cached')
+})
+
+t.test('only usable signing keys of the set are used', async t => {
+  const signing = testKey('sig')
+  const jwks = await JwksServer.start(t, [
+    { ...testKey('enc').jwk, use: 'enc' },
+    { ...testKey('es').jwk, alg: 'ES256' },
+    { kty: 'oct', k: 'c2VjcmV0', kid: 'symmetric' } as unknown as JsonWebKey,
+    { kty: 'RSA', kid: 'broken', n: 'AQAB' } as unknown as JsonWebKey,
+    signing.jwk
+  ])
+  const store = new JwksKeyStore({ jwksUri: jwks.url, ttlMs: 3_600_000, timeoutMs: 1000, refreshIntervalMs: 0 })
+  t.match(await store.publicKey('RS256', 'sig'), /BEGIN PUBLIC KEY/)
+  await t.rejects(store.publicKey('RS256', 'enc'), KeyUnavailableError, 'an encryption key never verifies a signature')
+  await t.rejects(store.publicKey('RS256', 'es'), KeyUnavailableError, 'a key pinned to another algorithm is not used for RS256')
+  await t.rejects(store.publicKey('RS256', 'symmetric'), KeyUnavailableError, 'a symmetric key in a JWKS is ignored')
+  await t.rejects(store.publicKey('RS256', 'broken'), KeyUnavailableError, 'an unreadable key is skipped, the rest of the set still works')
+})
+
+t.test('answers that are not a key set are failures, and the last good set stays', async t => {
+  const jwks = await JwksServer.start(t, [testKey('kept').jwk])
+  const outcomes: string[] = []
+  const store = new JwksKeyStore({ jwksUri: jwks.url, ttlMs: 1, timeoutMs: 1000, refreshIntervalMs: 0, onFetch: outcome => outcomes.push(outcome) })
+  await store.publicKey('RS256', 'kept')
+  for (const body of ['not json', '{"nokeys": true}', JSON.stringify({ keys: [], padding: 'x'.repeat(300 * 1024) })]) {
+    jwks.body = body
+    await t.rejects(store.publicKey('RS256', 'other'), /could not be fetched/, `refused: ${body.slice(0, 16)}`)
+    t.match(await store.publicKey('RS256', 'kept'), /BEGIN PUBLIC KEY/, 'the last good key still works')
+  }
+  t.ok(outcomes.filter(outcome => outcome === 'failed').length >= 3, 'each bad answer is counted as a failed fetch')
 })
 
 t.test('a slow JWKS endpoint does not hang requests', async t => {

@@ -13,6 +13,8 @@ export class JwksServer {
   readonly url: string
   keys: JsonWebKey[] = []
   mode: JwksMode = 'ok'
+  /** When set, served as is instead of the key set (a broken identity provider). */
+  body: string | undefined
   /** Requests received so far. */
   requests = 0
   /** Requests not answered yet (slow mode). */
@@ -36,7 +38,7 @@ export class JwksServer {
       }
       const answer = (): void => {
         self.pending--
-        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: self.keys }))
+        response.writeHead(200, { 'content-type': 'application/json' }).end(self.body ?? JSON.stringify({ keys: self.keys }))
       }
       self.pending++
       if (self.mode === 'slow') {
