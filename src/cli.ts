@@ -19,6 +19,7 @@ Usage:
   analytics-mcp users create --username NAME [--first-name F] [--last-name L]
                              [--email E] [--role ROLE]... [--inactive]
   analytics-mcp users list
+  analytics-mcp users deactivate NAME | users activate NAME   refuse (or allow again) every credential of a user
 ${ROLES_USAGE}
 ${API_KEYS_USAGE}
 
@@ -110,7 +111,16 @@ async function users (args: string[], io: CliIo): Promise<number> {
     })
     return EXIT.ok
   }
-  throw new UsageError(`unknown users command "${action ?? ''}" (use: users create, users list)`)
+  if (action === 'deactivate' || action === 'activate') {
+    const values = parse(rest, {}, 1)
+    const username = values.positionals[0] as string
+    await withCatalog(values, io, catalog => {
+      const changed = catalog.setUserActive(username, action === 'activate')
+      io.out(`User ${username} ${changed ? 'is now' : 'was already'} ${action === 'activate' ? 'active' : 'inactive'}.`)
+    })
+    return EXIT.ok
+  }
+  throw new UsageError(`unknown users command "${action ?? ''}" (use: users create, users list, users deactivate, users activate)`)
 }
 
 /** Run one CLI command; returns the process exit code (a running server keeps the process alive). */

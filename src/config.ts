@@ -186,6 +186,7 @@ export const SETTINGS = {
   MCP_JWT_ISSUER: listSetting('Authentication', 'Accepted `iss` values (one, or several with MCP_USER_RESOLVER). Empty: any issuer.', checkedString(undefined, LIST_ERROR)),
   MCP_JWT_AUDIENCE: listSetting('Authentication', 'Accepted `aud` values; a token must name at least one. Required with MCP_AUTH_ENABLED. Use this service\'s resource URL (MCP_SERVICE_URL + /mcp) for OAuth clients (RFC 8707).', checkedString(undefined, LIST_ERROR)),
   MCP_REQUIRED_SCOPES: listSetting('Authentication', 'Scopes every token or API key must carry (403 insufficient_scope otherwise), on top of the per-tool scopes.', checkedString(undefined, LIST_ERROR)),
+  MCP_ALLOW_UNSCOPED_TOKENS: booleanSetting('Authentication', false, 'Accept JWTs that carry no `scope`/`scp` claim as allowed every tool scope (their roles still limit them). Off: such tokens have no scopes, so every tool answers 403 insufficient_scope. For identity providers that put no scopes in machine tokens (e.g. Entra ID app-only tokens).'),
   MCP_JWT_CLOCK_SKEW: integerSetting('Authentication', 60, 0, 600, 'Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.'),
   MCP_JWT_DEBUG_ERRORS: booleanSetting('Authentication', false, 'Log why a token was refused (server side only; responses never say).'),
   MCP_JWKS_CACHE_TTL: integerSetting('Authentication', 600, 10, 86_400, 'Seconds the JWKS key set is used before it is fetched again in the background (a set that cannot be refreshed keeps working).'),

@@ -102,4 +102,11 @@ t.test('api-keys', async t => {
   const duplicate = await cli(['api-keys', 'create', '--user', 'alice', '--name', 'ci'], env)
   t.equal(duplicate.code, EXIT.failure)
   t.match(duplicate.err, /an API key named "ci" already exists/)
+  const numeric = await cli(['api-keys', 'create', '--user', 'alice', '--name', '2'], env)
+  t.equal(numeric.code, EXIT.failure, 'a name that reads as an id would make revoke ambiguous')
+  t.match(numeric.err, /cannot be a number/)
+  const keyId = catalog.findApiKey('ci')?.key_id ?? ''
+  const lookalike = await cli(['api-keys', 'create', '--user', 'alice', '--name', keyId], env)
+  t.match(lookalike.err, new RegExp(`an API key named "${keyId}" already exists`), 'nor may a name be another key\'s id')
+  t.match((await cli(['api-keys', 'list'], env)).out, /^2\tci\tadmin\t\(all\)\tactive/m, 'the key revoke 2 names is still the one listed as 2')
 })

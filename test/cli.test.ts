@@ -80,6 +80,15 @@ t.test('load-examples and users', async t => {
   t.match(list.out, /^1\tadmin\tAda Admin\tadmin@example.com\tAdmin\tactive$/m)
   t.match(list.out, /^4\tdana\tDana\tdana@example.com\tGamma,sql_lab\tactive$/m)
   t.match(list.out, /^5\teve\t\t\t\tinactive$/m)
+
+  t.match((await cli(['users', 'deactivate', 'dana'], env)).out, /User dana is now inactive/)
+  t.match((await cli(['users', 'deactivate', 'dana'], env)).out, /User dana was already inactive/)
+  t.match((await cli(['users', 'list'], env)).out, /^4\tdana\t.*\tinactive$/m)
+  t.match((await cli(['users', 'activate', 'eve'], env)).out, /User eve is now active/)
+  const unknown = await cli(['users', 'deactivate', 'nobody'], env)
+  t.equal(unknown.code, EXIT.failure)
+  t.match(unknown.err, /no user named "nobody"/)
+  t.equal((await cli(['users', 'deactivate'], env)).code, EXIT.usage)
 })
 
 t.test('run serves MCP and shuts down gracefully on SIGTERM', async t => {

@@ -64,7 +64,7 @@ export function secretMatches (record: ApiKeyRecord, secret: string): boolean {
 export function verifyApiKey (catalog: Catalog, key: string, prefix: string): ApiKeyRecord {
   const parts = parseApiKey(key, prefix)
   if (parts === undefined) throw new ApiKeyRejectedError('not a well-formed API key')
-  const record = catalog.findApiKey(parts.keyId)
+  const record = catalog.findApiKeyByKeyId(parts.keyId)
   if (record === undefined || record.key_id !== parts.keyId) throw new ApiKeyRejectedError('unknown API key')
   if (!secretMatches(record, parts.secret)) throw new ApiKeyRejectedError('wrong API key secret')
   return usableKey(record)
@@ -75,4 +75,14 @@ export function usableKey (record: ApiKeyRecord, now = Date.now()): ApiKeyRecord
   if (record.revoked_on !== null) throw new ApiKeyRejectedError(`API key ${record.name} was revoked`)
   if (record.expires_on !== null && Date.parse(record.expires_on) <= now) throw new ApiKeyRejectedError(`API key ${record.name} expired`)
   return record
+}
+
+/** Last-use times are written at most once a minute: every request would be a catalog write. */
+const LAST_USED_RESOLUTION_MS = 60_000
+
+/** Record that a key was used (directly, by token exchange, or through an exchanged token). */
+export function recordApiKeyUse (catalog: Catalog, record: ApiKeyRecord, now = Date.now()): void {
+  if (record.last_used_on === null || now - Date.parse(record.last_used_on) > LAST_USED_RESOLUTION_MS) {
+    catalog.touchApiKey(record.id, new Date(now).toISOString())
+  }
 }

@@ -3,13 +3,13 @@ import { AccessProfile } from '../catalog/access.ts'
 import type { Catalog } from '../catalog/catalog.ts'
 import type { UserRecord } from '../catalog/records.ts'
 import type { AuthMethod, Principal } from '../tools/tool.ts'
-import { ApiKeyRejectedError, isApiKeyShaped, usableKey, verifyApiKey } from './api-keys.ts'
+import { ApiKeyRejectedError, isApiKeyShaped, recordApiKeyUse, usableKey, verifyApiKey } from './api-keys.ts'
 import { insufficientScope, invalidCredentials, missingCredentials } from './challenge.ts'
 import type { ChallengeContext } from './challenge.ts'
 import type { ServiceTokens } from './exchange.ts'
 import { MAX_TOKEN_LENGTH, peekToken, TokenRejectedError } from './jwt.ts'
 import type { TokenVerifier } from './jwt.ts'
-import { missingScopes, scopesFromClaims } from './scopes.ts'
+import { MalformedScopeError, missingScopes, scopesFromClaims } from './scopes.ts'
 import { resolveUser, UserRejectedError } from './users.ts'
 import type { UserResolutionOptions } from './users.ts'
 
@@ -39,6 +39,8 @@ export interface CredentialAuthenticatorOptions {
   challenge: ChallengeContext
   users: UserResolutionOptions
   requiredScopes: readonly string[]
+  /** Read a JWT without scope claims as unrestricted (roles only) instead of as no scopes. */
+  allowUnscopedTokens: boolean
   /** Log the reason a credential was refused (MCP_JWT_DEBUG_ERRORS). */
   debugErrors: boolean
   jwt?: TokenVerifier | undefined
@@ -64,9 +66,6 @@ class Refusal extends Error {
     this.method = method
   }
 }
-
-/** Write an API key's last use at most once a minute: every request would be a catalog write. */
-const LAST_USED_RESOLUTION_MS = 60_000
 
 /**
  * Authentication when it is on. Credentials, in order:
@@ -135,10 +134,7 @@ export class CredentialAuthenticator implements Authenticator {
       throw new Refusal('api_key', err instanceof ApiKeyRejectedError ? err.message : 'API key check failed')
     }
     const user = this.activeUser('api_key', this.options.catalog.findUserById(record.user_id))
-    const now = Date.now()
-    if (record.last_used_on === null || now - Date.parse(record.last_used_on) > LAST_USED_RESOLUTION_MS) {
-      this.options.catalog.touchApiKey(record.id, new Date(now).toISOString())
-    }
+    recordApiKeyUse(this.options.catalog, record)
     return { method: 'api_key', user, scopes: record.scopes ?? undefined, clientId: `api-key:${record.name}` }
   }
 
@@ -146,7 +142,7 @@ export class CredentialAuthenticator implements Authenticator {
     const { serviceTokens, custom, jwt, catalog } = this.options
     if (serviceTokens !== undefined && peekToken(token)?.claims.iss === serviceTokens.issuer) {
       const { claims } = await this.verified('exchanged_token', serviceTokens.verify, token)
-      const key = catalog.findApiKey(String(claims.akid))
+      const key = catalog.findApiKeyByKeyId(String(claims.akid))
       try {
         if (key === undefined) throw new ApiKeyRejectedError('the API key of this token no longer exists')
         usableKey(key)
@@ -154,7 +150,9 @@ export class CredentialAuthenticator implements Authenticator {
         throw new Refusal('exchanged_token', (err as Error).message)
       }
       const user = this.activeUser('exchanged_token', catalog.findUserByUsername(String(claims.sub)))
-      return { method: 'exchanged_token', user, scopes: scopesFromClaims(claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined }
+      recordApiKeyUse(catalog, key)
+      // This service's own tokens carry the key's scopes, or none for a key without scopes.
+      return { method: 'exchanged_token', user, scopes: this.scopesOf('exchanged_token', claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined }
     }
     if (custom !== undefined) {
       let verification: CustomVerification
@@ -168,14 +166,26 @@ export class CredentialAuthenticator implements Authenticator {
       const user = verification.username !== undefined
         ? this.activeUser('custom', catalog.findUserByUsername(verification.username))
         : await this.userFromClaims('custom', claims)
-      return { method: 'custom', user, scopes: verification.scopes ?? scopesFromClaims(claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined }
+      return { method: 'custom', user, scopes: verification.scopes ?? this.scopesOf('custom', claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined }
     }
     if (jwt === undefined) throw new Refusal('jwt', 'bearer tokens are not accepted (MCP_AUTH_ENABLED is off); use an API key')
     const { claims } = await this.verified('jwt', jwt, token)
     const user = await this.userFromClaims('jwt', claims)
     const clientId = [claims.client_id, claims.azp].find((value): value is string => typeof value === 'string')
-    return { method: 'jwt', user, scopes: scopesFromClaims(claims), clientId }
+    // An identity provider's token without scope claims gets no scopes (fail closed), unless
+    // MCP_ALLOW_UNSCOPED_TOKENS says its roles alone should limit it.
+    const scopes = this.scopesOf('jwt', claims) ?? (this.options.allowUnscopedTokens ? undefined : [])
+    return { method: 'jwt', user, scopes, clientId }
   }
+
+  private scopesOf (method: AuthMethod, claims: Readonly<Record<string, unknown>>): string[] | undefined {
+    try {
+      return scopesFromClaims(claims)
+    } catch (err) {
+      throw new Refusal(method, err instanceof MalformedScopeError ? err.message : 'unreadable scopes')
+    }
+  }
+
 
   private async verified (method: AuthMethod, verify: TokenVerifier, token: string): Promise<{ claims: Readonly<Record<string, unknown>> }> {
     try {

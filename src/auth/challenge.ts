@@ -27,8 +27,9 @@ export class AuthChallengeError extends Error {
   }
 }
 
+/** Quoted-string values keep printable ASCII only: no quote, backslash or line break can break out. */
 function header (parameters: Record<string, string | undefined>): string {
-  const pairs = Object.entries(parameters).filter(([, value]) => value !== undefined && value !== '').map(([name, value]) => `${name}="${String(value).replace(/["\\]/g, '')}"`)
+  const pairs = Object.entries(parameters).filter(([, value]) => value !== undefined && value !== '').map(([name, value]) => `${name}="${String(value).replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '')}"`)
   return `Bearer ${pairs.join(', ')}`
 }
 

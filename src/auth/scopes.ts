@@ -41,15 +41,24 @@ export function missingScopes (granted: readonly string[] | undefined, needed: r
   return needed.filter(scope => !hasScope(granted, scope))
 }
 
+/** RFC 6749 §3.3 scope-token characters; anything else (quotes, spaces, control characters) is dropped. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
+
+/** A scope claim that is there but not a string or list of strings: the token is refused. */
+export class MalformedScopeError extends Error {}
+
 /**
  * Scopes from JWT claims: `scope` (space-separated, RFC 8693/9068) or `scp` (a list, or a
- * space-separated string). undefined when the token has neither claim.
+ * space-separated string). undefined when the token has neither claim; a claim of another
+ * type throws MalformedScopeError (never read as "unrestricted").
  */
 export function scopesFromClaims (claims: Readonly<Record<string, unknown>>): string[] | undefined {
   for (const claim of ['scope', 'scp']) {
     const value = claims[claim]
-    if (typeof value === 'string') return value.split(/\s+/).filter(scope => scope !== '')
-    if (Array.isArray(value)) return value.filter((scope): scope is string => typeof scope === 'string')
+    if (value === undefined) continue
+    const items = typeof value === 'string' ? value.split(/\s+/) : Array.isArray(value) && value.every(item => typeof item === 'string') ? value as string[] : undefined
+    if (items === undefined) throw new MalformedScopeError(`the ${claim} claim is neither a string nor a list of strings`)
+    return items.filter(scope => SCOPE_TOKEN.test(scope))
   }
   return undefined
 }

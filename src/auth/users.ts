@@ -41,11 +41,16 @@ export async function usernameFromClaims (claims: Readonly<Record<string, unknow
   return undefined
 }
 
-/** Roles a provisioned user gets: the mapped values of the roles claim, plus the defaults. */
+/**
+ * Roles a provisioned user gets: the mapped values of the roles claim, plus the defaults. A
+ * string claim is one group name, never split ("not admins" must not match "admins"), and
+ * only the mapping's own keys count (no "toString" from the prototype).
+ */
 export function provisionedRoles (claims: Readonly<Record<string, unknown>>, jit: JitProvisioning): string[] {
   const raw = claims[jit.rolesClaim]
-  const values = Array.isArray(raw) ? raw.filter((value): value is string => typeof value === 'string') : typeof raw === 'string' ? raw.split(/[\s,]+/) : []
-  return [...new Set([...jit.defaultRoles, ...values.flatMap(value => jit.mapping[value] ?? [])])]
+  const values = Array.isArray(raw) ? raw.filter((value): value is string => typeof value === 'string') : typeof raw === 'string' ? [raw] : []
+  const mapped = values.flatMap(value => Object.hasOwn(jit.mapping, value) ? jit.mapping[value] ?? [] : [])
+  return [...new Set([...jit.defaultRoles, ...mapped])]
 }
 
 /**

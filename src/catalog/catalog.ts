@@ -280,6 +280,16 @@ export class Catalog {
   }
 
   /** Returns false when the user already had the role. */
+  /**
+   * Turn an account off or on. Inactive users are refused on their next request, whatever
+   * credential they hold (JWT, API key, exchanged token). Returns false when nothing changed.
+   */
+  setUserActive (username: string, active: boolean): boolean {
+    const user = this.findUserByUsername(username)
+    if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
+    return this.prepare('UPDATE users SET active = ?, changed_on = ? WHERE id = ? AND active <> ?').run(active ? 1 : 0, now(), user.id, active ? 1 : 0).changes > 0
+  }
+
   addUserToRole (username: string, roleName: string): boolean {
     const user = this.findUserByUsername(username)
     if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
@@ -318,7 +328,10 @@ export class Catalog {
   // ---- API keys ------------------------------------------------------------------------
 
   createApiKey (key: { key_id: string, name: string, user_id: number, secret_hash: string, scopes: readonly string[] | null, expires_on: string | null }): ApiKeyRecord {
+    // Names, key ids and row ids share one lookup (findApiKey), so none may pass for another.
+    if (/^\d+$/.test(key.name)) throw new CatalogError(`an API key name cannot be a number ("${key.name}"): numbers name keys by id`)
     if (this.findApiKey(key.name) !== undefined) throw new CatalogError(`an API key named "${key.name}" already exists`)
+    if (this.findApiKey(key.key_id) !== undefined) throw new CatalogError('the generated key id is taken; create the key again')
     this.prepare(`
       INSERT INTO api_keys (key_id, name, user_id, secret_hash, scopes, created_on, expires_on)
       VALUES (?, ?, ?, ?, ?, ?, ?)`)
@@ -326,7 +339,13 @@ export class Catalog {
     return this.mustFind(this.findApiKey(key.name), 'API key')
   }
 
-  /** An API key by its public key id (from the key string), its name, or its row id. */
+  /** An API key by its public key id only (authentication: the id inside a presented key). */
+  findApiKeyByKeyId (keyId: string): ApiKeyRecord | undefined {
+    const row = this.prepare(`${API_KEY_SELECT} WHERE k.key_id = ?`).get(keyId)
+    return row === undefined ? undefined : apiKeyFromRow(row)
+  }
+
+  /** An API key by its public key id, its name, or its row id (operators' and exchange lookups). */
   findApiKey (identifier: string | number): ApiKeyRecord | undefined {
     const row = this.prepare(`${API_KEY_SELECT} WHERE k.key_id = ? OR k.name = ? OR k.id = ?`)
       .get(String(identifier), String(identifier), typeof identifier === 'number' ? identifier : -1)

@@ -144,6 +144,7 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
         jit: config.MCP_JIT_PROVISIONING ? { rolesClaim: config.MCP_JIT_ROLES_CLAIM, mapping: config.MCP_JIT_ROLE_MAPPING, defaultRoles: config.MCP_JIT_DEFAULT_ROLES } : undefined
       },
       requiredScopes: config.MCP_REQUIRED_SCOPES,
+      allowUnscopedTokens: config.MCP_ALLOW_UNSCOPED_TOKENS,
       debugErrors: config.MCP_JWT_DEBUG_ERRORS,
       jwt: jwtVerifier(app),
       custom: await customVerifier(app),

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import * as z from 'zod'
-import { ApiKeyRejectedError, isApiKeyShaped, parseApiKey, secretMatches, usableKey } from '../auth/api-keys.ts'
+import { ApiKeyRejectedError, isApiKeyShaped, parseApiKey, recordApiKeyUse, secretMatches, usableKey } from '../auth/api-keys.ts'
 
 const exchangeRequest = z.object({
   name: z.string().min(1).max(200),
@@ -39,6 +39,7 @@ async function tokenExchangePlugin (app: FastifyInstance): Promise<void> {
       const user = catalog.findUserById(key.user_id)
       if (user === undefined || !user.active) throw new ApiKeyRejectedError('the user of the key is inactive')
       const { accessToken, expiresIn } = tokens.issue(key)
+      recordApiKeyUse(catalog, key)
       app.metrics.authAttempt('token_exchange', 'success')
       request.log.info({ api_key: key.name, user: user.username }, 'API key exchanged for a token')
       return { payload: { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn } }

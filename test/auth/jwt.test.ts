@@ -99,6 +99,12 @@ t.test('user resolution follows the Superset guide, and can be configured', asyn
     t.match(me, { username: 'dana', email: 'dana@example.com', first_name: 'Dana' })
     t.same(me?.roles, ['Alpha', 'Gamma', 'examples_access'], 'default and mapped roles, unmapped groups ignored')
     t.equal((await whoAmI(server, newcomer))?.username, 'dana', 'the next call finds the user')
+    const single = await whoAmI(server, token({ preferred_username: 'finn', groups: 'sql-users' }))
+    t.same(single?.roles, ['Gamma', 'sql_lab'], 'a string claim is one group')
+    const sneaky = await whoAmI(server, token({ preferred_username: 'gil', groups: 'not analysts' }))
+    t.same(sneaky?.roles, ['Gamma'], 'a group name containing a mapped one is not that group')
+    const prototype = await whoAmI(server, token({ preferred_username: 'hal', groups: ['toString', '__proto__', 'constructor'] }))
+    t.same(prototype?.roles, ['Gamma'], 'names from the object prototype map to nothing')
 
     const off = await startTestServer(t, jwtSettings({ MCP_JWT_PUBLIC_KEY: key.publicPem, MCP_USER_CLAIMS: ['preferred_username'] }))
     t.equal((await callWith(off, token({ preferred_username: 'erin' }))).status, 401, 'without provisioning an unknown user is refused')
@@ -108,7 +114,7 @@ t.test('user resolution follows the Superset guide, and can be configured', asyn
 t.test('scopes', async t => {
   const key = testKey('scopes')
   const server = await startTestServer(t, jwtSettings({ MCP_JWT_PUBLIC_KEY: key.publicPem }))
-  const bearer = (scope?: unknown, claim = 'scope'): string => `Bearer ${signWith(key, claimsFor('admin', scope === undefined ? {} : { [claim]: scope }))}`
+  const bearer = (scope?: unknown, claim = 'scope'): string => `Bearer ${signWith(key, claimsFor('admin', { scope: undefined, ...(scope === undefined ? {} : { [claim]: scope }) }))}`
 
   t.test('tools/list shows only the tools the scopes cover', async t => {
     const readOnly = await connectClient(t, server.url, 'legacy', { authorization: bearer('mcp:read') })
@@ -119,8 +125,38 @@ t.test('scopes', async t => {
     t.ok((await sql.listTools()).tools.some(tool => tool.name === 'execute_sql'), 'scp as a list works too')
     const write = await connectClient(t, server.url, 'legacy', { authorization: bearer('mcp:write') })
     t.ok((await write.listTools()).tools.some(tool => tool.name === 'list_charts'), 'mcp:write implies mcp:read')
+  })
+
+  t.test('a token without scope claims has no scopes, unless MCP_ALLOW_UNSCOPED_TOKENS', async t => {
     const unscoped = await connectClient(t, server.url, 'legacy', { authorization: bearer() })
-    t.equal((await unscoped.listTools()).tools.length, 11, 'a token without scopes is limited by roles only')
+    t.same((await unscoped.listTools()).tools.map(tool => tool.name), ['health_check'], 'fail closed: only the tool that needs no scope')
+    const refused = await callWith(server, bearer(), 'list_charts')
+    t.equal(refused.status, 403)
+    t.equal(refused.json.error, 'insufficient_scope')
+    const lenient = await startTestServer(t, jwtSettings({ MCP_JWT_PUBLIC_KEY: key.publicPem, MCP_ALLOW_UNSCOPED_TOKENS: true }))
+    const roles = await connectClient(t, lenient.url, 'legacy', { authorization: bearer() })
+    t.equal((await roles.listTools()).tools.length, 11, 'with the setting, roles alone limit it')
+    t.equal((await callWith(lenient, bearer(''), 'list_charts')).status, 403, 'an empty scope claim is still no scopes')
+  })
+
+  t.test('a scope claim of the wrong type is a refused token, never "unrestricted"', async t => {
+    const lenient = await startTestServer(t, jwtSettings({ MCP_JWT_PUBLIC_KEY: key.publicPem, MCP_ALLOW_UNSCOPED_TOKENS: true }))
+    for (const [claim, value] of [['scope', 42], ['scope', {}], ['scope', null], ['scp', [1, 2]], ['scp', 'mcp:read'], ['scp', true]] as const) {
+      const response = await callWith(lenient, bearer(value, claim), 'execute_sql', { database_id: 1, sql: 'SELECT 1' })
+      if (claim === 'scp' && value === 'mcp:read') {
+        t.equal(response.status, 403, 'scp as a string is read as scopes')
+        continue
+      }
+      t.equal(response.status, 401, `${claim}: ${JSON.stringify(value)}`)
+      t.same(response.json, INVALID_TOKEN_BODY)
+    }
+  })
+
+  t.test('scope items a header cannot carry are dropped', async t => {
+    const response = await callWith(server, bearer(['mcp:read', 'x"y', 'a\r\nSet-Cookie: z=1', 'ü']), 'execute_sql', { database_id: 1, sql: 'SELECT 1' })
+    t.equal(response.status, 403)
+    t.equal(response.headers.get('www-authenticate'), 'Bearer realm="analytics-mcp", error="insufficient_scope", error_description="This needs the scopes: mcp:read mcp:sql", scope="mcp:read mcp:sql", resource_metadata="https://analytics.test/.well-known/oauth-protected-resource/mcp"')
+    t.equal(response.json.scope, 'mcp:read mcp:sql')
   })
 
   t.test('calling a tool outside the scopes is 403 insufficient_scope naming every scope needed', async t => {

@@ -61,6 +61,31 @@ t.test('token exchange', async t => {
     t.equal((await exchange('just a string')).status, 400)
   })
 
+  t.test('exchanges and exchanged tokens record the key\'s last use', async t => {
+    const unused = createApiKey(catalog, { prefix: 'amcp', name: 'report-job', userId: alice.id, scopes: null, expiresOn: null })
+    t.equal(catalog.findApiKey('report-job')?.last_used_on, null)
+    const response = await exchange({ name: 'report-job', secret: unused.key })
+    t.equal(response.status, 200)
+    t.type(catalog.findApiKey('report-job')?.last_used_on, 'string', 'the exchange counts as a use')
+    const unscoped = await callWith(server, `Bearer ${response.json.payload.access_token as string}`, 'execute_sql', { database_id: 1, sql: 'SELECT 1 AS one' })
+    t.same(unscoped.json.result.structuredContent.rows, [{ one: 1 }], 'a key without scopes gives a token limited by roles only')
+    catalog.revokeApiKey(unused.record.id)
+  })
+
+  t.test('a user made inactive after the exchange loses the token; expired keys are refused', async t => {
+    const bob = catalog.findUserByUsername('bob')
+    if (bob === undefined) throw new Error('demo user missing')
+    const bobs = createApiKey(catalog, { prefix: 'amcp', name: 'bob-key', userId: bob.id, scopes: null, expiresOn: null })
+    const token = (await exchange({ name: 'bob-key', secret: bobs.key })).json.payload.access_token as string
+    t.equal((await callWith(server, `Bearer ${token}`)).status, 200)
+    catalog.setUserActive('bob', false)
+    t.teardown(() => { catalog.setUserActive('bob', true) })
+    t.equal((await callWith(server, `Bearer ${token}`)).status, 401, 'the token dies with the account')
+    t.equal((await exchange({ name: 'bob-key', secret: bobs.key })).status, 401, 'and no new token is issued')
+    const expired = createApiKey(catalog, { prefix: 'amcp', name: 'old-key', userId: alice.id, scopes: null, expiresOn: '2020-01-01T00:00:00.000Z' })
+    t.equal((await exchange({ name: 'old-key', secret: expired.key })).status, 401, 'an expired key cannot be exchanged')
+  })
+
   t.test('revoking the key ends its exchanged tokens too', async t => {
     const token = (await exchange({ name: 'notebook', secret: secretPart })).json.payload.access_token as string
     t.equal((await callWith(server, `Bearer ${token}`)).status, 200)

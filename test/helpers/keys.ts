@@ -35,9 +35,9 @@ export function testKey (kid: string, alg: TestKey['alg'] = 'RS256'): TestKey {
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
-/** Claims of a good token for `sub`, valid for an hour. */
+/** Claims of a good token for `sub`, valid for an hour, with every tool scope (`scope: undefined` drops them). */
 export function claimsFor (sub: string, extra: Record<string, unknown> = {}, audience = 'https://analytics.test/mcp', issuer = 'https://idp.test/realms/acme'): Record<string, unknown> {
-  return { sub, iss: issuer, aud: audience, iat: nowSeconds(), exp: nowSeconds() + 3600, ...extra }
+  return { sub, iss: issuer, aud: audience, iat: nowSeconds(), exp: nowSeconds() + 3600, scope: 'mcp:read mcp:write mcp:sql', ...extra }
 }
 
 /** A token signed with a key pair (RS*, ES*, PS*). */
