@@ -16,6 +16,7 @@ export const README = path.join(path.dirname(fileURLToPath(import.meta.url)), '.
 function formatDefault (value: unknown): string {
   if (value === undefined) return '*(unset)*'
   if (Array.isArray(value)) return value.length === 0 ? '*(empty)*' : `\`${value.join(',')}\``
+  if (typeof value === 'object' && value !== null) return Object.keys(value).length === 0 ? '*(empty)*' : `\`${JSON.stringify(value)}\``
   return `\`${String(value)}\``
 }
 

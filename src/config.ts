@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { isIP } from 'node:net'
 import path from 'node:path'
 import * as z from 'zod'
+import { isLoopbackHost } from './hosts.ts'
 import { authConfigProblems, authenticationRequired } from './auth/config-checks.ts'
 
 /**
@@ -181,6 +182,7 @@ export const SETTINGS = {
   MCP_AUTH_ENABLED: booleanSetting('Authentication', false, 'Require a bearer JWT on /mcp (RFC 6750). Needs MCP_JWT_AUDIENCE and key material (MCP_JWKS_URI, MCP_JWT_PUBLIC_KEY or MCP_JWT_SECRET).'),
   MCP_JWT_ALGORITHM: enumSetting('Authentication', 'RS256', JWT_ALGORITHMS, 'The one signing algorithm accepted (tokens with any other `alg`, including `none`, are refused). RS*/ES* use MCP_JWKS_URI or MCP_JWT_PUBLIC_KEY; HS* use MCP_JWT_SECRET.'),
   MCP_JWKS_URI: optionalStringSetting('Authentication', 'JWKS endpoint of the identity provider (RS*/ES*); keys are cached by `kid`, an unknown `kid` triggers a rate-limited refetch.', checkHttpUrl),
+  MCP_JWKS_ALLOW_HTTP: booleanSetting('Authentication', false, 'Allow a plain-HTTP MCP_JWKS_URI on a non-loopback host (an in-cluster identity provider). Off: start-up refuses it, since the keys could be swapped in transit.'),
   MCP_JWT_PUBLIC_KEY: optionalStringSetting('Authentication', 'Static PEM public key (RS*/ES*), instead of MCP_JWKS_URI.', checkPem('public')),
   MCP_JWT_SECRET: optionalStringSetting('Authentication', 'Shared secret for HS256/384/512, at least 32 characters. Keep it in a secret store, not in a file.', value => value.length < 32 ? 'must be at least 32 characters (256 bits) long' : undefined),
   MCP_JWT_ISSUER: listSetting('Authentication', 'Accepted `iss` values (one, or several with MCP_USER_RESOLVER). Empty: any issuer.', checkedString(undefined, LIST_ERROR)),
@@ -389,10 +391,4 @@ function editDistance (a: string, b: string): number {
     previous = current
   }
   return previous[b.length] ?? 0
-}
-
-/** True when the bind address only accepts connections from this machine. */
-export function isLoopbackHost (host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '').toLowerCase()
-  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare)
 }

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { isLoopbackHost, resolveConfig } from '../src/config.ts'
+import { resolveConfig } from '../src/config.ts'
+import { isLoopbackHost } from '../src/hosts.ts'
 import { hostAllowed, originAllowed, transportSecurityPolicy } from '../src/plugins/security.ts'
 import { startTestServer } from './helpers/app.ts'
 import { post, postRaw, rawRequest } from './helpers/rpc.ts'

@@ -1,4 +1,6 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
+import { isLoopbackHost } from '../hosts.ts'
 
 /** The settings the checks read (a subset of Config, before it is frozen). */
 interface AuthSettings {
@@ -7,6 +9,7 @@ interface AuthSettings {
   MCP_AUTH_FACTORY: unknown
   MCP_JWT_ALGORITHM: string
   MCP_JWKS_URI: string | undefined
+  MCP_JWKS_ALLOW_HTTP: boolean
   MCP_JWT_PUBLIC_KEY: string | undefined
   MCP_JWT_SECRET: string | undefined
   MCP_JWT_ISSUER: readonly string[]
@@ -22,6 +25,9 @@ interface AuthSettings {
 
 /** Key types node:crypto reports for each algorithm family. */
 const KEY_TYPE: Readonly<Record<string, string>> = { RS: 'rsa', ES: 'ec' }
+/** The curve each ECDSA algorithm is defined on (RFC 7518 §3.4). */
+const CURVE: Readonly<Record<string, string>> = { ES256: 'prime256v1', ES384: 'secp384r1' }
+const MIN_RSA_BITS = 2048
 
 /** Whether any credential is required on /mcp (otherwise: development mode). */
 export function authenticationRequired (settings: Pick<AuthSettings, 'MCP_AUTH_ENABLED' | 'MCP_API_KEY_ENABLED' | 'MCP_AUTH_FACTORY'>): boolean {
@@ -59,6 +65,10 @@ export function authConfigProblems (settings: AuthSettings, loopback: boolean): 
     } else {
       if (settings.MCP_JWT_SECRET !== undefined) problems.push(`MCP_JWT_SECRET: not used with MCP_JWT_ALGORITHM=${algorithm}; remove it, and verify with MCP_JWKS_URI or MCP_JWT_PUBLIC_KEY`)
       if (settings.MCP_JWKS_URI !== undefined && settings.MCP_JWT_PUBLIC_KEY !== undefined) problems.push('MCP_JWT_PUBLIC_KEY: set either MCP_JWKS_URI or MCP_JWT_PUBLIC_KEY, not both')
+      const jwks = settings.MCP_JWKS_URI === undefined ? undefined : new URL(settings.MCP_JWKS_URI)
+      if (jwks?.protocol === 'http:' && !isLoopbackHost(jwks.hostname) && !settings.MCP_JWKS_ALLOW_HTTP) {
+        problems.push(`MCP_JWKS_URI: ${jwks.origin} is plain HTTP, so anyone on the path could swap the keys tokens are checked with; use https, or set MCP_JWKS_ALLOW_HTTP=true for an in-cluster identity provider behind a NetworkPolicy`)
+      }
       const keyProblem = settings.MCP_JWT_PUBLIC_KEY === undefined ? undefined : keyTypeProblem(settings.MCP_JWT_PUBLIC_KEY, 'public', algorithm)
       if (keyProblem !== undefined) problems.push(`MCP_JWT_PUBLIC_KEY: ${keyProblem}`)
     }
@@ -81,11 +91,17 @@ export function authConfigProblems (settings: AuthSettings, loopback: boolean): 
 
 function keyTypeProblem (pem: string, kind: 'public' | 'private', algorithm: string): string | undefined {
   const expected = KEY_TYPE[algorithm.slice(0, 2)]
-  let actual: string | undefined
+  let key: KeyObject
   try {
-    actual = (kind === 'public' ? createPublicKey(pem) : createPrivateKey(pem)).asymmetricKeyType
+    key = kind === 'public' ? createPublicKey(pem) : createPrivateKey(pem)
   } catch {
     return `not a readable PEM ${kind} key`
   }
-  return expected !== undefined && actual !== expected ? `is an ${actual ?? 'unknown'} key but ${algorithm} needs an ${expected.toUpperCase()} key` : undefined
+  const actual = key.asymmetricKeyType
+  if (expected !== undefined && actual !== expected) return `is an ${actual ?? 'unknown'} key but ${algorithm} needs an ${expected.toUpperCase()} key`
+  const details = key.asymmetricKeyDetails
+  const curve = CURVE[algorithm]
+  if (curve !== undefined && details?.namedCurve !== curve) return `is a key on curve ${details?.namedCurve ?? 'unknown'} but ${algorithm} needs ${curve} (every token would be refused)`
+  if (actual === 'rsa' && (details?.modulusLength ?? 0) < MIN_RSA_BITS) return `is a ${details?.modulusLength ?? 0}-bit RSA key; use at least ${MIN_RSA_BITS} bits`
+  return undefined
 }

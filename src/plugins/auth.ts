@@ -80,6 +80,10 @@ function jwtVerifier (app: FastifyInstance): TokenVerifier | undefined {
   } else {
     key = config.MCP_JWT_PUBLIC_KEY ?? config.MCP_JWT_SECRET ?? ''
   }
+  if (!config.MCP_JWT_AUDIENCE.includes(config.resourceUrl)) {
+    // Allowed (IdPs name audiences their own way), but MCP clients ask for tokens for this URL.
+    app.log.warn({ audiences: config.MCP_JWT_AUDIENCE, resource: config.resourceUrl }, 'MCP_JWT_AUDIENCE does not hold this service\'s resource URL (MCP_SERVICE_URL + /mcp); tokens MCP clients obtain through OAuth (RFC 8707 resource indicators) name that URL as their audience')
+  }
   return createJwtVerifier({ algorithm, key, issuers: config.MCP_JWT_ISSUER, audiences: config.MCP_JWT_AUDIENCE, clockSkewMs: config.MCP_JWT_CLOCK_SKEW * 1000 })
 }
 

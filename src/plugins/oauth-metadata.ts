@@ -9,6 +9,19 @@ import { authorizationServers } from './auth.ts'
  * provider and run their OAuth flow. `resource` is this service's MCP URL: tokens must be
  * issued for it (their audience), and are never passed on to anything else.
  */
+/**
+ * Where the metadata is served: at /.well-known/oauth-protected-resource/mcp, which the
+ * WWW-Authenticate challenges point to (under MCP_SERVICE_URL, so it is reachable wherever
+ * /mcp is); at the RFC 9728 location of a resource with a path prefix (e.g.
+ * /.well-known/oauth-protected-resource/analytics/mcp for https://host/analytics/mcp, for an
+ * ingress that routes it here); and at the root variant, the MCP spec's last fallback. This
+ * origin serves one resource, the MCP endpoint, so every variant describes it.
+ */
+function metadataPaths (resourceUrl: string): string[] {
+  const resourcePath = new URL(resourceUrl).pathname
+  return [...new Set(['/.well-known/oauth-protected-resource/mcp', `/.well-known/oauth-protected-resource${resourcePath}`, '/.well-known/oauth-protected-resource'])]
+}
+
 async function oauthMetadataPlugin (app: FastifyInstance): Promise<void> {
   const { config } = app
   if (!config.authRequired) return
@@ -24,7 +37,7 @@ async function oauthMetadataPlugin (app: FastifyInstance): Promise<void> {
     bearer_methods_supported: ['header'],
     resource_name: config.MCP_APP_NAME
   }
-  for (const url of ['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource']) {
+  for (const url of metadataPaths(config.resourceUrl)) {
     app.get(url, async function protectedResourceMetadata (_request, reply) {
       // Browser-based clients read it cross-origin; it holds nothing secret.
       reply.header('access-control-allow-origin', '*').header('cache-control', 'public, max-age=3600')

@@ -2,7 +2,7 @@ import helmet from '@fastify/helmet'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { localhostAllowedHostnames, validateHostHeader } from '@modelcontextprotocol/server'
-import { isLoopbackHost } from '../config.ts'
+import { isLoopbackHost } from '../hosts.ts'
 import type { Config } from '../config.ts'
 import { HostNotAllowedError, OriginNotAllowedError } from '../errors.ts'
 

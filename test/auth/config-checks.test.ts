@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto'
 import path from 'node:path'
 import t from 'tap'
 import { buildApp } from '../../src/app.ts'
@@ -20,6 +21,7 @@ function problems (values: Record<string, unknown>): string[] {
 
 const rsa = testKey('config-rsa')
 const ec = testKey('config-ec', 'ES256')
+const weakRsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
 const base = { MCP_AUTH_ENABLED: 'true', MCP_JWT_AUDIENCE: 'https://analytics.test/mcp' }
 
 t.test('each unsafe setup is refused with a message naming it', async t => {
@@ -47,6 +49,10 @@ t.test('each unsafe setup is refused with a message naming it', async t => {
     ['an authorization server that is not a URL', { ...base, MCP_JWT_PUBLIC_KEY: rsa.publicPem, MCP_AUTHORIZATION_SERVERS: 'login.example.com' }, /MCP_AUTHORIZATION_SERVERS/],
     ['a bad API key prefix', { MCP_API_KEY_ENABLED: 'true', MCP_API_KEY_PREFIX: 'My_Prefix' }, /MCP_API_KEY_PREFIX \(environment\): expected 2 to 16 lowercase letters or digits/],
     ['a role mapping that is not JSON', { MCP_JIT_ROLE_MAPPING: '{analysts: Admin}' }, /MCP_JIT_ROLE_MAPPING \(environment\): expected a JSON object/],
+    ['ES256 with a P-384 key', { ...base, MCP_JWT_ALGORITHM: 'ES256', MCP_JWT_PUBLIC_KEY: testKey('p384', 'ES384').publicPem }, /MCP_JWT_PUBLIC_KEY: is a key on curve secp384r1 but ES256 needs prime256v1/],
+    ['ES384 with a P-256 key', { ...base, MCP_JWT_ALGORITHM: 'ES384', MCP_JWT_PUBLIC_KEY: ec.publicPem }, /needs secp384r1/],
+    ['a 1024-bit RSA key', { ...base, MCP_JWT_PUBLIC_KEY: weakRsa }, /MCP_JWT_PUBLIC_KEY: is a 1024-bit RSA key; use at least 2048 bits/],
+    ['a JWKS over plain HTTP', { ...base, MCP_JWKS_URI: 'http://keycloak.auth.svc:8080/realms/acme/protocol/openid-connect/certs' }, /^MCP_JWKS_URI: http:\/\/keycloak\.auth\.svc:8080 is plain HTTP/],
     ['a function from the environment', { MCP_AUTH_FACTORY: 'myFactory' }, /MCP_AUTH_FACTORY \(environment\): expected a function \(set it in a JavaScript config file\)/]
   ]
   for (const [name, values, expected] of cases) {
@@ -59,6 +65,10 @@ t.test('good setups are accepted', async t => {
   t.same(problems({ ...base, MCP_JWT_PUBLIC_KEY: rsa.publicPem }), [])
   t.same(problems({ ...base, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: 's'.repeat(32) }), [])
   t.same(problems({ ...base, MCP_JWKS_URI: 'https://idp.test/jwks', MCP_JWT_ALGORITHM: 'ES256' }), [])
+  t.same(problems({ ...base, MCP_JWT_ALGORITHM: 'ES256', MCP_JWT_PUBLIC_KEY: ec.publicPem }), [])
+  t.same(problems({ ...base, MCP_JWT_ALGORITHM: 'ES384', MCP_JWT_PUBLIC_KEY: testKey('p384', 'ES384').publicPem }), [])
+  t.same(problems({ ...base, MCP_JWKS_URI: 'http://127.0.0.1:8080/certs' }), [], 'plain HTTP on loopback')
+  t.same(problems({ ...base, MCP_JWKS_URI: 'http://keycloak.auth.svc:8080/certs', MCP_JWKS_ALLOW_HTTP: 'true' }), [], 'plain HTTP when allowed explicitly')
   t.same(problems({ MCP_API_KEY_ENABLED: 'true', MCP_SERVICE_HOST: '0.0.0.0' }), [], 'API keys alone secure a public bind')
   t.same(problems({ MCP_SERVICE_HOST: '0.0.0.0', MCP_ALLOW_UNAUTHENTICATED_REMOTE: 'true' }), [], 'the explicit opt-in')
   t.same(problems({ MCP_API_KEY_ENABLED: 'true', MCP_TOKEN_EXCHANGE_ENABLED: 'true', MCP_TOKEN_SIGNING_KEY: rsa.privatePem }), [])

@@ -208,6 +208,13 @@ t.test('challenges and protected-resource metadata (RFC 6750, RFC 9728)', async 
         resource_name: 'analytics-mcp'
       })
     }
+    const prefixed = await startTestServer(t, jwtSettings({ MCP_JWT_PUBLIC_KEY: key.publicPem, MCP_SERVICE_URL: 'https://tools.example.com/analytics', MCP_JWT_AUDIENCE: ['https://tools.example.com/analytics/mcp'] }))
+    for (const path of ['/.well-known/oauth-protected-resource/analytics/mcp', '/.well-known/oauth-protected-resource/mcp']) {
+      const response = await fetch(new URL(path, prefixed.url))
+      t.equal(response.status, 200, `behind a path prefix: ${path}`)
+      t.equal((await response.json() as { resource: string }).resource, 'https://tools.example.com/analytics/mcp')
+    }
+    t.match((await callWith(prefixed, undefined)).headers.get('www-authenticate'), /resource_metadata="https:\/\/tools\.example\.com\/analytics\/\.well-known\/oauth-protected-resource\/mcp"/, 'the challenge points under MCP_SERVICE_URL, where the ingress routes to the service')
     const explicit = await startTestServer(t, jwtSettings({ MCP_JWT_PUBLIC_KEY: key.publicPem, MCP_AUTHORIZATION_SERVERS: ['https://login.example.com/'] }))
     const metadata = await (await fetch(new URL('/.well-known/oauth-protected-resource/mcp', explicit.url))).json() as { authorization_servers: string[] }
     t.same(metadata.authorization_servers, ['https://login.example.com/'])
@@ -244,6 +251,20 @@ t.test('why a token was refused is logged only with MCP_JWT_DEBUG_ERRORS', async
     if (debug) t.match(logged, /"reason":"token expired"/, 'debug: the reason is in the log')
     else t.notMatch(logged, /expired/, 'otherwise it is not')
     t.notMatch(logged, new RegExp(expired.slice(7, 60)), 'the token itself is never logged')
+  }
+})
+
+t.test('an audience without this resource\'s URL is allowed, with a warning at start-up', async t => {
+  const key = testKey('audience')
+  for (const audiences of [['account', 'analytics-mcp'], [AUDIENCE]]) {
+    const lines: string[] = []
+    const stream = new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } })
+    const settings = jwtSettings({ MCP_JWT_PUBLIC_KEY: key.publicPem, MCP_JWT_AUDIENCE: audiences, MCP_LOG_LEVEL: 'info' })
+    const server = await startTestServer(t, settings, { logger: { ...loggerOptions(testConfig(t.testdir(), settings)), stream } })
+    const warned = /MCP_JWT_AUDIENCE does not hold this service's resource URL/.test(lines.join(''))
+    t.equal(warned, audiences[0] !== AUDIENCE, `audiences ${audiences.join(', ')}: ${warned ? 'warned' : 'no warning'}`)
+    const token = `Bearer ${signWith(key, claimsFor('alice', { aud: audiences[1] ?? audiences[0] }))}`
+    t.equal((await callWith(server, token)).status, 200, 'tokens for the configured audience work')
   }
 })
 
