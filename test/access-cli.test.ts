@@ -1,16 +1,10 @@
 import t from 'tap'
 import { Catalog } from '../src/catalog/catalog.ts'
-import { EXIT, main } from '../src/cli.ts'
+import { EXIT } from '../src/cli.ts'
+import { cli } from './helpers/cli.ts'
 import { sharedExamplesFile } from './helpers/examples.ts'
 
 // `analytics-mcp roles …` and `analytics-mcp api-keys …`: what an administrator runs.
-
-async function cli (argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number, out: string, err: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  const code = await main(argv, { out: line => out.push(line), err: line => err.push(line), env, cwd: env.MCP_DATA_DIR ?? process.cwd() })
-  return { code, out: out.join('\n'), err: err.join('\n') }
-}
 
 t.test('roles', async t => {
   const env = { MCP_DATA_DIR: t.testdir(), MCP_EXAMPLES_PATH: sharedExamplesFile() }

@@ -3,19 +3,12 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { EXIT, main } from '../src/cli.ts'
+import { EXIT } from '../src/cli.ts'
+import { cli } from './helpers/cli.ts'
 import { sharedExamplesFile } from './helpers/examples.ts'
 import { post, toolCall } from './helpers/rpc.ts'
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli.ts')
-
-/** Run the CLI in-process with captured output. */
-async function cli (argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number, out: string, err: string }> {
-  const out: string[] = []
-  const err: string[] = []
-  const code = await main(argv, { out: line => out.push(line), err: line => err.push(line), env, cwd: env.MCP_DATA_DIR ?? process.cwd() })
-  return { code, out: out.join('\n'), err: err.join('\n') }
-}
 
 t.test('usage', async t => {
   const env = { MCP_DATA_DIR: t.testdir() }
