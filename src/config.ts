@@ -13,7 +13,15 @@ import { authConfigProblems, authenticationRequired } from './auth/config-checks
  * (environment variables, command-line flags).
  */
 
-type SettingGroup = 'Service' | 'Authentication' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution'
+type SettingGroup = 'Service' | 'Authentication' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution' | 'Redis, cache, response size and rate limits'
+
+/** One key of an object setting (MCP_CACHE_CONFIG.call_tool_ttl, ...). */
+export interface SettingKey {
+  description: string
+  type: string
+  default: unknown
+  schema: z.ZodType
+}
 
 export interface Setting {
   group: SettingGroup
@@ -24,6 +32,8 @@ export interface Setting {
   /** `undefined` means "unset": the setting is optional or derived from others. */
   default: unknown
   schema: z.ZodType
+  /** For object settings (Superset's MCP_*_CONFIG dictionaries): their keys. */
+  keys?: Readonly<Record<string, SettingKey>>
 }
 
 const TRUE_WORDS = new Set(['true', '1', 'yes', 'on'])
@@ -104,17 +114,120 @@ function functionSetting (group: SettingGroup, description: string) {
 
 /** A JSON object of role lists, e.g. {"analytics-admins": ["Admin"]}; from the environment as JSON text. */
 function roleMappingSetting (group: SettingGroup, description: string) {
-  const jsonText = (raw: unknown): unknown => {
-    if (typeof raw !== 'string') return raw
-    try {
-      return JSON.parse(raw) as unknown
-    } catch {
-      return raw
-    }
-  }
   const mapping = z.record(z.string(), z.array(z.string(), { error: 'expected a list of role names for each key' }), { error: 'expected a JSON object mapping claim values to lists of role names' })
   return { group, description, type: 'JSON object', default: {} as Record<string, string[]>, schema: z.preprocess(jsonText, mapping) }
 }
+
+function jsonText (raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw
+  try {
+    return JSON.parse(raw) as unknown
+  } catch {
+    return raw
+  }
+}
+
+const key = (type: string, defaultValue: unknown, schema: z.ZodType, description: string): SettingKey => ({ type, default: defaultValue, schema, description })
+const boolKey = (defaultValue: boolean, description: string): SettingKey => key('boolean', defaultValue, z.boolean({ error: 'expected true or false' }), description)
+const intKey = (defaultValue: number, min: number, max: number, description: string): SettingKey => {
+  const error = `expected an integer between ${min} and ${max}`
+  return key(`integer ${min}–${max}`, defaultValue, z.int({ error }).min(min, { error }).max(max, { error }), description)
+}
+const stringKey = (defaultValue: string | null, description: string, check?: (value: string) => string | undefined): SettingKey =>
+  key('string', defaultValue, defaultValue === null ? checkedString(check).nullable() : checkedString(check).refine(value => value !== '', { error: 'must not be empty' }), description)
+const namesKey = (defaultValue: readonly string[], description: string): SettingKey =>
+  key('list', defaultValue, z.array(z.string({ error: 'expected a list of names' }), { error: 'expected a list of names' }).readonly(), description)
+
+/**
+ * A Superset-style configuration dictionary (MCP_CACHE_CONFIG, ...): a JSON object (a JSON
+ * string in the environment) whose keys each have a schema and a default. Keys left out keep
+ * their defaults; unknown keys are refused by name.
+ */
+function objectSetting<T extends Record<string, unknown>> (group: SettingGroup, description: string, keys: { [K in keyof T]: SettingKey }) {
+  const defaults = Object.fromEntries(Object.entries(keys).map(([name, spec]) => [name, spec.default]))
+  const shape = Object.fromEntries(Object.entries(keys).map(([name, spec]) => [name, spec.schema.optional()]))
+  const object = z.strictObject(shape, {
+    error: issue => issue.code === 'unrecognized_keys'
+      ? `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.join(', ')} (known: ${Object.keys(keys).join(', ')})`
+      : 'expected a JSON object'
+  }).transform(value => Object.freeze({ ...defaults, ...Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) }) as Readonly<T>)
+  return { group, description, type: 'JSON object', default: defaults as Readonly<T>, schema: z.preprocess(jsonText, object), keys: keys as Record<string, SettingKey> }
+}
+
+function checkRedisUrl (value: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return 'expected a redis:// or rediss:// URL, e.g. rediss://user:password@redis.example.com:6380/0'
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return 'expected a redis:// or rediss:// (TLS) URL'
+  if (!/^\/?\d*$/.test(url.pathname)) return 'the path must be a database number, e.g. /0'
+  return undefined
+}
+
+function checkHostPort (value: string): string | undefined {
+  return /^[^\s:/]+:\d{1,5}$/.test(value) || /^\[[0-9a-f:.]+\]:\d{1,5}$/i.test(value) ? undefined : `"${value}" is not host:port`
+}
+
+export interface StoreConfig {
+  [key: string]: unknown
+  enabled: boolean
+  CACHE_REDIS_URL: string | null
+  key_prefix: string
+  tls_ca_file: string | null
+  sentinels: readonly string[]
+  sentinel_master: string
+  sentinel_username: string | null
+  sentinel_password: string | null
+  connect_timeout_ms: number
+  command_timeout_ms: number
+  event_store_max_events: number
+  event_store_ttl: number
+}
+
+export interface CacheConfig {
+  [key: string]: unknown
+  enabled: boolean
+  CACHE_KEY_PREFIX: string | null
+  list_tools_ttl: number
+  list_resources_ttl: number
+  list_prompts_ttl: number
+  read_resource_ttl: number
+  get_prompt_ttl: number
+  call_tool_ttl: number
+  max_item_size: number
+  excluded_tools: readonly string[]
+  memory_max_bytes: number
+}
+
+export interface ResponseSizeConfig {
+  [key: string]: unknown
+  enabled: boolean
+  token_limit: number
+  warn_threshold_pct: number
+  excluded_tools: readonly string[]
+}
+
+export interface ToolRateLimit {
+  per_minute: number
+  burst?: number | undefined
+}
+
+export interface RateLimitConfig {
+  [key: string]: unknown
+  enabled: boolean
+  requests_per_minute: number
+  burst: number
+  tool_limits: Readonly<Record<string, ToolRateLimit>>
+  fail_open: boolean
+}
+
+/** Per-tool token buckets: {"execute_sql": {"per_minute": 60, "burst": 10}}. */
+const toolLimitsSchema = z.record(z.string(), z.strictObject({
+  per_minute: z.int().min(1).max(1_000_000),
+  burst: z.int().min(1).max(1_000_000).optional()
+}, { error: 'expected {"per_minute": N, "burst": M} for each tool' }), { error: 'expected an object of tool names to {"per_minute": N, "burst": M}' })
 
 /** A PEM key that node:crypto can read; the key type is checked against the algorithm at start-up. */
 function checkPem (kind: 'public' | 'private') {
@@ -228,7 +341,48 @@ export const SETTINGS = {
   MCP_SQL_MAX_RESULT_BYTES: integerSetting('SQL execution', 8_388_608, 65_536, 268_435_456, 'Size budget of one execute_sql result (estimated JSON bytes); rows past it are left out and the result says truncated.'),
   MCP_SQL_RUNNER_MEMORY_MB: integerSetting('SQL execution', 512, 64, 65_536, 'Heap limit of each query runner process, in MiB; a query that needs more ends its runner (the server is unaffected).'),
   MCP_SQL_DEFAULT_TIMEOUT: integerSetting('SQL execution', 30, 1, 3600, 'Seconds a query may run when the call gives no `timeout`.'),
-  MCP_SQL_MAX_TIMEOUT: integerSetting('SQL execution', 300, 1, 3600, 'Ceiling of the `timeout` argument of execute_sql, in seconds.')
+  MCP_SQL_MAX_TIMEOUT: integerSetting('SQL execution', 300, 1, 3600, 'Ceiling of the `timeout` argument of execute_sql, in seconds.'),
+
+  MCP_STORE_CONFIG: objectSetting<StoreConfig>('Redis, cache, response size and rate limits', 'Redis shared by all replicas (as in Superset\'s deployment guide, plus TLS, ACL, Sentinel and a key prefix). Off: cache, rate limits and events stay in this process.', {
+    enabled: boolKey(false, 'Use Redis for the response cache, rate limits, cross-replica events and the audit stream.'),
+    CACHE_REDIS_URL: stringKey(null, '`redis://` or `rediss://` (TLS, certificate verified) URL with optional ACL user and password and db: `rediss://mcp:secret@redis:6380/0`. With `sentinels`, only its scheme, credentials and db are used.', checkRedisUrl),
+    key_prefix: stringKey('analytics-mcp:', 'Prefix of every key and channel, so several deployments can share one Redis.'),
+    tls_ca_file: stringKey(null, 'PEM file of the CA that signed the Redis server certificate (rediss://); default: the system CAs. Verification cannot be turned off.'),
+    sentinels: key('list', [], z.array(checkedString(checkHostPort, 'expected a list of host:port')).readonly(), 'Redis Sentinel nodes as host:port; when set, the master is found through them.'),
+    sentinel_master: stringKey('mymaster', 'Name of the master set the sentinels monitor.'),
+    sentinel_username: stringKey(null, 'ACL user for the sentinels (when they require one).'),
+    sentinel_password: stringKey(null, 'Password for the sentinels (when they require one).'),
+    connect_timeout_ms: intKey(2000, 100, 60_000, 'Milliseconds to establish a connection.'),
+    command_timeout_ms: intKey(500, 10, 60_000, 'Milliseconds a Redis command may take before the request goes on without it (cache miss, rate limit per fail_open).'),
+    event_store_max_events: intKey(100, 1, 10_000_000, 'Length cap of the audit stream of tool calls (a Redis Stream, trimmed approximately). Raise it for a longer audit trail.'),
+    event_store_ttl: intKey(3600, 1, 31_536_000, 'Seconds audit events are kept (older ones are trimmed; the stream expires after this long without calls).')
+  }),
+  MCP_CACHE_CONFIG: objectSetting<CacheConfig>('Redis, cache, response size and rate limits', 'Response cache (Superset\'s keys and defaults). Every key holds the principal and a fingerprint of its permissions, so it is safe to turn on with many users; writes invalidate.', {
+    enabled: boolKey(false, 'Cache tool results (and list results) per principal.'),
+    CACHE_KEY_PREFIX: stringKey(null, 'Prefix of cache keys inside the store (after MCP_STORE_CONFIG.key_prefix). Default: `cache:`.'),
+    list_tools_ttl: intKey(300, 0, 86_400, 'Seconds clients may reuse a tools/list result (its cache hint); the list itself is computed once per permission set.'),
+    list_resources_ttl: intKey(300, 0, 86_400, 'Seconds a resources/list result is cached.'),
+    list_prompts_ttl: intKey(300, 0, 86_400, 'Seconds a prompts/list result is cached (no prompts yet).'),
+    read_resource_ttl: intKey(3600, 0, 86_400, 'Seconds a resources/read result is cached.'),
+    get_prompt_ttl: intKey(3600, 0, 86_400, 'Seconds a prompts/get result is cached (no prompts yet).'),
+    call_tool_ttl: intKey(3600, 0, 86_400, 'Seconds a tools/call result is cached.'),
+    max_item_size: intKey(1_048_576, 1024, 67_108_864, 'Largest cached item in bytes; bigger results are not cached.'),
+    excluded_tools: namesKey(['execute_sql', 'generate_dashboard', 'generate_chart', 'update_chart'], 'Tools never cached. Tools that can change anything (readOnlyHint false) are never cached, whatever this says.'),
+    memory_max_bytes: intKey(67_108_864, 1_048_576, 17_179_869_184, 'Byte budget of the in-memory cache (used without Redis); least recently used entries go first.')
+  }),
+  MCP_RESPONSE_SIZE_CONFIG: objectSetting<ResponseSizeConfig>('Redis, cache, response size and rate limits', 'Response size guard (Superset\'s keys and defaults) that protects the model\'s context window. Tokens are estimated as UTF-8 bytes / 3.5 of the result (text and structured content).', {
+    enabled: boolKey(true, 'Check every tool result\'s size.'),
+    token_limit: intKey(25_000, 100, 10_000_000, 'Largest result in estimated tokens (25,000 ≈ 87,500 bytes). Data and list tools are truncated to fit, with a notice; other tools answer "response too large".'),
+    warn_threshold_pct: intKey(80, 1, 100, 'Results above this percentage of the limit are logged and counted.'),
+    excluded_tools: namesKey(['health_check', 'get_chart_preview', 'generate_explore_link', 'open_sql_lab_with_context'], 'Tools never checked.')
+  }),
+  MCP_RATE_LIMIT_CONFIG: objectSetting<RateLimitConfig>('Redis, cache, response size and rate limits', 'Token-bucket rate limits per principal (HTTP 429 with Retry-After) and per principal and tool (a tool error with the retry time), shared through Redis when MCP_STORE_CONFIG is on.', {
+    enabled: boolKey(false, 'Apply the limits below.'),
+    requests_per_minute: intKey(600, 1, 1_000_000, 'Sustained MCP requests per minute per principal (user).'),
+    burst: intKey(60, 1, 1_000_000, 'Requests a principal may make at once before the rate applies.'),
+    tool_limits: key('JSON object', { execute_sql: { per_minute: 60, burst: 10 } }, toolLimitsSchema, 'Per tool and principal: {"execute_sql": {"per_minute": 60, "burst": 10}}; burst defaults to per_minute / 6.'),
+    fail_open: boolKey(true, 'When Redis cannot answer, allow the request (true) or refuse it with 503 (false).')
+  })
 } as const satisfies Record<string, Setting>
 
 export type SettingName = keyof typeof SETTINGS
@@ -310,7 +464,10 @@ export function resolveConfig (layers: readonly RawLayer[]): Config {
       if (raw === undefined) continue
       const parsed = (SETTINGS as Record<string, Setting>)[name]?.schema.safeParse(raw)
       if (parsed?.success === false) {
-        problems.push(`${name} (${where}): ${parsed.error.issues[0]?.message ?? 'invalid value'}, got ${describeValue(raw)}`)
+        const issue = parsed.error.issues[0]
+        // Object settings name the offending key: MCP_CACHE_CONFIG.call_tool_ttl.
+        const at = issue === undefined || issue.path.length === 0 ? '' : `.${issue.path.map(String).join('.')}`
+        problems.push(`${name}${at} (${where}): ${issue?.message ?? 'invalid value'}, got ${describeValue(at === '' ? raw : valueAt(raw, issue?.path ?? []), `${name}${at}`)}`)
         continue
       }
       if (parsed?.data !== undefined) resolved[name] = parsed.data
@@ -331,6 +488,13 @@ function crossChecks (values: Record<string, unknown>): string[] {
     ['MCP_SQL_DEFAULT_LIMIT', 'MCP_SQL_MAX_LIMIT'],
     ['MCP_SQL_DEFAULT_TIMEOUT', 'MCP_SQL_MAX_TIMEOUT']
   ]
+  const store = values.MCP_STORE_CONFIG as StoreConfig
+  if (store.enabled && store.CACHE_REDIS_URL === null && store.sentinels.length === 0) {
+    problems.push('MCP_STORE_CONFIG.CACHE_REDIS_URL: required when MCP_STORE_CONFIG.enabled is true (or give sentinels)')
+  }
+  if (store.tls_ca_file !== null && !(store.CACHE_REDIS_URL ?? '').startsWith('rediss:')) {
+    problems.push('MCP_STORE_CONFIG.tls_ca_file: only used with a rediss:// CACHE_REDIS_URL; use rediss:// or remove it')
+  }
   for (const [low, high] of pairs) {
     if ((values[low] as number) > (values[high] as number)) {
       problems.push(`${low}: ${String(values[low])} is larger than ${high} (${String(values[high])})`)
@@ -360,9 +524,20 @@ function withDerived (values: Record<string, unknown>): Config {
   } as unknown as Config
 }
 
-function describeValue (raw: unknown): string {
+function valueAt (raw: unknown, path: readonly PropertyKey[]): unknown {
+  let value: unknown = jsonText(raw)
+  for (const segment of path) value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[segment] : undefined
+  return value
+}
+
+/** Settings whose values must never be echoed, even in a start-up error. */
+const SECRET_NAME = /SECRET|PASSWORD|SIGNING_KEY/i
+
+function describeValue (raw: unknown, name = ''): string {
   if (typeof raw === 'function') return 'a function'
-  const text = typeof raw === 'string' ? JSON.stringify(raw) : JSON.stringify(raw) ?? String(raw)
+  if (typeof raw === 'string' && SECRET_NAME.test(name)) return `a value of ${raw.length} characters (not shown)`
+  // URLs may carry credentials (rediss://user:password@host): never echo them.
+  const text = (JSON.stringify(raw) ?? String(raw)).replace(/\/\/[^/@\s"]*@/g, '//***@')
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
 }
 

@@ -23,6 +23,9 @@ export class CatalogError extends Error {
   }
 }
 
+/** What a write changed: `content` (what tools show) or `access` (users, roles, permissions). */
+export type CatalogChange = 'content' | 'access'
+
 export interface OpenCatalogOptions {
   /** Create the file and apply pending migrations; otherwise the catalog must exist and be current. */
   upgrade: boolean
@@ -79,6 +82,7 @@ export class Catalog {
   /** Migrations applied when this catalog was opened. */
   readonly appliedAtOpen: readonly Migration[]
   private readonly statements = new Map<string, Statement>()
+  private readonly changeListeners = new Set<(change: CatalogChange) => void>()
 
   private constructor (file: string, db: Database, appliedAtOpen: readonly Migration[]) {
     this.file = file
@@ -141,6 +145,42 @@ export class Catalog {
     return statement
   }
 
+  /**
+   * The catalog's identity and content version: caches key on both, so an answer cached
+   * before any change to datasets, charts, dashboards, databases or users (by any process)
+   * is never served after it.
+   */
+  contentState (): { instanceId: string, version: number } {
+    const rows = this.prepare("SELECT key, value FROM catalog_state WHERE key IN ('instance_id', 'content_version')").all() as Array<{ key: string, value: string }>
+    const value = (key: string): string => rows.find(row => row.key === key)?.value ?? ''
+    return { instanceId: value('instance_id'), version: Number(value('content_version')) }
+  }
+
+  /**
+   * Be told of changes made through this Catalog object: `content` (what tools show) or
+   * `access` (users, roles, permissions). Used to publish events to other replicas and to
+   * subscribed clients. Returns the unsubscribe function.
+   */
+  onChange (listener: (change: CatalogChange) => void): () => void {
+    this.changeListeners.add(listener)
+    return () => { this.changeListeners.delete(listener) }
+  }
+
+  private changed (kind: CatalogChange): void {
+    for (const listener of this.changeListeners) {
+      try {
+        listener(kind)
+      } catch {
+        // A failing observer must not undo or fail the write.
+      }
+    }
+  }
+
+  private changedIf (kind: CatalogChange, changed: boolean): boolean {
+    if (changed) this.changed(kind)
+    return changed
+  }
+
   /** Cheap reachability check for readiness probes. */
   ping (): void {
     this.prepare('SELECT 1').get()
@@ -148,6 +188,13 @@ export class Catalog {
 
   transaction<T> (work: () => T): T {
     return this.db.transaction(work).immediate()
+  }
+
+  /** A write in a transaction, announced to change listeners once committed. */
+  private write<T> (kind: CatalogChange, work: () => T): T {
+    const result = this.transaction(work)
+    this.changed(kind)
+    return result
   }
 
   close (): void {
@@ -211,7 +258,7 @@ export class Catalog {
     const unknown = user.roles.filter(role => !known.has(role))
     if (unknown.length > 0) throw new CatalogError(`unknown role(s): ${unknown.join(', ')} (known: ${[...known].join(', ')})`)
     if (this.findUserByUsername(user.username) !== undefined) throw new CatalogError(`a user named "${user.username}" already exists`)
-    return this.transaction(() => {
+    return this.write('access', () => {
       const stamp = now()
       const { lastInsertRowid } = this.prepare(`
         INSERT INTO users (username, first_name, last_name, email, active, created_on, changed_on)
@@ -248,6 +295,7 @@ export class Catalog {
   createRole (name: string, description = ''): RoleRecord {
     if (this.findRole(name) !== undefined) throw new CatalogError(`a role named "${name}" already exists`)
     this.prepare('INSERT INTO roles (name, description) VALUES (?, ?)').run(name, description)
+    this.changed('access')
     return this.mustFind(this.findRole(name), 'role')
   }
 
@@ -255,6 +303,7 @@ export class Catalog {
     const role = this.requireRole(name)
     if (role.builtin) throw new CatalogError(`"${name}" is a built-in role and cannot be deleted`)
     this.prepare('DELETE FROM roles WHERE id = ?').run(role.id)
+    this.changed('access')
   }
 
   rolePermissions (name: string): PermissionGrant[] {
@@ -268,7 +317,7 @@ export class Catalog {
     const role = this.requireRole(name)
     const { changes } = this.prepare('INSERT OR IGNORE INTO role_permissions (role_id, permission, resource, resource_id) VALUES (?, ?, ?, ?)')
       .run(role.id, grant.permission, grant.resource, grant.resource_id)
-    return changes > 0
+    return this.changedIf('access', changes > 0)
   }
 
   /** Returns false when the role did not have the permission. */
@@ -276,10 +325,9 @@ export class Catalog {
     const role = this.requireRole(name)
     const { changes } = this.prepare('DELETE FROM role_permissions WHERE role_id = ? AND permission = ? AND resource = ? AND COALESCE(resource_id, 0) = COALESCE(?, 0)')
       .run(role.id, grant.permission, grant.resource, grant.resource_id)
-    return changes > 0
+    return this.changedIf('access', changes > 0)
   }
 
-  /** Returns false when the user already had the role. */
   /**
    * Turn an account off or on. Inactive users are refused on their next request, whatever
    * credential they hold (JWT, API key, exchanged token). Returns false when nothing changed.
@@ -287,14 +335,15 @@ export class Catalog {
   setUserActive (username: string, active: boolean): boolean {
     const user = this.findUserByUsername(username)
     if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
-    return this.prepare('UPDATE users SET active = ?, changed_on = ? WHERE id = ? AND active <> ?').run(active ? 1 : 0, now(), user.id, active ? 1 : 0).changes > 0
+    return this.changedIf('access', this.prepare('UPDATE users SET active = ?, changed_on = ? WHERE id = ? AND active <> ?').run(active ? 1 : 0, now(), user.id, active ? 1 : 0).changes > 0)
   }
 
+  /** Returns false when the user already had the role. */
   addUserToRole (username: string, roleName: string): boolean {
     const user = this.findUserByUsername(username)
     if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
     const role = this.requireRole(roleName)
-    return this.prepare('INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?, ?)').run(user.id, role.id).changes > 0
+    return this.changedIf('access', this.prepare('INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?, ?)').run(user.id, role.id).changes > 0)
   }
 
   /** Returns false when the user did not have the role. */
@@ -302,7 +351,7 @@ export class Catalog {
     const user = this.findUserByUsername(username)
     if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
     const role = this.requireRole(roleName)
-    return this.prepare('DELETE FROM user_roles WHERE user_id = ? AND role_id = ?').run(user.id, role.id).changes > 0
+    return this.changedIf('access', this.prepare('DELETE FROM user_roles WHERE user_id = ? AND role_id = ?').run(user.id, role.id).changes > 0)
   }
 
   /** Everything a user's roles grant, in one query (it runs on every request). */
@@ -397,6 +446,7 @@ export class Catalog {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(randomUUID(), database.database_name, database.backend, database.connection, database.allow_dml === true ? 1 : 0,
         database.expose_in_sqllab === false ? 0 : 1, database.description ?? null, database.created_by_fk ?? null, database.created_by_fk ?? null, stamp, stamp)
+    this.changed('content')
     return this.mustFind(this.findDatabase(Number(lastInsertRowid)), 'database')
   }
 
@@ -434,7 +484,7 @@ export class Catalog {
     columns: ReadonlyArray<Omit<DatasetColumnRecord, 'id'>>
     metrics?: ReadonlyArray<Omit<DatasetMetricRecord, 'id'>>
   }): DatasetRecord {
-    return this.transaction(() => {
+    return this.write('content', () => {
       const stamp = now()
       const { lastInsertRowid } = this.prepare(`
         INSERT INTO datasets (uuid, database_id, schema, table_name, sql, description, main_dttm_col, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)
@@ -485,7 +535,7 @@ export class Catalog {
     created_by_fk?: number | null
     owners?: readonly number[]
   }): ChartRecord {
-    return this.transaction(() => {
+    return this.write('content', () => {
       const stamp = now()
       const { lastInsertRowid } = this.prepare(`
         INSERT INTO charts (uuid, slice_name, viz_type, dataset_id, description, params, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)
@@ -529,7 +579,7 @@ export class Catalog {
     created_by_fk?: number | null
     owners?: readonly number[]
   }): DashboardRecord {
-    return this.transaction(() => {
+    return this.write('content', () => {
       const stamp = now()
       const { lastInsertRowid } = this.prepare(`
         INSERT INTO dashboards (uuid, dashboard_title, slug, description, published, position_json, json_metadata, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)

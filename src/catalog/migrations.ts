@@ -219,6 +219,53 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX api_keys_user ON api_keys (user_id);
     `
+  },
+  {
+    version: 3,
+    name: 'catalog identity and content version (cache invalidation)',
+    // Response caches key on (instance_id, content_version): any change to what tools show,
+    // made by any process (a tool, the CLI, another replica), bumps the version, so no cached
+    // answer outlives the content it was computed from. Users count because results show names.
+    sql: `
+      CREATE TABLE catalog_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+      INSERT INTO catalog_state (key, value) VALUES
+        ('instance_id', lower(hex(randomblob(16)))),
+        ('content_version', '0');
+      CREATE TRIGGER content_version_databases_insert AFTER INSERT ON databases BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_databases_update AFTER UPDATE ON databases BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_databases_delete AFTER DELETE ON databases BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_datasets_insert AFTER INSERT ON datasets BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_datasets_update AFTER UPDATE ON datasets BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_datasets_delete AFTER DELETE ON datasets BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dataset_columns_insert AFTER INSERT ON dataset_columns BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dataset_columns_update AFTER UPDATE ON dataset_columns BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dataset_columns_delete AFTER DELETE ON dataset_columns BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dataset_metrics_insert AFTER INSERT ON dataset_metrics BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dataset_metrics_update AFTER UPDATE ON dataset_metrics BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dataset_metrics_delete AFTER DELETE ON dataset_metrics BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_charts_insert AFTER INSERT ON charts BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_charts_update AFTER UPDATE ON charts BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_charts_delete AFTER DELETE ON charts BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboards_insert AFTER INSERT ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboards_update AFTER UPDATE ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboards_delete AFTER DELETE ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboard_charts_insert AFTER INSERT ON dashboard_charts BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboard_charts_update AFTER UPDATE ON dashboard_charts BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboard_charts_delete AFTER DELETE ON dashboard_charts BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_chart_owners_insert AFTER INSERT ON chart_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_chart_owners_update AFTER UPDATE ON chart_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_chart_owners_delete AFTER DELETE ON chart_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboard_owners_insert AFTER INSERT ON dashboard_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboard_owners_update AFTER UPDATE ON dashboard_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboard_owners_delete AFTER DELETE ON dashboard_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dataset_owners_insert AFTER INSERT ON dataset_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dataset_owners_update AFTER UPDATE ON dataset_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dataset_owners_delete AFTER DELETE ON dataset_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_users_update AFTER UPDATE ON users BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+    `
   }
 ]
 
