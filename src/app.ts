@@ -6,13 +6,17 @@ import { publicError, RouteNotFoundError } from './errors.ts'
 import { loggerOptions, requestIdFrom } from './logger.ts'
 import mcpRoute from './mcp/route.ts'
 import authPlugin from './plugins/auth.ts'
+import cachePlugin from './plugins/cache.ts'
 import catalogPlugin from './plugins/catalog.ts'
 import configPlugin from './plugins/config.ts'
 import enginesPlugin from './plugins/engines.ts'
 import healthPlugin from './plugins/health.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import oauthMetadataPlugin from './plugins/oauth-metadata.ts'
+import rateLimitPlugin from './plugins/rate-limit.ts'
+import redisPlugin from './plugins/redis.ts'
 import securityPlugin from './plugins/security.ts'
+import sizeGuardPlugin from './plugins/size-guard.ts'
 import tokenExchangePlugin from './plugins/token-exchange.ts'
 import toolsPlugin from './plugins/tools.ts'
 
@@ -27,7 +31,8 @@ export interface BuildAppOptions {
 
 /**
  * The service as a Fastify app: the plugin graph, registered explicitly in data-flow order.
- * config → security → metrics → health → catalog → engines → auth (+ OAuth metadata, token exchange) → tools → /mcp
+ * config → security → metrics → health → catalog → engines → redis (+ events, audit) → auth (+ OAuth
+ * metadata, token exchange) → rate limits → cache → size guard → tools → /mcp
  */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -74,9 +79,13 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.register(healthPlugin)
     await app.register(catalogPlugin, options.catalog === undefined ? {} : { catalog: options.catalog })
     await app.register(enginesPlugin)
+    await app.register(redisPlugin)
     await app.register(authPlugin)
     await app.register(oauthMetadataPlugin)
     await app.register(tokenExchangePlugin)
+    await app.register(rateLimitPlugin)
+    await app.register(cachePlugin)
+    await app.register(sizeGuardPlugin)
     await app.register(toolsPlugin)
     await app.register(mcpRoute)
     await app.ready()

@@ -69,6 +69,8 @@ export type ToolErrorType =
   | 'cancelled'
   | 'busy'
   | 'database_unavailable'
+  | 'response_too_large'
+  | 'rate_limited'
   | 'internal_error'
 
 /** A tool failure the caller can act on; rendered as an `isError: true` result. */
@@ -76,12 +78,15 @@ export class ToolError extends Error {
   readonly errorType: ToolErrorType
   /** What the model should do differently; shown after the message. */
   readonly hint: string | undefined
+  /** Extra structured fields of the error result, e.g. retry_after_seconds. */
+  readonly details: Readonly<Record<string, unknown>>
 
-  constructor (errorType: ToolErrorType, message: string, hint?: string) {
+  constructor (errorType: ToolErrorType, message: string, hint?: string, details: Readonly<Record<string, unknown>> = {}) {
     super(message)
     this.name = 'ToolError'
     this.errorType = errorType
     this.hint = hint
+    this.details = details
   }
 }
 

@@ -40,10 +40,13 @@ export class AccessProfile implements Visibility {
   private readonly allDatabases: boolean
   private readonly databaseIds: readonly number[]
   private readonly datasetIds: readonly number[]
+  /** Every grant, sorted: part of the principal fingerprint that keys the response cache. */
+  readonly grantsKey: string
 
   constructor (userId: number, superuser: boolean, grants: readonly PermissionGrant[]) {
     this.userId = userId
     this.superuser = superuser
+    this.grantsKey = `${superuser ? 'superuser;' : ''}${grants.map(grant => `${grant.permission}:${grant.resource}:${grant.resource_id ?? ''}`).sort().join(';')}`
     this.classPermissions = new Set(grants.filter(grant => (CLASS_PERMISSIONS as readonly string[]).includes(grant.permission)).map(grant => `${grant.permission}:${grant.resource}`))
     this.allDatabases = grants.some(grant => grant.permission === 'all_database_access')
     this.allDatasources = this.allDatabases || grants.some(grant => grant.permission === 'all_datasource_access')

@@ -1,12 +1,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { createMcpHandler, isLegacyRequest, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
-import type { AuthInfo } from '@modelcontextprotocol/server'
+import { createMcpHandler, InMemoryServerEventBus, isLegacyRequest, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
+import type { AuthInfo, ServerEventBus } from '@modelcontextprotocol/server'
 import {
   BatchNotSupportedError, BodyTooLargeError, InvalidJsonError, InvalidJsonRpcError, jsonRpcCodeFor,
   MethodNotAllowedError, publicError, UnsupportedMediaTypeError
 } from '../errors.ts'
 import { AuthChallengeError, insufficientScope } from '../auth/challenge.ts'
-import { hasScope } from '../auth/scopes.ts'
+import { hasScope, SCOPES } from '../auth/scopes.ts'
+import type { ClusterEvents } from '../events/cluster-events.ts'
+import type { RateDecision } from './rate-limits.ts'
+import { INSTANCE_METADATA_URI, Resources } from './resources.ts'
 import { createServerFactory, requestAuthInfo } from './server-factory.ts'
 
 /** Fastify's own body errors, re-worded for MCP clients. */
@@ -48,12 +51,39 @@ function webHeaders (request: FastifyRequest): Headers {
  * web-standard face from an ordinary Fastify handler (no hijack), so every Fastify hook
  * (metrics, request ids, helmet) still applies.
  */
+/**
+ * Cluster events become notifications on this replica's open `subscriptions/listen` streams:
+ * any catalog change updates instance://metadata; an access change can also change tool lists.
+ */
+function notifySubscribers (events: ClusterEvents, bus: ServerEventBus): () => void {
+  return events.subscribe(event => {
+    if (event.change === 'access') bus.publish({ kind: 'tools_list_changed' })
+    bus.publish({ kind: 'resource_updated', uri: INSTANCE_METADATA_URI })
+  })
+}
+
+/** Scopes a request needs before anything runs: the tool's, or mcp:read for resources. */
+function neededScope (app: FastifyInstance, body: { method?: unknown, params?: unknown }): string | undefined {
+  if (body.method === 'tools/call') {
+    const name = (body.params as { name?: unknown } | undefined)?.name
+    return typeof name === 'string' ? app.toolset.get(name)?.scope : undefined
+  }
+  return body.method === 'resources/read' || body.method === 'resources/list' ? SCOPES.read : undefined
+}
+
 export default async function mcpRoute (app: FastifyInstance): Promise<void> {
-  const { config, toolset, metrics } = app
-  const createServer = createServerFactory(toolset, config)
-  // 'auto' answers JSON: the handlers never emit a notification before their result.
-  const modern = createMcpHandler(() => createServer(), { legacy: 'reject', responseMode: 'auto' })
-  app.addHook('onClose', async () => modern.close())
+  const { config, toolset, metrics, rateLimits } = app
+  const resources = new Resources(app.catalog, app.responseCache)
+  const createServer = createServerFactory(toolset, resources, config)
+  const bus = new InMemoryServerEventBus()
+  const stopNotifying = notifySubscribers(app.clusterEvents, bus)
+  // 'auto' answers JSON: the handlers never emit a notification before their result. Only
+  // subscriptions/listen streams (SSE) stay open.
+  const modern = createMcpHandler(() => createServer('modern'), { legacy: 'reject', responseMode: 'auto', bus })
+  app.addHook('onClose', async () => {
+    stopNotifying()
+    await modern.close()
+  })
 
   const endpointUrl = `${config.serviceUrl}/mcp`
   const bodyLimit = config.MCP_MAX_REQUEST_BYTES
@@ -84,7 +114,7 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
   app.addHook('onRequest', app.authenticate)
 
   async function serveLegacy (webRequest: Request, body: unknown, authInfo: AuthInfo): Promise<Response> {
-    const server = createServer()
+    const server = createServer('legacy')
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true })
     await server.connect(transport)
     try {
@@ -100,15 +130,14 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
     if (!isJsonRpcMessage(body)) throw new InvalidJsonRpcError()
     const principal = request.principal
     if (principal === null) throw new Error('authenticate did not set a principal')
-    // A scope-limited credential calling a tool its scopes do not cover: ask for a step-up
+    // A scope-limited credential asking for what its scopes do not cover: ask for a step-up
     // (403 insufficient_scope with every scope needed), before anything runs.
-    if (body.method === 'tools/call') {
-      const name = (body as { params?: { name?: unknown } }).params?.name
-      const tool = typeof name === 'string' ? toolset.get(name) : undefined
-      if (tool?.scope !== undefined && !hasScope(principal.scopes, tool.scope)) {
-        throw insufficientScope(app.authChallenge, [...(principal.scopes ?? []), ...config.MCP_REQUIRED_SCOPES, tool.scope])
-      }
+    const scope = neededScope(app, body)
+    if (scope !== undefined && !hasScope(principal.scopes, scope)) {
+      throw insufficientScope(app.authChallenge, [...(principal.scopes ?? []), ...config.MCP_REQUIRED_SCOPES, scope])
     }
+    const decision = await rateLimits.forRequest(principal)
+    if (!decision.allowed) return await tooManyRequests(reply, decision, requestId(body))
 
     // The client going away aborts the request: tool calls (and their SQL) stop with it.
     const disconnect = new AbortController()
@@ -128,6 +157,10 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
     response.headers.forEach((value, name) => {
       if (name !== 'content-length') reply.header(name, value)
     })
+    // subscriptions/listen (and any upgraded exchange) streams until the client goes away.
+    if (response.body !== null && response.headers.get('content-type')?.startsWith('text/event-stream') === true) {
+      return reply.send(response.body)
+    }
     const text = await response.text()
     return reply.send(text === '' ? undefined : text)
   })
@@ -139,4 +172,17 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
       throw new MethodNotAllowedError()
     }
   })
+}
+
+/**
+ * Over the principal's request rate: HTTP 429 with Retry-After and a JSON-RPC error naming
+ * the limit; 503 when the shared limiter cannot answer and fail_open is off.
+ */
+async function tooManyRequests (reply: FastifyReply, decision: Exclude<RateDecision, { allowed: true }>, id: string | number | null): Promise<FastifyReply> {
+  const limited = decision.reason === 'limited'
+  const message = limited
+    ? `Rate limit exceeded: ${decision.limit.perMinute} requests per minute (${decision.limit.capacity} at once). Retry in ${decision.retryAfterSeconds} s.`
+    : `The rate limiter is unavailable. Retry in ${decision.retryAfterSeconds} s.`
+  return await reply.code(limited ? 429 : 503).header('retry-after', String(decision.retryAfterSeconds)).type('application/json; charset=utf-8')
+    .send({ jsonrpc: '2.0', id, error: { code: -32000, message, data: { retry_after_seconds: decision.retryAfterSeconds } } })
 }

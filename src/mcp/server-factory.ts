@@ -3,13 +3,11 @@ import type { AuthInfo, ServerContext } from '@modelcontextprotocol/server'
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv'
 import type { Config } from '../config.ts'
 import { SERVICE_VERSION } from '../version.ts'
+import type { Resources } from './resources.ts'
 import type { CallScope, Toolset } from './toolset.ts'
 
 /** Key under which the /mcp route hands the request scope to handlers, inside AuthInfo.extra. */
 const SCOPE_KEY = 'analytics-mcp/scope'
-
-/** How long clients of protocol 2026-07-28 may reuse a tools/list result. */
-const TOOLS_LIST_TTL_MS = 300_000
 
 const INSTRUCTIONS = `Tools to explore and query analytics content: dashboards, charts, datasets and the databases behind them.
 - Start with get_instance_info (who you are, what exists) or the list_* tools; list tools page (page, page_size), filter ([{col, opr, value}]) and search.
@@ -33,20 +31,33 @@ function scopeOf (context: ServerContext): CallScope {
  * Returns the factory that builds one low-level MCP `Server` per HTTP request. Everything
  * expensive is built once here and shared: the JSON-schema validator, the tool schemas
  * and the cached tools/list results (in the Toolset).
+ *
+ * Change notifications only exist for the 2026-07-28 era (subscriptions/listen): legacy
+ * requests are stateless, with no stream to notify on, so their capabilities say so.
  */
-export function createServerFactory (toolset: Toolset, config: Config): () => Server {
+export function createServerFactory (toolset: Toolset, resources: Resources, config: Config): (era: 'legacy' | 'modern') => Server {
   const validator = new AjvJsonSchemaValidator()
   const serverInfo = { name: 'analytics-mcp', title: config.MCP_APP_NAME, version: SERVICE_VERSION }
-  const options = {
-    capabilities: { tools: { listChanged: false } },
+  const ttl = config.MCP_CACHE_CONFIG
+  const common = {
     instructions: INSTRUCTIONS,
     jsonSchemaValidator: validator,
-    cacheHints: { 'tools/list': { ttlMs: TOOLS_LIST_TTL_MS, cacheScope: 'private' as const } }
+    // How long clients may reuse list results (MCP_CACHE_CONFIG list_*_ttl); per principal.
+    cacheHints: {
+      'tools/list': { ttlMs: ttl.list_tools_ttl * 1000, cacheScope: 'private' as const },
+      'resources/list': { ttlMs: ttl.list_resources_ttl * 1000, cacheScope: 'private' as const }
+    }
+  }
+  const options = {
+    legacy: { ...common, capabilities: { tools: { listChanged: false }, resources: { subscribe: false, listChanged: false } } },
+    modern: { ...common, capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: false } } }
   }
 
-  return function createServer (): Server {
-    const server = new Server(serverInfo, options)
+  return function createServer (era: 'legacy' | 'modern'): Server {
+    const server = new Server(serverInfo, options[era])
     server.setRequestHandler('tools/list', (_request, context) => toolset.listFor(scopeOf(context).principal))
+    server.setRequestHandler('resources/list', () => resources.list())
+    server.setRequestHandler('resources/read', async (request, context) => await resources.read(request.params.uri, scopeOf(context).principal))
     server.setRequestHandler('tools/call', async (request, context) => {
       const scope = scopeOf(context)
       const signal = AbortSignal.any([scope.signal, context.mcpReq.signal])

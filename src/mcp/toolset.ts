@@ -7,19 +7,26 @@ import type { Catalog } from '../catalog/catalog.ts'
 import type { Config } from '../config.ts'
 import type { EngineRegistry } from '../engines/engines.ts'
 import { hasScope } from '../auth/scopes.ts'
-import { permissionDenied, ToolError } from '../errors.ts'
+import { invalidArguments, permissionDenied, ToolError } from '../errors.ts'
 import type { ToolErrorType } from '../errors.ts'
-import type { Principal, Tool } from '../tools/tool.ts'
+import type { Principal, Tool, ToolOutcome } from '../tools/tool.ts'
+import { CACHE_ARGUMENTS } from '../cache/response-cache.ts'
+import type { CacheStatus, ResponseCache } from '../cache/response-cache.ts'
+import type { AuditStream } from '../events/audit-stream.ts'
+import type { CacheResult } from '../plugins/metrics.ts'
 import { argumentShape, normalizeArguments } from './arguments.ts'
 import type { ArgumentShape } from './arguments.ts'
+import type { RateDecision, RateLimits } from './rate-limits.ts'
 import { redactArguments } from './redact.ts'
+import type { SizeGuard } from './size-guard.ts'
 
-export type ToolOutcome = 'success' | 'tool_error' | 'error'
+export type CallOutcome = 'success' | 'tool_error' | 'error'
 
 /** Observers of tool calls (metrics); the toolset itself stays free of prom-client. */
 export interface ToolCallHooks {
   started?: (tool: string) => void
-  finished?: (tool: string, outcome: ToolOutcome, seconds: number) => void
+  finished?: (tool: string, outcome: CallOutcome, seconds: number) => void
+  cacheLookup?: (tool: string, result: CacheResult) => void
 }
 
 /** What the /mcp route knows about the request a tool call arrives in. */
@@ -34,12 +41,24 @@ export interface ToolsetDependencies {
   engines: EngineRegistry
   config: Config
   hooks?: ToolCallHooks
+  /** MCP_CACHE_CONFIG, when enabled. */
+  cache?: ResponseCache | undefined
+  /** MCP_RESPONSE_SIZE_CONFIG. */
+  sizeGuard?: SizeGuard | undefined
+  /** MCP_RATE_LIMIT_CONFIG tool_limits. */
+  rateLimits?: RateLimits | undefined
+  /** The Redis audit stream, when Redis is configured. */
+  audit?: AuditStream | undefined
+  /** This replica's id in audit entries. */
+  replica?: string
 }
 
 interface CompiledTool {
   tool: Tool
   listing: ListedTool
   shape: ArgumentShape
+  /** Read-only tools accept use_cache and force_refresh (Superset's cache arguments). */
+  cacheArguments: boolean
   /** JSON Schema of the result, for the era-specific projection of the SDK. */
   outputSchema: Record<string, unknown>
 }
@@ -113,52 +132,94 @@ export class Toolset {
     if (compiled === undefined) {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}. Call tools/list to see the available tools.`)
     }
-    const { hooks, catalog, engines, config } = this.dependencies
+    const { hooks, catalog, engines, config, cache, sizeGuard, rateLimits } = this.dependencies
+    const { principal } = scope
     const callId = randomBytes(8).toString('hex')
     const log = scope.log.child({ call_id: callId, tool: name })
     const started = performance.now()
     hooks?.started?.(name)
-    let outcome: ToolOutcome = 'error'
+    let outcome: CallOutcome = 'error'
     let errorType: ToolErrorType | undefined
     let args: Record<string, unknown> | undefined
+    let cacheStatus: CacheStatus | undefined
     try {
-      const refusal = this.refusal(compiled.tool, scope.principal)
+      // Permissions first: the cache is only consulted for calls the caller may make.
+      const refusal = this.refusal(compiled.tool, principal)
       if (refusal !== undefined) throw refusal
       args = normalizeArguments(rawArguments, compiled.shape)
-      const result = await compiled.tool.invoke(args, {
-        principal: scope.principal,
+      const { options, toolArguments } = cacheOptions(args, compiled.cacheArguments)
+      const limited = await rateLimits?.forTool(name, principal)
+      if (limited !== undefined && !limited.allowed) throw rateLimitedError(name, limited)
+
+      const cacheable = cache !== undefined && cache.cacheable(compiled.tool) && options.useCache
+      const key = cacheable ? cache.keyFor('tool', name, toolArguments, principal) : undefined
+      if (cache !== undefined) {
+        if (key !== undefined && !options.forceRefresh) {
+          const hit = await cache.get(key)
+          hooks?.cacheLookup?.(name, hit === undefined ? 'miss' : 'hit')
+          if (hit !== undefined) {
+            outcome = 'success'
+            cacheStatus = { hit: true, age_seconds: hit.ageSeconds }
+            return successResult(hit.outcome, callId, cacheStatus, servedFromCache(hit.ageSeconds))
+          }
+        } else {
+          hooks?.cacheLookup?.(name, cache.cacheable(compiled.tool) ? 'bypass' : 'uncacheable')
+        }
+        cacheStatus = { hit: false, ...(options.useCache ? (options.forceRefresh ? { bypass: 'force_refresh' as const } : {}) : { bypass: 'use_cache' as const }) }
+      }
+
+      const result = await compiled.tool.invoke(toolArguments, {
+        principal,
         catalog,
         engines,
         config,
         log,
         signal: scope.signal,
         callId,
-        availableTools: this.namesFor(scope.principal)
+        availableTools: this.namesFor(principal)
       })
+      const guarded = sizeGuard === undefined ? result : sizeGuard.apply(compiled.tool, result, log)
+      if (key !== undefined && cache !== undefined) await cache.set(key, guarded, cache.ttl.callTool)
       outcome = 'success'
-      return { content: [{ type: 'text', text: result.text }], structuredContent: result.structured, _meta: { call_id: callId } }
+      return successResult(guarded, callId, cacheStatus)
     } catch (err) {
       if (err instanceof ToolError) {
         outcome = 'tool_error'
         errorType = err.errorType
-        return errorResult(err.errorType, err.hint === undefined ? err.message : `${err.message}\n${err.hint}`, callId)
+        return errorResult(err.errorType, err.hint === undefined ? err.message : `${err.message}\n${err.hint}`, callId, err.details)
       }
       errorType = 'internal_error'
       log.error({ err }, 'tool call failed unexpectedly')
       return errorResult('internal_error', `Internal error in ${name}. It has been logged with call id ${callId}; retry, and report the id if it persists.`, callId)
     } finally {
       const seconds = (performance.now() - started) / 1000
+      const durationMs = Math.round(seconds * 100_000) / 100
       hooks?.finished?.(name, outcome, seconds)
+      const cacheLabel = cacheStatus === undefined ? undefined : cacheStatus.hit ? 'hit' : (cacheStatus.bypass ?? 'miss')
       log.info({
         audit: 'tool_call',
-        user: scope.principal.user.username,
-        user_id: scope.principal.user.id,
-        auth_method: scope.principal.authMethod,
+        user: principal.user.username,
+        user_id: principal.user.id,
+        auth_method: principal.authMethod,
         outcome,
         error_type: errorType,
-        duration_ms: Math.round(seconds * 100_000) / 100,
+        cache: cacheLabel,
+        duration_ms: durationMs,
         arguments: redactArguments(args ?? rawArguments)
       }, 'tool call')
+      this.dependencies.audit?.record({
+        call_id: callId,
+        tool: name,
+        user: principal.user.username,
+        user_id: principal.user.id,
+        auth_method: principal.authMethod,
+        client_id: principal.clientId,
+        outcome,
+        error_type: errorType,
+        cache: cacheLabel,
+        duration_ms: durationMs,
+        replica: this.dependencies.replica ?? ''
+      })
     }
   }
 
@@ -171,16 +232,45 @@ export class Toolset {
 
 /**
  * A failed call: the text tells the model what to do; the structured part carries Superset's
- * error fields (error, error_type, permission_denied). Clients skip output-schema validation
- * on isError results.
+ * error fields (error, error_type, permission_denied) and any details (retry_after_seconds).
+ * Clients skip output-schema validation on isError results.
  */
-function errorResult (errorType: ToolErrorType, text: string, callId: string): CallToolResult {
+function errorResult (errorType: ToolErrorType, text: string, callId: string, details: Readonly<Record<string, unknown>> = {}): CallToolResult {
   return {
     isError: true,
     content: [{ type: 'text', text }],
-    structuredContent: { success: false, error: text, error_type: errorType, ...(errorType === 'permission_denied' ? { permission_denied: true } : {}) },
-    _meta: { call_id: callId, error_type: errorType }
+    structuredContent: { success: false, error: text, error_type: errorType, ...(errorType === 'permission_denied' ? { permission_denied: true } : {}), ...details },
+    _meta: { call_id: callId, error_type: errorType, ...details }
   }
+}
+
+function successResult (result: ToolOutcome, callId: string, cacheStatus: CacheStatus | undefined, note?: string): CallToolResult {
+  return {
+    content: [{ type: 'text', text: note === undefined ? result.text : `${result.text}\n\n${note}` }],
+    structuredContent: result.structured,
+    _meta: { call_id: callId, ...(cacheStatus === undefined ? {} : { cache_status: cacheStatus }) }
+  }
+}
+
+function servedFromCache (ageSeconds: number): string {
+  return `(From the response cache, computed ${ageSeconds} s ago. Pass force_refresh: true for a fresh result.)`
+}
+
+/** Superset's cache arguments, taken out of a read-only tool's arguments. */
+function cacheOptions (args: Record<string, unknown>, accepted: boolean): { options: { useCache: boolean, forceRefresh: boolean }, toolArguments: Record<string, unknown> } {
+  if (!accepted) return { options: { useCache: true, forceRefresh: false }, toolArguments: args }
+  const { use_cache: useCache, force_refresh: forceRefresh, ...toolArguments } = args
+  for (const [name, value] of [['use_cache', useCache], ['force_refresh', forceRefresh]] as const) {
+    if (value !== undefined && typeof value !== 'boolean') throw invalidArguments(`Invalid arguments: ${name} must be true or false.`)
+  }
+  return { options: { useCache: useCache !== false, forceRefresh: forceRefresh === true }, toolArguments }
+}
+
+function rateLimitedError (tool: string, decision: Exclude<RateDecision, { allowed: true }>): ToolError {
+  const message = decision.reason === 'limited'
+    ? `Rate limit reached for ${tool}: ${decision.limit.perMinute} calls per minute (${decision.limit.capacity} at once). Retry in ${decision.retryAfterSeconds} s.`
+    : `${tool} is rate-limited and the rate limiter is unavailable. Retry in ${decision.retryAfterSeconds} s.`
+  return new ToolError('rate_limited', message, 'Wait before calling it again, and make fewer, larger calls (e.g. aggregate in one query).', { retry_after_seconds: decision.retryAfterSeconds })
 }
 
 type ObjectSchema = ListedTool['inputSchema']
@@ -188,10 +278,13 @@ type ObjectSchema = ListedTool['inputSchema']
 function compile (tool: Tool): CompiledTool {
   const inputSchema = z.toJSONSchema(tool.input, { io: 'input' }) as ObjectSchema
   const outputSchema = z.toJSONSchema(tool.output, { io: 'output' }) as ObjectSchema
-  const listedInput: ObjectSchema = { ...inputSchema, properties: { ...inputSchema.properties, request: REQUEST_WRAPPER_PROPERTY } }
+  const cacheArguments = tool.annotations.readOnlyHint
+  const properties = { ...inputSchema.properties, ...(cacheArguments ? CACHE_ARGUMENTS : {}) }
+  const listedInput: ObjectSchema = { ...inputSchema, properties: { ...properties, request: REQUEST_WRAPPER_PROPERTY } }
   return {
     tool,
-    shape: argumentShape(inputSchema, tool.aliases),
+    cacheArguments,
+    shape: argumentShape({ properties }, tool.aliases),
     outputSchema,
     listing: {
       name: tool.name,

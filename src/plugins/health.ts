@@ -6,8 +6,11 @@ export type ReadinessCheck = () => void | Promise<void>
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Add a dependency to /readyz (the catalog, Redis, ...). */
-    registerReadinessCheck: (name: string, check: ReadinessCheck) => void
+    /**
+     * Add a dependency to /readyz. A critical one (the catalog) makes the replica unready when
+     * it fails; a non-critical one (Redis: the service degrades without it) is only reported.
+     */
+    registerReadinessCheck: (name: string, check: ReadinessCheck, options?: { critical?: boolean }) => void
   }
 }
 
@@ -32,25 +35,27 @@ async function runCheck (check: ReadinessCheck): Promise<void> {
  * only routed to replicas that can serve it. Both are exempt from Host/Origin checks.
  */
 async function healthPlugin (app: FastifyInstance): Promise<void> {
-  const checks = new Map<string, ReadinessCheck>()
-  app.decorate('registerReadinessCheck', (name: string, check: ReadinessCheck) => {
-    checks.set(name, check)
+  const checks = new Map<string, { check: ReadinessCheck, critical: boolean }>()
+  app.decorate('registerReadinessCheck', (name: string, check: ReadinessCheck, options: { critical?: boolean } = {}) => {
+    checks.set(name, { check, critical: options.critical ?? true })
   })
 
   app.get('/healthz', { config: { hostCheck: false } }, async () => ({ status: 'ok' }))
 
   app.get('/readyz', { config: { hostCheck: false } }, async function readiness (request, reply) {
-    const results: Record<string, 'ok' | 'unavailable'> = {}
-    await Promise.all([...checks].map(async ([name, check]) => {
+    const results: Record<string, 'ok' | 'unavailable' | 'degraded'> = {}
+    await Promise.all([...checks].map(async ([name, { check, critical }]) => {
       try {
         await runCheck(check)
         results[name] = 'ok'
       } catch (err) {
         request.log.warn({ err, check: name }, 'readiness check failed')
-        results[name] = 'unavailable'
+        results[name] = critical ? 'unavailable' : 'degraded'
       }
     }))
-    const ready = Object.values(results).every(result => result === 'ok')
+    // Only critical dependencies decide: a Redis outage must not take every replica out of
+    // the Service at once (the pods would flap while the service could still answer).
+    const ready = Object.values(results).every(result => result !== 'unavailable')
     reply.code(ready ? 200 : 503)
     return { status: ready ? 'ready' : 'not_ready', checks: results }
   })

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { QueryObservation } from '../engines/engines.ts'
 import type { RunnerEndReason } from '../engines/runner-pool.ts'
-import type { ToolCallHooks, ToolOutcome } from '../mcp/toolset.ts'
+import type { CallOutcome, ToolCallHooks } from '../mcp/toolset.ts'
 
 /** JSON-RPC methods counted by name; anything else is counted as "other" to bound the label. */
 const KNOWN_MCP_METHODS = new Set([
@@ -26,7 +26,20 @@ export interface ServiceMetrics {
   /** Count one authentication attempt by credential kind and outcome. */
   authAttempt: (method: string, outcome: 'success' | 'rejected' | 'insufficient_scope') => void
   jwksFetch: (outcome: 'ok' | 'not_found' | 'failed') => void
+  /** Redis connection state (1 up, 0 down) and failed operations by kind. */
+  redisUp: (up: boolean) => void
+  redisError: (operation: RedisOperation) => void
+  /** Response cache lookups by tool and result. */
+  cacheLookup: (tool: string, result: CacheResult) => void
+  /** Size guard actions by tool: warned (over the warning threshold), truncated, refused. */
+  sizeGuard: (tool: string, action: 'warned' | 'truncated' | 'refused') => void
+  /** Requests and tool calls refused by a rate limit. */
+  rateLimited: (scope: 'principal' | 'tool', tool?: string) => void
 }
+
+/** Redis operations whose failures are counted (the request goes on without them). */
+export type RedisOperation = 'connection' | 'cache_get' | 'cache_set' | 'rate_limit' | 'publish' | 'subscribe' | 'audit'
+export type CacheResult = 'hit' | 'miss' | 'bypass' | 'uncacheable'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,7 +47,7 @@ declare module 'fastify' {
   }
 }
 
-const TOOL_OUTCOMES: readonly ToolOutcome[] = ['success', 'tool_error', 'error']
+const TOOL_OUTCOMES: readonly CallOutcome[] = ['success', 'tool_error', 'error']
 
 export function createServiceMetrics (): ServiceMetrics {
   const registry = new Registry()
@@ -74,6 +87,11 @@ export function createServiceMetrics (): ServiceMetrics {
   })
   const authAttempts = new Counter({ name: 'mcp_auth_attempts_total', help: 'Authentication attempts by credential kind (jwt, api_key, exchanged_token, custom, dev, none) and outcome', labelNames: ['method', 'outcome'], registers: [registry] })
   const jwksFetches = new Counter({ name: 'mcp_jwks_fetches_total', help: 'JWKS fetches by outcome (ok, not_found, failed)', labelNames: ['outcome'], registers: [registry] })
+  const redisUp = new Gauge({ name: 'mcp_redis_up', help: 'Whether the Redis connection is up (1) or not (0); absent without Redis', registers: [registry] })
+  const redisErrors = new Counter({ name: 'mcp_redis_errors_total', help: 'Redis failures by operation (connection, cache_get, cache_set, rate_limit, publish, subscribe, audit); requests go on without Redis', labelNames: ['operation'], registers: [registry] })
+  const cacheLookups = new Counter({ name: 'mcp_cache_requests_total', help: 'Response cache lookups by tool and result (hit, miss, bypass: use_cache/force_refresh, uncacheable: not stored)', labelNames: ['tool', 'result'], registers: [registry] })
+  const sizeGuardActions = new Counter({ name: 'mcp_response_size_guard_total', help: 'Size guard actions by tool (warned: over the warning threshold, truncated, refused: too large)', labelNames: ['tool', 'action'], registers: [registry] })
+  const rateLimitRefusals = new Counter({ name: 'mcp_rate_limited_total', help: 'Requests refused by a rate limit, by scope (principal, tool) and tool', labelNames: ['scope', 'tool'], registers: [registry] })
   const runnerRestarts = new Counter({ name: 'sql_runner_restarts_total', help: 'Query runner processes ended mid-query, by reason (timeout, cancelled, crashed)', labelNames: ['reason'], registers: [registry] })
 
   return {
@@ -93,6 +111,7 @@ export function createServiceMetrics (): ServiceMetrics {
       }
     },
     toolHooks: {
+      cacheLookup: (tool, result) => cacheLookups.inc({ tool, result }),
       started: tool => toolsInFlight.inc({ tool }),
       finished: (tool, outcome, seconds) => {
         toolsInFlight.dec({ tool })
@@ -106,7 +125,12 @@ export function createServiceMetrics (): ServiceMetrics {
     },
     onRunnerEnded: reason => runnerRestarts.inc({ reason }),
     authAttempt: (method, outcome) => authAttempts.inc({ method, outcome }),
-    jwksFetch: outcome => jwksFetches.inc({ outcome })
+    jwksFetch: outcome => jwksFetches.inc({ outcome }),
+    redisUp: up => redisUp.set(up ? 1 : 0),
+    redisError: operation => redisErrors.inc({ operation }),
+    cacheLookup: (tool, result) => cacheLookups.inc({ tool, result }),
+    sizeGuard: (tool, action) => sizeGuardActions.inc({ tool, action }),
+    rateLimited: (scope, tool) => rateLimitRefusals.inc({ scope, tool: tool ?? '' })
   }
 }
 

@@ -15,10 +15,15 @@ async function toolsPlugin (app: FastifyInstance): Promise<void> {
     catalog: app.catalog,
     engines: app.engines,
     config: app.config,
-    hooks: app.metrics.toolHooks
+    hooks: app.metrics.toolHooks,
+    cache: app.responseCache,
+    sizeGuard: app.sizeGuard,
+    rateLimits: app.rateLimits,
+    audit: app.auditStream,
+    replica: app.clusterEvents.origin
   })
   app.metrics.registerTools(toolset.names)
   app.decorate('toolset', toolset)
 }
 
-export default fp(toolsPlugin, { name: 'tools', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog', 'engines'] })
+export default fp(toolsPlugin, { name: 'tools', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog', 'engines', 'redis', 'rate-limit', 'cache', 'size-guard'] })

@@ -6,6 +6,7 @@ import type { ToolErrorType } from '../errors.ts'
 import { identifierSchema } from './databases.ts'
 import { markdownTable, plural } from './render.ts'
 import { defineTool } from './tool.ts'
+import { responseTruncationSchema } from './truncation.ts'
 import type { Tool } from './tool.ts'
 
 const DIALECTS: Readonly<Record<string, string>> = { sqlite: 'SQLite' }
@@ -88,7 +89,8 @@ export const executeSql = (config: Config): Tool => defineTool({
     affected_rows: z.int().nullable(),
     execution_time_ms: z.number(),
     dry_run: z.boolean(),
-    notes: z.array(z.string())
+    notes: z.array(z.string()),
+    response_truncation: responseTruncationSchema
   }),
   run: async (args, context) => {
     const { access } = context.principal
@@ -146,5 +148,16 @@ export const executeSql = (config: Config): Tool => defineTool({
       if (result.row_count > 0) lines.push(markdownTable(names, result.rows.map(row => names.map(name => row[name]))))
     }
     return lines.join('\n\n')
-  }
+  },
+  truncation: {
+    noun: 'rows',
+    count: result => result.rows.length,
+    keep: (result, keep, notice) => ({ ...result, rows: result.rows.slice(0, keep), row_count: keep, truncated: true, response_truncation: notice }),
+    hint: 'Ask for less: a smaller `limit` (or a LIMIT clause), fewer or shorter columns (substr(text, 1, 200)), or aggregate in SQL.'
+  },
+  sizeHints: [
+    'Lower `limit` or add a LIMIT clause.',
+    'Select fewer or shorter columns, e.g. substr(column, 1, 200).',
+    'Aggregate in SQL (GROUP BY) instead of fetching raw rows.'
+  ]
 })

@@ -6,6 +6,7 @@ import { FILTER_OPERATORS, operatorsFor } from '../catalog/list-query.ts'
 import type { ListQuery, ListSpec } from '../catalog/list-query.ts'
 import type { UserRef } from '../catalog/records.ts'
 import { humanizeSince, objectTable, plural } from './render.ts'
+import { responseTruncationSchema } from './truncation.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
 
@@ -140,7 +141,8 @@ export function listOutput (model: { itemsKey: string, item: z.ZodRawShape }): z
     order_column: z.string(),
     order_direction: z.enum(['asc', 'desc']),
     pagination: z.object(pagination),
-    timestamp: z.string()
+    timestamp: z.string(),
+    response_truncation: responseTruncationSchema
   })
 }
 
@@ -198,7 +200,18 @@ export function defineListTool<Item extends z.ZodRawShape, Row extends AuditReco
         timestamp: new Date(now).toISOString()
       }
     },
-    render: result => renderList(model, result)
+    render: result => renderList(model, result),
+    truncation: {
+      noun: `${model.noun}s`,
+      count: result => (result[model.itemsKey] as unknown[]).length,
+      keep: (result, keep, notice) => ({ ...result, [model.itemsKey]: (result[model.itemsKey] as unknown[]).slice(0, keep), count: keep, response_truncation: notice }),
+      hint: 'Ask for fewer: a smaller page_size, select_columns with only the fields you need, or filters/search.'
+    },
+    sizeHints: [
+      'Use a smaller page_size (e.g. 10).',
+      `Use select_columns to return only the ${model.noun} fields you need.`,
+      'Add filters or search to narrow the list.'
+    ]
   })
 }
 

@@ -7,6 +7,8 @@ import type { UserRecord } from '../catalog/records.ts'
 import type { Config } from '../config.ts'
 import type { EngineRegistry } from '../engines/engines.ts'
 import { invalidArguments } from '../errors.ts'
+import { truncationNotice } from '../mcp/size-guard.ts'
+import type { ResponseTruncation } from '../mcp/size-guard.ts'
 
 /** How a principal proved who it is. */
 export type AuthMethod = 'dev' | 'jwt' | 'api_key' | 'exchanged_token' | 'custom'
@@ -68,6 +70,21 @@ export interface ToolDefinition<Input extends z.ZodObject = z.ZodObject, Output 
   run: (args: z.output<Input>, context: ToolContext) => Promise<z.output<Output>> | z.output<Output>
   /** The concise text content that accompanies `structuredContent`. */
   render: (result: z.output<Output>) => string
+  /**
+   * How the response size guard may shorten a result that is too large: its list of items
+   * (rows, a list page). Without it, a result over the limit is refused with `sizeHints`.
+   */
+  truncation?: {
+    /** Plural noun of the items, for the notice: "rows", "charts". */
+    noun: string
+    count: (result: z.output<Output>) => number
+    /** The result with only its first `keep` items, its counts updated, carrying `notice`. */
+    keep: (result: z.output<Output>, keep: number, notice: ResponseTruncation) => z.output<Output>
+    /** How to ask for less: which arguments narrow the result. */
+    hint: string
+  }
+  /** Ways to ask for less, listed when a result is too large (at most five are shown). */
+  sizeHints?: readonly string[]
 }
 
 /** A tool as the registry holds it: schemas and metadata, and a type-erased `invoke`. */
@@ -83,6 +100,13 @@ export interface Tool {
   readonly permission: RequiredPermission | undefined
   /** Validate normalised arguments, run, and render; throws ToolError on a bad call. */
   invoke: (args: unknown, context: ToolContext) => Promise<ToolOutcome>
+  /** For the size guard: count the items of a result, and cut it to its first `keep` (re-rendered, notice first). */
+  readonly truncation: {
+    count: (structured: Record<string, unknown>) => number
+    keep: (structured: Record<string, unknown>, keep: number, notice: ResponseTruncation) => ToolOutcome
+    hint: string
+  } | undefined
+  readonly sizeHints: readonly string[]
 }
 
 export interface ToolOutcome {
@@ -93,8 +117,15 @@ export interface ToolOutcome {
 /** Tools are built once at start-up from the configuration (some bounds come from it). */
 export type ToolFactory = (config: Config) => Tool
 
+const DEFAULT_SIZE_HINTS = [
+  'Ask for one object at a time, or use a list tool with select_columns to fetch only the fields you need.',
+  'Use filters or search to narrow what is returned.'
+]
+
 export function defineTool<Input extends z.ZodObject, Output extends z.ZodObject> (definition: ToolDefinition<Input, Output>): Tool {
   const argumentNames = Object.keys(definition.input.shape)
+  const truncation = definition.truncation
+  type Result = z.output<Output>
   return {
     name: definition.name,
     title: definition.title,
@@ -105,6 +136,17 @@ export function defineTool<Input extends z.ZodObject, Output extends z.ZodObject
     aliases: definition.aliases ?? {},
     scope: definition.scope,
     permission: definition.permission,
+    sizeHints: definition.sizeHints ?? DEFAULT_SIZE_HINTS,
+    truncation: truncation === undefined
+      ? undefined
+      : {
+          hint: truncation.hint,
+          count: structured => truncation.count(structured as Result),
+          keep (structured, keep, notice) {
+            const cut = truncation.keep(structured as Result, keep, notice)
+            return { structured: cut as Record<string, unknown>, text: `${truncationNotice(notice, truncation.noun)}\n\n${definition.render(cut)}` }
+          }
+        },
     async invoke (args, context) {
       const parsed = definition.input.safeParse(args)
       if (!parsed.success) {

@@ -32,6 +32,8 @@ export interface RedisServerOptions {
 const HOST = '127.0.0.1'
 const READY_TIMEOUT_MS = 10_000
 const POLL_MS = 50
+/** A readiness probe that hangs (something that is not redis holds the port) must not eat the whole start-up time. */
+const POLL_CLI_TIMEOUT_MS = 2000
 const START_ATTEMPTS = 3
 const LOG_TAIL_LINES = 25
 
@@ -94,10 +96,10 @@ async function acceptsConnections (port: number): Promise<boolean> {
 
 interface CliResult { code: number, stdout: string, stderr: string }
 
-async function runCli (args: string[]): Promise<CliResult> {
+async function runCli (args: string[], timeout = 5000): Promise<CliResult> {
   return await new Promise(resolve => {
     // REDISCLI_AUTH from the developer's shell would be sent as the default user's password.
-    execFile('redis-cli', args, { timeout: 5000, env: { ...process.env, REDISCLI_AUTH: undefined } }, (error, stdout, stderr) => {
+    execFile('redis-cli', args, { timeout, env: { ...process.env, REDISCLI_AUTH: undefined } }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
       resolve({ code, stdout, stderr: error !== null && stderr === '' ? error.message : stderr })
     })
@@ -230,7 +232,8 @@ class RedisProcess {
       }
       let answered: boolean
       try {
-        answered = await ready()
+        // Something else on the port (redis died on "Address already in use") may accept and never answer.
+        answered = await Promise.race([ready(), this.exited.then(() => false)])
       } catch (error) {
         await this.kill()
         throw new StartError(`${what}: ${(error as Error).message}; last lines of ${this.logFile}:\n${this.logTail()}`)
@@ -355,7 +358,12 @@ export class RedisServer {
    */
   async restart (): Promise<void> {
     await this.proc.kill()
-    await this.proc.start(`redis-server restarting on port ${this.port}`, async () => await answersPing(this.connection()))
+    try {
+      await this.proc.start(`redis-server restarting on port ${this.port}`, async () => await answersPing(this.connection()))
+    } catch (error) {
+      if (error instanceof StartError && error.portTaken) error.message = `another process took port ${this.port} while redis-server was down: ${error.message}`
+      throw error
+    }
   }
 
   /**
@@ -382,7 +390,7 @@ function connectionArgs (port: number, caFile: string | undefined, user: RedisUs
 
 /** Whether the server answers PING yet; a refusal of our credentials or of PING itself will not go away by waiting. */
 async function answersPing (connection: string[]): Promise<boolean> {
-  const result = await runCli([...connection, 'PING'])
+  const result = await runCli([...connection, 'PING'], POLL_CLI_TIMEOUT_MS)
   const answer = `${result.stdout.trim()} ${result.stderr.trim()}`.trim()
   if (/WRONGPASS|NOPERM|NOAUTH/.test(answer)) throw new Error(`PING was refused (the first ACL user must be allowed to log in and PING): ${answer}`)
   return result.code === 0 && result.stdout.trim() === 'PONG'
@@ -429,10 +437,10 @@ export class SentinelServer {
     ].join('\n')
     const ready = async (port: number): Promise<boolean> => {
       const connection = ['-h', HOST, '-p', String(port)]
-      const address = await runCli([...connection, 'SENTINEL', 'get-master-addr-by-name', masterName])
+      const address = await runCli([...connection, 'SENTINEL', 'get-master-addr-by-name', masterName], POLL_CLI_TIMEOUT_MS)
       if (address.code !== 0 || address.stdout.trim().split('\n').join(':') !== `${HOST}:${master.port}`) return false
       // The run id comes from the master's INFO: the sentinel has connected and logged in.
-      const state = await runCli([...connection, 'SENTINEL', 'master', masterName])
+      const state = await runCli([...connection, 'SENTINEL', 'master', masterName], POLL_CLI_TIMEOUT_MS)
       const fields = state.stdout.trim().split('\n')
       const field = (name: string): string | undefined => fields.includes(name) ? fields[fields.indexOf(name) + 1] : undefined
       return state.code === 0 && field('flags') === 'master' && (field('runid') ?? '') !== ''

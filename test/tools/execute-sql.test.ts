@@ -76,7 +76,8 @@ t.test('execute_sql over HTTP, in both protocol eras', async t => {
 })
 
 t.test('execute_sql tool details', async t => {
-  const server = await startTestServer(t, { MCP_SQL_DEFAULT_LIMIT: 5, MCP_SQL_MAX_LIMIT: 50, MCP_SQL_DEFAULT_TIMEOUT: 10, MCP_SQL_MAX_TIMEOUT: 20, MCP_SQL_MAX_RESULT_BYTES: 65_536 })
+  // The response size guard is off here: this checks the SQL engine's own byte budget.
+  const server = await startTestServer(t, { MCP_SQL_DEFAULT_LIMIT: 5, MCP_SQL_MAX_LIMIT: 50, MCP_SQL_DEFAULT_TIMEOUT: 10, MCP_SQL_MAX_TIMEOUT: 20, MCP_SQL_MAX_RESULT_BYTES: 65_536, MCP_RESPONSE_SIZE_CONFIG: { enabled: false } })
   const { catalog } = server.app
   const writableFile = path.join(t.testdir(), 'scratch.db')
   copyFileSync(sharedExamplesFile(), writableFile)
