@@ -21,7 +21,7 @@ endif
 
 DEPS_STAMP := node_modules/.install-stamp
 
-.PHONY: setup run test check typecheck bench settings-doc clean distclean
+.PHONY: setup run test test-services check typecheck bench settings-doc clean distclean
 
 ## setup: Node 24 (if needed) and the locked dependencies
 setup: $(DEPS_STAMP)
@@ -42,9 +42,21 @@ $(DEPS_STAMP): package.json package-lock.json $(NODE_STAMP)
 run: setup
 	node src/cli.ts run $(ARGS)
 
-## test: type-check, then the whole tap suite
-test: setup typecheck
+## test: type-check, then the whole tap suite (it starts real redis-server processes)
+test: setup typecheck test-services
 	npx tap
+
+# The suite runs real Redis (and openssl for its TLS tests): installed from Debian when
+# missing and we are root, otherwise a clear message saying what to install.
+test-services:
+	@if ! command -v redis-server >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing redis-server and openssl from Debian"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server openssl >/dev/null; \
+	  else \
+	    echo "the tests need redis-server and openssl: sudo apt-get install redis-server openssl (or brew install redis openssl)" >&2; exit 1; \
+	  fi; \
+	fi
 
 typecheck: setup
 	npx tsc --noEmit

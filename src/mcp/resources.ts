@@ -1,5 +1,5 @@
 import type { ListResourcesResult, ReadResourceResult, Resource } from '@modelcontextprotocol/server'
-import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server'
+import { ResourceNotFoundError } from '@modelcontextprotocol/server'
 import type { ResponseCache } from '../cache/response-cache.ts'
 import type { Catalog } from '../catalog/catalog.ts'
 import type { Principal } from '../tools/tool.ts'
@@ -38,7 +38,7 @@ export class Resources {
 
   async read (uri: string, principal: Principal): Promise<ReadResourceResult> {
     if (uri !== INSTANCE_METADATA_URI) {
-      throw new ProtocolError(ProtocolErrorCode.ResourceNotFound, `Resource not found: ${uri}. Call resources/list to see the resources.`)
+      throw new ResourceNotFoundError(uri, `Resource not found: ${uri}. Call resources/list to see the resources.`)
     }
     const key = this.cache?.keyFor('resource', uri, {}, principal)
     if (key !== undefined && this.cache !== undefined) {

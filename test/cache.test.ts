@@ -1,0 +1,216 @@
+import t from 'tap'
+import { principalFingerprint } from '../src/cache/response-cache.ts'
+import { AccessProfile } from '../src/catalog/access.ts'
+import { MemoryCacheStore } from '../src/store/cache-store.ts'
+import { startTestServer } from './helpers/app.ts'
+import type { RunningServer } from './helpers/app.ts'
+import { callWith, jwtSettings, SECRET } from './helpers/auth.ts'
+import { connectClient, textOf } from './helpers/client.ts'
+import { claimsFor, signWithSecret } from './helpers/keys.ts'
+import { post } from './helpers/rpc.ts'
+
+// The per-principal response cache (MCP_CACHE_CONFIG) in memory, one replica. The Redis
+// backend and two replicas are in redis.test.ts.
+
+const bearer = (username: string, scope = 'mcp:read mcp:write mcp:sql'): string => `Bearer ${signWithSecret(SECRET, claimsFor(username, { scope }))}`
+
+interface Call { status: number, result: Record<string, any> }
+
+async function call (server: RunningServer, username: string, tool: string, args: Record<string, unknown> = {}): Promise<Call> {
+  const response = await callWith(server, bearer(username), tool, args)
+  return { status: response.status, result: response.json?.result ?? {} }
+}
+
+const cacheStatus = (call: Call): Record<string, unknown> | undefined => call.result._meta?.cache_status
+
+t.test('the response cache', async t => {
+  const server = await startTestServer(t, {
+    ...jwtSettings({ MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_JWT_ISSUER: [] }),
+    MCP_CACHE_CONFIG: { enabled: true, excluded_tools: [] }
+  })
+  const { catalog } = server.app
+  const orders = catalog.findDataset('orders')
+  if (orders === undefined) throw new Error('example data missing')
+
+  t.test('the same call by the same principal is a hit, with its age', async t => {
+    const first = await call(server, 'alice', 'list_charts', { page_size: 5 })
+    t.same(cacheStatus(first), { hit: false }, 'the first call computes')
+    const second = await call(server, 'alice', 'list_charts', { page_size: 5 })
+    t.equal(cacheStatus(second)?.hit, true, 'the second is served from the cache')
+    t.type(cacheStatus(second)?.age_seconds, 'number')
+    t.same(second.result.structuredContent, first.result.structuredContent, 'with the same content')
+    t.match(textOf(second.result), /From the response cache, computed \d+ s ago\. Pass force_refresh: true/)
+    const reordered = await call(server, 'alice', 'list_charts', { request: { page_size: 5 } })
+    t.equal(cacheStatus(reordered)?.hit, true, 'the Superset request wrapper is the same call')
+    const other = await call(server, 'alice', 'list_charts', { page_size: 6 })
+    t.equal(cacheStatus(other)?.hit, false, 'other arguments are another entry')
+  })
+
+  t.test('a hit never crosses principals', async t => {
+    await call(server, 'admin', 'list_dashboards', {})
+    t.equal(cacheStatus(await call(server, 'admin', 'list_dashboards', {}))?.hit, true)
+    const alice = await call(server, 'alice', 'list_dashboards', {})
+    t.equal(cacheStatus(alice)?.hit, false, 'alice does not get admin\'s entry')
+    catalog.createUser({ username: 'gina', roles: ['Gamma'] })
+    const gina = await call(server, 'gina', 'list_dashboards', {})
+    t.equal(cacheStatus(gina)?.hit, false)
+    t.equal(gina.result.structuredContent.total_count, 0, 'and sees only what her roles allow')
+    const narrow = await callWith(server, bearer('admin', 'mcp:read'), 'list_dashboards', {})
+    t.equal(narrow.json.result._meta.cache_status.hit, false, 'the same user with other scopes is another principal')
+  })
+
+  t.test('permissions are checked before the cache', async t => {
+    await call(server, 'admin', 'get_dataset_info', { identifier: 'orders' })
+    t.equal(cacheStatus(await call(server, 'admin', 'get_dataset_info', { identifier: 'orders' }))?.hit, true)
+    catalog.createUser({ username: 'nobody', roles: [] })
+    const refused = await call(server, 'nobody', 'get_dataset_info', { identifier: 'orders' })
+    t.equal(refused.result.isError, true)
+    t.equal(refused.result.structuredContent.permission_denied, true, 'no role, no answer, cached or not')
+    t.equal(cacheStatus(refused), undefined, 'and no cache status: the cache was never consulted')
+    const unscoped = await callWith(server, bearer('admin', 'mcp:sql'), 'get_dataset_info', { identifier: 'orders' })
+    t.equal(unscoped.status, 403, 'a missing scope is refused before anything runs')
+  })
+
+  t.test('a permission change is a miss; taking access away takes the answer away', async t => {
+    catalog.createUser({ username: 'dora', roles: ['Gamma'] })
+    catalog.grantPermission('Gamma', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
+    t.teardown(() => { catalog.revokePermission('Gamma', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id }) })
+    const seen = await call(server, 'dora', 'get_dataset_info', { identifier: 'orders' })
+    t.notOk(seen.result.isError, 'dora sees orders through Gamma')
+    t.equal(cacheStatus(await call(server, 'dora', 'get_dataset_info', { identifier: 'orders' }))?.hit, true)
+    catalog.revokePermission('Gamma', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
+    const gone = await call(server, 'dora', 'get_dataset_info', { identifier: 'orders' })
+    t.equal(gone.result.isError, true, 'after the revoke the cached answer is not served')
+    t.equal(gone.result.structuredContent.error_type, 'not_found')
+    catalog.addUserToRole('dora', 'Alpha')
+    const widened = await call(server, 'dora', 'list_datasets', {})
+    t.equal(cacheStatus(widened)?.hit, false, 'a new role is a new fingerprint')
+  })
+
+  t.test('writes invalidate: a new chart shows in the next list_charts', async t => {
+    const before = await call(server, 'admin', 'list_charts', { page_size: 100 })
+    t.equal(cacheStatus(await call(server, 'admin', 'list_charts', { page_size: 100 }))?.hit, true)
+    catalog.createChart({ slice_name: 'Written after caching', viz_type: 'table', dataset_id: orders.id, params: {} })
+    const after = await call(server, 'admin', 'list_charts', { page_size: 100 })
+    t.equal(cacheStatus(after)?.hit, false, 'the write is a miss')
+    t.equal(after.result.structuredContent.total_count, before.result.structuredContent.total_count + 1)
+    t.ok(after.result.structuredContent.charts.some((chart: { slice_name: string }) => chart.slice_name === 'Written after caching'))
+  })
+
+  t.test('force_refresh recomputes and stores; use_cache=false neither reads nor stores', async t => {
+    const args = { identifier: 'sales-overview' }
+    await call(server, 'admin', 'get_dashboard_info', args)
+    const forced = await call(server, 'admin', 'get_dashboard_info', { ...args, force_refresh: true })
+    t.same(cacheStatus(forced), { hit: false, bypass: 'force_refresh' })
+    t.equal(cacheStatus(await call(server, 'admin', 'get_dashboard_info', args))?.hit, true, 'the refreshed result is cached')
+    const fresh = await call(server, 'admin', 'get_dashboard_info', { ...args, use_cache: 'false' })
+    t.same(cacheStatus(fresh), { hit: false, bypass: 'use_cache' }, '"false" as a string works too')
+    const bad = await call(server, 'admin', 'get_dashboard_info', { ...args, use_cache: 'maybe' })
+    t.equal(bad.result.isError, true)
+    t.match(textOf(bad.result), /use_cache must be true or false/)
+  })
+
+  t.test('tools that can change anything are never cached, whatever excluded_tools says', async t => {
+    // excluded_tools is [] here: only the rule on readOnlyHint keeps these out.
+    const cache = server.app.responseCache
+    if (cache === undefined) throw new Error('the cache should be on')
+    const { toolset } = server.app
+    const mutating = toolset.names.filter(name => toolset.get(name)?.annotations.readOnlyHint === false)
+    t.ok(mutating.includes('execute_sql'), 'execute_sql can change data (DML on allowed databases)')
+    for (const name of toolset.names) {
+      const tool = toolset.get(name)
+      if (tool === undefined) continue
+      t.equal(cache.cacheable(tool), tool.annotations.readOnlyHint, `${name}: ${tool.annotations.readOnlyHint ? 'read-only, cacheable' : 'can change things, never cached'}`)
+    }
+    const sql = { database_id: 'examples', sql: 'SELECT COUNT(*) AS n FROM orders' }
+    await call(server, 'admin', 'execute_sql', sql)
+    const again = await call(server, 'admin', 'execute_sql', sql)
+    t.same(cacheStatus(again), { hit: false }, 'execute_sql twice: computed twice')
+    const listed = (await post(server.url, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { authorization: bearer('admin') })).json.result.tools as Array<{ name: string, inputSchema: { properties: Record<string, unknown> } }>
+    t.ok('force_refresh' in (listed.find(tool => tool.name === 'list_charts')?.inputSchema.properties ?? {}), 'read-only tools take use_cache and force_refresh')
+    t.notOk('force_refresh' in (listed.find(tool => tool.name === 'execute_sql')?.inputSchema.properties ?? {}), 'execute_sql does not')
+  })
+
+  t.test('the metrics count hits and misses per tool', async t => {
+    const metrics = await (await fetch(new URL('/metrics', server.origin))).text()
+    t.match(metrics, /mcp_cache_requests_total\{tool="list_charts",result="hit"\} [1-9]/)
+    t.match(metrics, /mcp_cache_requests_total\{tool="list_charts",result="miss"\} [1-9]/)
+    t.match(metrics, /mcp_cache_requests_total\{tool="get_dashboard_info",result="bypass"\} [1-9]/)
+    t.match(metrics, /mcp_cache_requests_total\{tool="execute_sql",result="uncacheable"\} [1-9]/)
+  })
+})
+
+t.test('excluded tools and oversized results are not cached', async t => {
+  const server = await startTestServer(t, { MCP_CACHE_CONFIG: { enabled: true, excluded_tools: ['list_dashboards'], max_item_size: 4096 } })
+  const call = async (tool: string, args: Record<string, unknown> = {}): Promise<Record<string, any>> => (await callWith(server, undefined, tool, args)).json.result
+  await call('list_dashboards')
+  t.same((await call('list_dashboards'))._meta.cache_status, { hit: false }, 'an excluded tool is computed every time')
+  await call('list_charts', { page_size: 100 })
+  t.equal((await call('list_charts', { page_size: 100 }))._meta.cache_status.hit, false, 'a result over max_item_size (4 KiB) is not stored')
+  await call('health_check')
+  t.equal((await call('health_check'))._meta.cache_status.hit, true, 'a small one is')
+})
+
+t.test('without the cache, results say nothing about it', async t => {
+  const server = await startTestServer(t)
+  const result = (await callWith(server, undefined, 'list_charts', { force_refresh: true })).json.result
+  t.notOk(result.isError, 'the cache arguments are accepted (and ignored) when the cache is off')
+  t.equal(result._meta.cache_status, undefined)
+  t.equal(server.app.responseCache, undefined)
+})
+
+t.test('instance://metadata is per principal, cached like tool results', async t => {
+  const server = await startTestServer(t, {
+    ...jwtSettings({ MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_JWT_ISSUER: [] }),
+    MCP_CACHE_CONFIG: { enabled: true }
+  })
+  server.app.catalog.createUser({ username: 'gus', roles: ['Gamma'] })
+  const read = async (username: string): Promise<Record<string, any>> => {
+    const client = await connectClient(t, server.url, 'modern', { authorization: bearer(username) })
+    const listed = await client.listResources()
+    t.same(listed.resources.map(resource => resource.uri), ['instance://metadata'])
+    const [contents] = (await client.readResource({ uri: 'instance://metadata' })).contents
+    return JSON.parse(contents !== undefined && 'text' in contents ? contents.text : '{}') as Record<string, any>
+  }
+  const admin = await read('admin')
+  t.match(admin, { user: 'admin', counts: { databases: 1, datasets: 4, dashboards: 2 } })
+  t.same(admin.databases, [{ id: 1, name: 'examples', backend: 'sqlite', sql_allowed: true }])
+  const gus = await read('gus')
+  t.match(gus, { user: 'gus', counts: { databases: 0, datasets: 0, charts: 0, dashboards: 0 }, datasets: [] }, 'a Gamma user without data access sees nothing')
+  const unknown = await post(server.url, { jsonrpc: '2.0', id: 3, method: 'resources/read', params: { uri: 'instance://nope' } }, { authorization: bearer('admin') })
+  t.equal(unknown.json.error.code, -32602, 'an unknown resource is invalid params (the 2026-07-28 rule)')
+  t.equal(unknown.json.error.data?.uri, 'instance://nope', 'naming the URI')
+  const noScope = await post(server.url, { jsonrpc: '2.0', id: 4, method: 'resources/read', params: { uri: 'instance://metadata' } }, { authorization: bearer('admin', 'mcp:sql') })
+  t.equal(noScope.status, 403, 'resources need mcp:read')
+})
+
+t.test('principal fingerprints', async t => {
+  const server = await startTestServer(t)
+  const user = server.app.catalog.findUserByUsername('alice')
+  if (user === undefined) throw new Error('demo user missing')
+  const base = { user, authMethod: 'jwt' as const, scopes: ['mcp:read'], access: new AccessProfile(user.id, false, [{ permission: 'can_read', resource: 'Chart', resource_id: null }]) }
+  const same = principalFingerprint(base)
+  t.equal(principalFingerprint({ ...base, scopes: ['mcp:read'] }), same, 'stable for the same principal')
+  t.not(principalFingerprint({ ...base, scopes: ['mcp:read', 'mcp:sql'] }), same, 'scopes count')
+  t.not(principalFingerprint({ ...base, scopes: undefined }), same, 'unscoped is different from scoped')
+  t.not(principalFingerprint({ ...base, access: new AccessProfile(user.id, false, [{ permission: 'can_read', resource: 'Dashboard', resource_id: null }]) }), same, 'grants count')
+  t.not(principalFingerprint({ ...base, access: new AccessProfile(user.id, true, []) }), same, 'superuser counts')
+  t.not(principalFingerprint({ ...base, authMethod: 'api_key' }), same, 'the credential kind counts (results report it)')
+})
+
+t.test('the memory store is an LRU bounded by bytes, with TTLs', async t => {
+  const store = new MemoryCacheStore(1000)
+  await store.set('a', 'x'.repeat(200), 60)
+  await store.set('b', 'x'.repeat(200), 60)
+  t.equal(await store.get('a'), 'x'.repeat(200), 'a is read, so b is now the least recent')
+  await store.set('c', 'x'.repeat(200), 60)
+  t.equal(await store.get('b'), undefined, 'b was evicted to stay under 1000 bytes')
+  t.ok(store.size.bytes <= 1000)
+  t.equal(await store.get('a'), 'x'.repeat(200))
+  await store.set('huge', 'x'.repeat(600), 60)
+  t.equal(await store.get('huge'), undefined, 'an entry bigger than the whole budget is not stored')
+  await store.set('short', 'y', 0)
+  t.equal(await store.get('short'), undefined, 'a TTL of 0 stores nothing')
+  await store.set('a', 'z', 60)
+  t.equal(await store.get('a'), 'z', 'a key can be replaced')
+})
