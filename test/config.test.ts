@@ -199,3 +199,60 @@ t.test('every setting has a description and a group', async t => {
     t.ok(name.startsWith('MCP_'), `${name} has the MCP_ prefix`)
   }
 })
+
+t.test('Superset-style configuration dictionaries', async t => {
+  const defaults = resolveConfig([])
+  t.same(defaults.MCP_CACHE_CONFIG, {
+    enabled: false,
+    CACHE_KEY_PREFIX: null,
+    list_tools_ttl: 300,
+    list_resources_ttl: 300,
+    list_prompts_ttl: 300,
+    read_resource_ttl: 3600,
+    get_prompt_ttl: 3600,
+    call_tool_ttl: 3600,
+    max_item_size: 1_048_576,
+    excluded_tools: ['execute_sql', 'generate_dashboard', 'generate_chart', 'update_chart'],
+    memory_max_bytes: 67_108_864
+  }, 'MCP_CACHE_CONFIG defaults are Superset\'s (plus the memory budget)')
+  t.same(defaults.MCP_RESPONSE_SIZE_CONFIG, { enabled: true, token_limit: 25_000, warn_threshold_pct: 80, excluded_tools: ['health_check', 'get_chart_preview', 'generate_explore_link', 'open_sql_lab_with_context'] })
+  t.match(defaults.MCP_STORE_CONFIG, { enabled: false, CACHE_REDIS_URL: null, event_store_max_events: 100, event_store_ttl: 3600, key_prefix: 'analytics-mcp:' })
+  t.match(defaults.MCP_RATE_LIMIT_CONFIG, { enabled: false, fail_open: true })
+
+  const partial = fromEnv({ MCP_CACHE_CONFIG: '{"enabled": true, "call_tool_ttl": 60}' })() as ReturnType<typeof resolveConfig>
+  t.equal(partial.MCP_CACHE_CONFIG.enabled, true)
+  t.equal(partial.MCP_CACHE_CONFIG.call_tool_ttl, 60)
+  t.equal(partial.MCP_CACHE_CONFIG.read_resource_ttl, 3600, 'keys left out keep their defaults')
+
+  const dir = t.testdir({ 'analytics-mcp.config.yaml': 'MCP_STORE_CONFIG:\n  enabled: true\n  CACHE_REDIS_URL: rediss://mcp:s3cret@redis.internal:6380/2\n  sentinels: []\n' })
+  const fromYaml = await loadServiceConfig({ cwd: dir, env: {} })
+  t.equal(fromYaml.MCP_STORE_CONFIG.CACHE_REDIS_URL, 'rediss://mcp:s3cret@redis.internal:6380/2', 'a YAML mapping works as in superset_config.py')
+
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ MCP_CACHE_CONFIG: '{"ttl": 5}' }, /^MCP_CACHE_CONFIG \(environment\): unknown key ttl \(known: enabled, CACHE_KEY_PREFIX, /],
+    [{ MCP_CACHE_CONFIG: '{"call_tool_ttl": "soon"}' }, /^MCP_CACHE_CONFIG\.call_tool_ttl \(environment\): expected an integer between 0 and 86400, got "soon"$/],
+    [{ MCP_CACHE_CONFIG: 'enabled' }, /^MCP_CACHE_CONFIG \(environment\): expected a JSON object/],
+    [{ MCP_RESPONSE_SIZE_CONFIG: '{"excluded_tools": "health_check"}' }, /^MCP_RESPONSE_SIZE_CONFIG\.excluded_tools \(environment\): expected a list of names/],
+    [{ MCP_RATE_LIMIT_CONFIG: '{"tool_limits": {"execute_sql": {"per_minute": 0}}}' }, /^MCP_RATE_LIMIT_CONFIG\.tool_limits\.execute_sql\.per_minute \(environment\)/],
+    [{ MCP_STORE_CONFIG: '{"enabled": true}' }, /^MCP_STORE_CONFIG\.CACHE_REDIS_URL: required when MCP_STORE_CONFIG\.enabled is true/],
+    [{ MCP_STORE_CONFIG: '{"CACHE_REDIS_URL": "http://redis:6379"}' }, /^MCP_STORE_CONFIG\.CACHE_REDIS_URL \(environment\): expected a redis:\/\/ or rediss:\/\/ \(TLS\) URL/],
+    [{ MCP_STORE_CONFIG: '{"CACHE_REDIS_URL": "redis://redis:6379", "tls_ca_file": "/ca.pem"}' }, /^MCP_STORE_CONFIG\.tls_ca_file: only used with a rediss:\/\/ CACHE_REDIS_URL/],
+    [{ MCP_STORE_CONFIG: '{"sentinels": ["redis-sentinel"]}' }, /^MCP_STORE_CONFIG\.sentinels\.0 \(environment\): "redis-sentinel" is not host:port/]
+  ]
+  for (const [env, expected] of cases) {
+    const problems = await problemsOf(fromEnv(env))
+    t.ok(problems.some(problem => expected.test(problem)), `${JSON.stringify(env)}: ${problems.join(' | ') || 'accepted'}`)
+  }
+})
+
+t.test('start-up errors never echo secrets', async t => {
+  const leaks = [
+    ...await problemsOf(fromEnv({ MCP_STORE_CONFIG: '{"CACHE_REDIS_URL": "http://mcp:hunter2-secret@redis:6379"}' })),
+    ...await problemsOf(fromEnv({ MCP_STORE_CONFIG: '{"CACHE_REDIS_URL": "redis://mcp:hunter2-secret@redis:6379", "nope": 1}' })),
+    ...await problemsOf(fromEnv({ MCP_JWT_SECRET: 'hunter2-secret' }))
+  ]
+  t.equal(leaks.length, 3, 'each bad value is reported')
+  t.notMatch(leaks.join('\n'), /hunter2/, 'without the password or secret')
+  t.match(leaks.join('\n'), /MCP_JWT_SECRET \(environment\): must be at least 32 characters \(256 bits\) long, got a value of 14 characters \(not shown\)/)
+  t.match(leaks.join('\n'), /\/\/\*\*\*@redis:6379/, 'URLs are shown without their credentials')
+})
