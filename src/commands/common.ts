@@ -1,8 +1,11 @@
 import { parseArgs } from 'node:util'
 import type { ParseArgsOptionsConfig } from 'node:util'
 import { Catalog } from '../catalog/catalog.ts'
+import type { CatalogChange } from '../catalog/catalog.ts'
 import type { Config } from '../config.ts'
+import { ClusterEvents } from '../events/cluster-events.ts'
 import { loadServiceConfig } from '../server.ts'
+import { connectRedis } from '../store/redis.ts'
 
 /** A command line the CLI cannot run: printed with the usage text, exit code 2. */
 export class UsageError extends Error {}
@@ -34,13 +37,47 @@ export async function configFor (values: { config?: string | undefined }, io: Cl
   return await loadServiceConfig({ configFile: values.config, overrides, env: io.env ?? process.env, cwd: io.cwd ?? process.cwd() })
 }
 
-/** Run `work` on the configured catalog and close it. */
+/**
+ * Run `work` on the configured catalog and close it. When Redis is configured, the changes it
+ * made are announced to the running replicas (their subscribed clients hear of them); a Redis
+ * that cannot be reached is a warning, not a failure: the change itself is done.
+ */
 export async function withCatalog<T> (values: { config?: string | undefined }, io: CliIo, work: (catalog: Catalog, config: Config) => T): Promise<T> {
   const config = await configFor(values, io)
   const catalog = Catalog.open(config.catalogPath, { upgrade: config.MCP_CATALOG_AUTO_UPGRADE })
+  const changes = new Set<CatalogChange>()
+  catalog.onChange(change => changes.add(change))
+  let result: T
   try {
-    return work(catalog, config)
+    result = work(catalog, config)
   } finally {
     catalog.close()
+  }
+  if (changes.size > 0 && config.MCP_STORE_CONFIG.enabled) await announce(config, [...changes], io)
+  return result
+}
+
+const ANNOUNCE_TIMEOUT_MS = 3000
+
+async function announce (config: Config, changes: CatalogChange[], io: CliIo): Promise<void> {
+  const redis = connectRedis(config.MCP_STORE_CONFIG)
+  try {
+    const ready = await new Promise<boolean>(resolve => {
+      const timer = setTimeout(() => resolve(false), ANNOUNCE_TIMEOUT_MS)
+      redis.client.once('ready', () => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+      // A command-line tool does not wait through reconnection attempts: the first failure decides.
+      redis.client.once('error', () => {
+        clearTimeout(timer)
+        resolve(false)
+      })
+    })
+    const events = new ClusterEvents(redis)
+    const sent = ready && (await Promise.all(changes.map(async change => await events.publish({ type: 'catalog_changed', change })))).every(Boolean)
+    if (!sent) io.err('warning: Redis (MCP_STORE_CONFIG) could not be reached: running replicas were not notified of this change (their caches are still correct; subscribed clients will not be told)')
+  } finally {
+    await redis.close()
   }
 }

@@ -56,12 +56,17 @@ export class ClusterEvents {
     return () => { this.listeners.delete(listener) }
   }
 
-  publish (event: ServiceEvent): void {
+  /** Deliver locally at once; the returned promise settles when Redis took it (or failed: counted). */
+  async publish (event: ServiceEvent): Promise<boolean> {
     this.deliver(event, 'local')
-    if (this.redis === undefined) return
-    this.redis.client.publish(this.channel, JSON.stringify({ origin: this.origin, event })).catch((error: unknown) => {
+    if (this.redis === undefined) return true
+    try {
+      await this.redis.client.publish(this.channel, JSON.stringify({ origin: this.origin, event }))
+      return true
+    } catch (error) {
       this.onError('publish', error as Error)
-    })
+      return false
+    }
   }
 
   private receive (message: string): void {

@@ -48,7 +48,7 @@ async function redisPlugin (app: FastifyInstance): Promise<void> {
   await events.start()
   app.decorate('clusterEvents', events)
   // Writes made through this replica's catalog reach the others (and their subscribed clients).
-  const stopListening = app.catalog.onChange(change => events.publish({ type: 'catalog_changed', change }))
+  const stopListening = app.catalog.onChange(change => { void events.publish({ type: 'catalog_changed', change }) })
 
   app.decorate('auditStream', redis === undefined
     ? undefined
