@@ -152,7 +152,8 @@ export const executeSql = (config: Config): Tool => defineTool({
   truncation: {
     noun: 'rows',
     count: result => result.rows.length,
-    keep: (result, keep, notice) => ({ ...result, rows: result.rows.slice(0, keep), row_count: keep, truncated: true, response_truncation: notice }),
+    // The row-cap notes described the rows before the cut; the size notice replaces them.
+    keep: (result, keep, notice) => ({ ...result, rows: result.rows.slice(0, keep), row_count: keep, truncated: true, notes: [], response_truncation: notice }),
     hint: 'Ask for less: a smaller `limit` (or a LIMIT clause), fewer or shorter columns (substr(text, 1, 200)), or aggregate in SQL.'
   },
   sizeHints: [
