@@ -28,7 +28,7 @@ const META = {
 }
 const call = (name: string, args: unknown, meta?: unknown) => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, ...(meta === undefined ? {} : { _meta: meta }) } })
 
-type Target = 'app' | 'hs256' | 'rs256' | 'baseline'
+type Target = 'app' | 'cached' | 'redis' | 'hs256' | 'rs256' | 'baseline'
 type Credential = 'hs256' | 'rs256' | 'apiKey'
 interface Scenario { name: string, target: Target, body: string, headers: Record<string, string>, credential?: Credential }
 
@@ -46,22 +46,32 @@ const scenarios: Scenario[] = [
   { name: 'tools/call health_check, JWT RS256 (static key)', target: 'rs256', body: call('health_check', {}), headers: LEGACY, credential: 'rs256' },
   { name: 'tools/call health_check, API key', target: 'hs256', body: call('health_check', {}), headers: LEGACY, credential: 'apiKey' },
   { name: 'tools/call list_dashboards (legacy)', target: 'app', body: call('list_dashboards', {}), headers: LEGACY },
+  { name: 'tools/call list_dashboards, cache hit (memory)', target: 'cached', body: call('list_dashboards', {}), headers: LEGACY },
+  { name: 'tools/call list_dashboards, cache hit (Redis)', target: 'redis', body: call('list_dashboards', {}), headers: LEGACY },
+  { name: 'tools/call get_dataset_info orders', target: 'app', body: call('get_dataset_info', { identifier: 'orders' }), headers: LEGACY },
+  { name: 'tools/call get_dataset_info orders, cache hit (memory)', target: 'cached', body: call('get_dataset_info', { identifier: 'orders' }), headers: LEGACY },
   { name: 'tools/call execute_sql, 1-row aggregate', target: 'app', body: call('execute_sql', { database_id: 1, sql: "SELECT COUNT(*) AS n FROM orders WHERE order_date >= '2026-06-01'" }), headers: LEGACY }
 ]
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'analytics-mcp-bench-'))
+// A redis-server for the Redis-backed cache scenario, when one is installed (pinned to CPU 1).
+const redisPort = 20_000 + Math.floor(Math.random() * 20_000)
+const redisServer = spawnSync('redis-server', ['--version']).status === 0
+  ? spawn(pin ? 'taskset' : 'redis-server', [...(pin ? ['-c', '1', 'redis-server'] : []), '--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  : undefined
+const targetArgs = [path.join(here, 'target.ts'), dataDir, ...(redisServer === undefined ? [] : [`redis://127.0.0.1:${redisPort}/0`])]
 const command = pin ? 'taskset' : process.execPath
-const args = pin ? ['-c', '0', process.execPath, path.join(here, 'target.ts'), dataDir] : [path.join(here, 'target.ts'), dataDir]
+const args = pin ? ['-c', '0', process.execPath, ...targetArgs] : targetArgs
 const target = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
 if (pin) spawnSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })
 
 try {
-  const started = await new Promise<{ ports: Record<Target, number>, credentials: Record<Credential, string> }>((resolve, reject) => {
+  const started = await new Promise<{ ports: Partial<Record<Target, number>>, credentials: Record<Credential, string> }>((resolve, reject) => {
     let output = ''
     target.stdout.on('data', chunk => {
       output += String(chunk)
       const line = output.split('\n').find(candidate => candidate.startsWith('{'))
-      if (line !== undefined) resolve(JSON.parse(line) as { ports: Record<Target, number>, credentials: Record<Credential, string> })
+      if (line !== undefined) resolve(JSON.parse(line) as { ports: Partial<Record<Target, number>>, credentials: Record<Credential, string> })
     })
     target.once('exit', code => reject(new Error(`target exited with ${String(code)}`)))
   })
@@ -69,6 +79,7 @@ try {
   console.log(`analytics-mcp throughput: ${duration} s per scenario, ${connections} connections, Node ${process.version}, ${cpus} CPUs${pin ? ', server pinned to CPU 0, load to CPU 1' : ''}\n`)
   const rows: Array<{ name: string, rps: number, p50: number, p99: number, errors: number }> = []
   for (const scenario of scenarios) {
+    if (started.ports[scenario.target] === undefined) continue
     const url = `http://127.0.0.1:${started.ports[scenario.target]}/mcp`
     const headers = scenario.credential === undefined ? scenario.headers : { ...scenario.headers, authorization: started.credentials[scenario.credential] }
     // A short warm-up lets V8 optimise before measuring.
@@ -85,5 +96,6 @@ try {
 } finally {
   target.kill('SIGTERM')
   await new Promise(resolve => target.once('exit', resolve))
+  redisServer?.kill('SIGKILL')
   rmSync(dataDir, { recursive: true, force: true })
 }

@@ -1,6 +1,6 @@
 /**
- * Benchmark target: the real service in dev mode, the service with bearer auth (HS256 secret,
- * RS256 static key, API keys), and a baseline (a plain Fastify route answering canned JSON),
+ * Benchmark target: the real service in dev mode, with the response cache (in memory, and in
+ * Redis when a URL is given), with bearer auth (HS256 secret, RS256 static key, API keys), and a baseline (a plain Fastify route answering canned JSON),
  * all in one process so they run under the same conditions. Prints ports and credentials as JSON.
  */
 import { generateKeyPairSync } from 'node:crypto'
@@ -14,7 +14,7 @@ import { createApiKey } from '../src/auth/api-keys.ts'
 import { resolveConfig } from '../src/config.ts'
 
 const dataDirArgument = process.argv[2]
-if (dataDirArgument === undefined) throw new Error('usage: node bench/target.ts DATA_DIR')
+if (dataDirArgument === undefined) throw new Error('usage: node bench/target.ts DATA_DIR [REDIS_URL]')
 const dataDir: string = dataDirArgument
 
 const SERVICE_URL = 'https://analytics.bench'
@@ -33,6 +33,10 @@ async function start (name: string, settings: Record<string, unknown>): Promise<
 
 const secured = { MCP_AUTH_ENABLED: true, MCP_SERVICE_URL: SERVICE_URL, MCP_JWT_AUDIENCE: [AUDIENCE] }
 const dev = await start('dev', {})
+const cached = await start('cached', { MCP_CACHE_CONFIG: { enabled: true } })
+// With a Redis URL (bench/mcp-throughput.ts starts a redis-server when it can), the same cache in Redis.
+const redisUrl = process.argv[3]
+const redisCached = redisUrl === undefined ? undefined : await start('redis', { MCP_CACHE_CONFIG: { enabled: true }, MCP_STORE_CONFIG: { enabled: true, CACHE_REDIS_URL: redisUrl } })
 const hs256 = await start('hs256', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_API_KEY_ENABLED: true })
 const rs256 = await start('rs256', { ...secured, MCP_JWT_ALGORITHM: 'RS256', MCP_JWT_PUBLIC_KEY: rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString() })
 
@@ -48,7 +52,7 @@ await baseline.listen({ host: '127.0.0.1', port: 0 })
 
 const port = (app: FastifyInstance): number => (app.server.address() as AddressInfo).port
 process.stdout.write(`${JSON.stringify({
-  ports: { app: port(dev), hs256: port(hs256), rs256: port(rs256), baseline: port(baseline) },
+  ports: { app: port(dev), cached: port(cached), ...(redisCached === undefined ? {} : { redis: port(redisCached) }), hs256: port(hs256), rs256: port(rs256), baseline: port(baseline) },
   credentials: {
     hs256: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256', expiresIn })(claims)}`,
     rs256: `Bearer ${createSigner({ key: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256', expiresIn })(claims)}`,
@@ -56,5 +60,5 @@ process.stdout.write(`${JSON.stringify({
   }
 })}\n`)
 process.on('SIGTERM', () => {
-  void Promise.all([dev.close(), hs256.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
+  void Promise.all([dev.close(), cached.close(), redisCached?.close(), hs256.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
 })

@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import Fastify, { LogController } from 'fastify'
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Catalog } from './catalog/catalog.ts'
@@ -53,9 +55,22 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
 
   // Once closing, answer in-flight requests with "Connection: close": a keep-alive client would
   // otherwise hold its socket (and the process) open until the shutdown grace period runs out.
+  // Connections with no request in progress (keep-alive, or opened ahead by a client's pool and
+  // never used: Node counts those as active) are closed at once; in-flight requests finish.
   let closing = false
+  const busy = new WeakSet<Socket>()
+  const sockets = new Set<Socket>()
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    busy.add(request.socket)
+    response.once('close', () => busy.delete(request.socket))
+  })
   app.addHook('preClose', async function markClosing () {
     closing = true
+    for (const socket of sockets) if (!busy.has(socket)) socket.destroy()
   })
   app.addHook('onSend', async function closeConnectionsWhenClosing (_request, reply) {
     if (closing) reply.header('connection', 'close')

@@ -120,8 +120,10 @@ t.test('the response cache', async t => {
     for (const name of toolset.names) {
       const tool = toolset.get(name)
       if (tool === undefined) continue
-      t.equal(cache.cacheable(tool), tool.annotations.readOnlyHint, `${name}: ${tool.annotations.readOnlyHint ? 'read-only, cacheable' : 'can change things, never cached'}`)
+      const expected = tool.annotations.readOnlyHint && !tool.volatile
+      t.equal(cache.cacheable(tool), expected, `${name}: ${expected ? 'read-only, cacheable' : tool.volatile ? 'this replica now, never cached' : 'can change things, never cached'}`)
     }
+    t.equal(toolset.get('health_check')?.volatile, true, 'health_check reports this replica now: a cached answer could be another replica\'s')
     const sql = { database_id: 'examples', sql: 'SELECT COUNT(*) AS n FROM orders' }
     await call(server, 'admin', 'execute_sql', sql)
     const again = await call(server, 'admin', 'execute_sql', sql)
@@ -147,8 +149,10 @@ t.test('excluded tools and oversized results are not cached', async t => {
   t.same((await call('list_dashboards'))._meta.cache_status, { hit: false }, 'an excluded tool is computed every time')
   await call('list_charts', { page_size: 100 })
   t.equal((await call('list_charts', { page_size: 100 }))._meta.cache_status.hit, false, 'a result over max_item_size (4 KiB) is not stored')
+  await call('list_databases')
+  t.equal((await call('list_databases'))._meta.cache_status.hit, true, 'a small one is')
   await call('health_check')
-  t.equal((await call('health_check'))._meta.cache_status.hit, true, 'a small one is')
+  t.same((await call('health_check'))._meta.cache_status, { hit: false }, 'health_check is never cached')
 })
 
 t.test('without the cache, results say nothing about it', async t => {

@@ -5,6 +5,8 @@ import t from 'tap'
 import { Catalog } from '../src/catalog/catalog.ts'
 import { CUSTOMER_COUNT, ensureExamplesDatabase, examplesVersion, GENERATOR_VERSION, ORDER_COUNT } from '../src/examples/generate.ts'
 import { loadExamples } from '../src/examples/load.ts'
+import { buildApp } from '../src/app.ts'
+import { testConfig } from './helpers/config.ts'
 
 /** Aggregates that pin down the generated data; equal fingerprints mean equal data. */
 function fingerprint (file: string): unknown {
@@ -100,4 +102,15 @@ t.test('loading examples registers everything once', async t => {
   const layout = JSON.parse(sales?.position_json ?? '{}') as Record<string, { type?: string, meta?: { chartId?: number } }>
   const chartIds = Object.values(layout).filter(node => node.type === 'CHART').map(node => node.meta?.chartId).sort()
   t.same(chartIds, catalog.chartsOfDashboard(sales?.id ?? 0).map(c => c.id).sort(), 'the layout holds exactly the dashboard\'s charts')
+})
+
+t.test('replicas starting together on one catalog register the examples once', async t => {
+  const dir = t.testdir()
+  const config = testConfig(dir)
+  const apps = await Promise.all([buildApp(config, { logger: false }), buildApp(config, { logger: false })])
+  t.teardown(async () => { await Promise.all(apps.map(async app => await app.close())) })
+  const [first] = apps
+  if (first === undefined) throw new Error('no app')
+  t.equal(first.catalog.listDatabases({ page: 1, pageSize: 10, filters: [], orderColumn: 'id', orderDirection: 'asc' }).total, 1, 'one examples database, not a constraint error')
+  t.equal(first.catalog.listUsers().length, 3, 'one set of demo users')
 })

@@ -54,7 +54,7 @@ export function principalFingerprint (principal: Principal): string {
  * - every key holds the catalog's identity and content version, which every write to what
  *   tools show moves (by any process, on any replica), so writes invalidate;
  * - tools that can change anything (readOnlyHint false) are never cached, whatever
- *   excluded_tools says.
+ *   excluded_tools says; nor are those whose result is this replica's state now (health_check).
  */
 export class ResponseCache {
   private readonly store: CacheStore
@@ -77,7 +77,7 @@ export class ResponseCache {
 
   /** Whether results of this tool may ever be cached. */
   cacheable (tool: Tool): boolean {
-    return tool.annotations.readOnlyHint && !this.excluded.has(tool.name) && this.config.call_tool_ttl > 0
+    return tool.annotations.readOnlyHint && !tool.volatile && !this.excluded.has(tool.name) && this.config.call_tool_ttl > 0
   }
 
   keyFor (kind: 'tool' | 'resource', name: string, args: unknown, principal: Principal): string {

@@ -111,6 +111,12 @@ function ensureDemoUsers (catalog: Catalog): string[] {
 export function loadExamples (catalog: Catalog, examplesFile: string): LoadExamplesResult {
   const file = path.resolve(examplesFile)
   const generated = ensureExamplesDatabase(file)
+  // One write transaction for the check and the registration: replicas starting together on
+  // one catalog take turns, and the second finds the first one's work.
+  return catalog.transaction(() => register(catalog, file, generated))
+}
+
+function register (catalog: Catalog, file: string, generated: boolean): LoadExamplesResult {
   const usersCreated = ensureDemoUsers(catalog)
   const existing = catalog.findDatabase(EXAMPLES_DATABASE_NAME)
   if (existing !== undefined) return { generated, registered: false, usersCreated, database: existing }
@@ -120,109 +126,107 @@ export function loadExamples (catalog: Catalog, examplesFile: string): LoadExamp
   const owner = admin?.id ?? null
   const owners = [admin?.id, alice?.id].filter((id): id is number => id !== undefined)
 
-  return catalog.transaction(() => {
-    const database = catalog.createDatabase({
-      database_name: EXAMPLES_DATABASE_NAME,
-      backend: 'sqlite',
-      connection: file,
-      allow_dml: false,
-      description: 'Example retail analytics data: 120,000 orders (2024-01 to 2026-06), 5,000 customers, 136 products.',
-      created_by_fk: owner
-    })
+  const database = catalog.createDatabase({
+    database_name: EXAMPLES_DATABASE_NAME,
+    backend: 'sqlite',
+    connection: file,
+    allow_dml: false,
+    description: 'Example retail analytics data: 120,000 orders (2024-01 to 2026-06), 5,000 customers, 136 products.',
+    created_by_fk: owner
+  })
 
-    // A custom role granting the example data to the demo users (Gamma and Alpha roles
-    // give class permissions; data access is granted per database or dataset).
-    if (catalog.findRole(EXAMPLES_ROLE) === undefined) catalog.createRole(EXAMPLES_ROLE, 'Access to the example database and its datasets')
-    catalog.grantPermission(EXAMPLES_ROLE, { permission: 'database_access', resource: 'Database', resource_id: database.id })
-    for (const username of ['alice', 'bob']) {
-      if (catalog.findUserByUsername(username) !== undefined) catalog.addUserToRole(username, EXAMPLES_ROLE)
-    }
+  // A custom role granting the example data to the demo users (Gamma and Alpha roles
+  // give class permissions; data access is granted per database or dataset).
+  if (catalog.findRole(EXAMPLES_ROLE) === undefined) catalog.createRole(EXAMPLES_ROLE, 'Access to the example database and its datasets')
+  catalog.grantPermission(EXAMPLES_ROLE, { permission: 'database_access', resource: 'Database', resource_id: database.id })
+  for (const username of ['alice', 'bob']) {
+    if (catalog.findUserByUsername(username) !== undefined) catalog.addUserToRole(username, EXAMPLES_ROLE)
+  }
 
-    const dataset = (table_name: string, options: { description: string, main_dttm_col: string | null, metrics: MetricSpec[], sql?: string }): DatasetRecord =>
-      catalog.createDataset({
-        database_id: database.id,
-        table_name,
-        schema: 'main',
-        sql: options.sql ?? null,
-        description: options.description,
-        main_dttm_col: options.main_dttm_col,
-        columns: introspectColumns(file, options.sql === undefined ? { table: table_name } : { sql: options.sql }),
-        metrics: options.metrics,
-        created_by_fk: owner,
-        owners,
-        ...(table_name === 'orders' ? { certified_by: 'Data Platform', certification_details: 'Source of truth for revenue reporting' } : {})
-      })
-
-    const orders = dataset('orders', { description: 'One row per order line: date, customer region, channel, status, quantity and revenue.', main_dttm_col: 'order_date', metrics: ORDER_METRICS })
-    const customers = dataset('customers', {
-      description: 'One row per customer with segment, region, country and sign-up date.',
-      main_dttm_col: 'signup_date',
-      metrics: [metric('customer_count', 'COUNT(*)', 'Number of customers', ',d')]
-    })
-    dataset('products', {
-      description: 'Product catalogue with category, list price and unit cost.',
-      main_dttm_col: null,
-      metrics: [metric('product_count', 'COUNT(*)', 'Number of products', ',d'), metric('avg_unit_price', 'AVG(unit_price)', 'Average list price', '$,.2f')]
-    })
-    const details = dataset('order_details', {
-      description: 'Virtual dataset: orders joined with product and customer attributes.',
-      main_dttm_col: 'order_date',
-      sql: ORDER_DETAILS_SQL,
-      metrics: ORDER_METRICS.slice(0, 3)
-    })
-
-    const chart = (slice_name: string, viz_type: string, source: DatasetRecord, params: Record<string, unknown>, description: string) =>
-      catalog.createChart({
-        slice_name,
-        viz_type,
-        dataset_id: source.id,
-        description,
-        params: { datasource: `${source.id}__table`, viz_type, ...params },
-        created_by_fk: owner,
-        owners
-      })
-
-    const totalRevenue = chart('Total Revenue', 'big_number_total', orders, { metric: 'revenue', subheader: 'all orders' }, 'Revenue after discounts across all orders.')
-    const monthlyRevenue = chart('Monthly Revenue', 'echarts_timeseries_line', orders, { x_axis: 'order_date', time_grain_sqla: 'P1M', metrics: ['revenue'], groupby: [], row_limit: 10000 }, 'Revenue per month.')
-    const revenueByRegion = chart('Revenue by Region', 'echarts_timeseries_bar', orders, { x_axis: 'region', metrics: ['revenue'], groupby: [], row_limit: 100 }, 'Revenue per sales region.')
-    const ordersByChannel = chart('Orders by Channel', 'pie', orders, { groupby: ['channel'], metric: 'order_count', row_limit: 100 }, 'Share of orders per sales channel.')
-    const topProducts = chart('Top Products by Revenue', 'table', details, { groupby: ['product_name', 'category'], metrics: ['revenue', 'order_count'], row_limit: 10, order_desc: true }, 'The ten products with the most revenue.')
-    const categoryTrend = chart('Quarterly Revenue by Category', 'echarts_area', details, { x_axis: 'order_date', time_grain_sqla: 'P3M', metrics: ['revenue'], groupby: ['category'], row_limit: 10000 }, 'Revenue per quarter, stacked by product category.')
-    const customersBySegment = chart('Customers by Segment', 'echarts_timeseries_bar', customers, { x_axis: 'segment', metrics: ['customer_count'], groupby: [], row_limit: 100 }, 'Number of customers per segment.')
-    const customersByRegion = chart('Customers by Region', 'pie', customers, { groupby: ['region'], metric: 'customer_count', row_limit: 100 }, 'Share of customers per region.')
-
-    const salesCharts = [[totalRevenue, 4], [monthlyRevenue, 8], [revenueByRegion, 6], [ordersByChannel, 6], [topProducts, 6], [categoryTrend, 6]] as const
-    catalog.createDashboard({
-      dashboard_title: 'Sales Overview',
-      slug: 'sales-overview',
-      description: 'Revenue, orders and products at a glance.',
-      published: true,
-      chart_ids: salesCharts.map(([c]) => c.id),
-      position_json: gridLayout('Sales Overview', [
-        salesCharts.slice(0, 2).map(([c, width]) => ({ chartId: c.id, sliceName: c.slice_name, width })),
-        salesCharts.slice(2, 4).map(([c, width]) => ({ chartId: c.id, sliceName: c.slice_name, width })),
-        salesCharts.slice(4, 6).map(([c, width]) => ({ chartId: c.id, sliceName: c.slice_name, width }))
-      ]),
-      json_metadata: { color_scheme: 'supersetColors', refresh_frequency: 0 },
-      certified_by: 'Data Platform',
-      certification_details: 'Reviewed quarterly',
+  const dataset = (table_name: string, options: { description: string, main_dttm_col: string | null, metrics: MetricSpec[], sql?: string }): DatasetRecord =>
+    catalog.createDataset({
+      database_id: database.id,
+      table_name,
+      schema: 'main',
+      sql: options.sql ?? null,
+      description: options.description,
+      main_dttm_col: options.main_dttm_col,
+      columns: introspectColumns(file, options.sql === undefined ? { table: table_name } : { sql: options.sql }),
+      metrics: options.metrics,
       created_by_fk: owner,
-      owners: owner === null ? [] : [owner]
+      owners,
+      ...(table_name === 'orders' ? { certified_by: 'Data Platform', certification_details: 'Source of truth for revenue reporting' } : {})
     })
-    catalog.createDashboard({
-      dashboard_title: 'Customer Insights',
-      slug: 'customer-insights',
-      description: 'Who the customers are and where they buy (draft).',
-      published: false,
-      chart_ids: [customersBySegment.id, customersByRegion.id, ordersByChannel.id],
-      position_json: gridLayout('Customer Insights', [
-        [{ chartId: customersBySegment.id, sliceName: customersBySegment.slice_name, width: 6 }, { chartId: customersByRegion.id, sliceName: customersByRegion.slice_name, width: 6 }],
-        [{ chartId: ordersByChannel.id, sliceName: ordersByChannel.slice_name, width: 12 }]
-      ]),
-      json_metadata: { color_scheme: 'supersetColors', refresh_frequency: 0 },
+
+  const orders = dataset('orders', { description: 'One row per order line: date, customer region, channel, status, quantity and revenue.', main_dttm_col: 'order_date', metrics: ORDER_METRICS })
+  const customers = dataset('customers', {
+    description: 'One row per customer with segment, region, country and sign-up date.',
+    main_dttm_col: 'signup_date',
+    metrics: [metric('customer_count', 'COUNT(*)', 'Number of customers', ',d')]
+  })
+  dataset('products', {
+    description: 'Product catalogue with category, list price and unit cost.',
+    main_dttm_col: null,
+    metrics: [metric('product_count', 'COUNT(*)', 'Number of products', ',d'), metric('avg_unit_price', 'AVG(unit_price)', 'Average list price', '$,.2f')]
+  })
+  const details = dataset('order_details', {
+    description: 'Virtual dataset: orders joined with product and customer attributes.',
+    main_dttm_col: 'order_date',
+    sql: ORDER_DETAILS_SQL,
+    metrics: ORDER_METRICS.slice(0, 3)
+  })
+
+  const chart = (slice_name: string, viz_type: string, source: DatasetRecord, params: Record<string, unknown>, description: string) =>
+    catalog.createChart({
+      slice_name,
+      viz_type,
+      dataset_id: source.id,
+      description,
+      params: { datasource: `${source.id}__table`, viz_type, ...params },
       created_by_fk: owner,
       owners
     })
-    return { generated, registered: true, usersCreated, database }
+
+  const totalRevenue = chart('Total Revenue', 'big_number_total', orders, { metric: 'revenue', subheader: 'all orders' }, 'Revenue after discounts across all orders.')
+  const monthlyRevenue = chart('Monthly Revenue', 'echarts_timeseries_line', orders, { x_axis: 'order_date', time_grain_sqla: 'P1M', metrics: ['revenue'], groupby: [], row_limit: 10000 }, 'Revenue per month.')
+  const revenueByRegion = chart('Revenue by Region', 'echarts_timeseries_bar', orders, { x_axis: 'region', metrics: ['revenue'], groupby: [], row_limit: 100 }, 'Revenue per sales region.')
+  const ordersByChannel = chart('Orders by Channel', 'pie', orders, { groupby: ['channel'], metric: 'order_count', row_limit: 100 }, 'Share of orders per sales channel.')
+  const topProducts = chart('Top Products by Revenue', 'table', details, { groupby: ['product_name', 'category'], metrics: ['revenue', 'order_count'], row_limit: 10, order_desc: true }, 'The ten products with the most revenue.')
+  const categoryTrend = chart('Quarterly Revenue by Category', 'echarts_area', details, { x_axis: 'order_date', time_grain_sqla: 'P3M', metrics: ['revenue'], groupby: ['category'], row_limit: 10000 }, 'Revenue per quarter, stacked by product category.')
+  const customersBySegment = chart('Customers by Segment', 'echarts_timeseries_bar', customers, { x_axis: 'segment', metrics: ['customer_count'], groupby: [], row_limit: 100 }, 'Number of customers per segment.')
+  const customersByRegion = chart('Customers by Region', 'pie', customers, { groupby: ['region'], metric: 'customer_count', row_limit: 100 }, 'Share of customers per region.')
+
+  const salesCharts = [[totalRevenue, 4], [monthlyRevenue, 8], [revenueByRegion, 6], [ordersByChannel, 6], [topProducts, 6], [categoryTrend, 6]] as const
+  catalog.createDashboard({
+    dashboard_title: 'Sales Overview',
+    slug: 'sales-overview',
+    description: 'Revenue, orders and products at a glance.',
+    published: true,
+    chart_ids: salesCharts.map(([c]) => c.id),
+    position_json: gridLayout('Sales Overview', [
+      salesCharts.slice(0, 2).map(([c, width]) => ({ chartId: c.id, sliceName: c.slice_name, width })),
+      salesCharts.slice(2, 4).map(([c, width]) => ({ chartId: c.id, sliceName: c.slice_name, width })),
+      salesCharts.slice(4, 6).map(([c, width]) => ({ chartId: c.id, sliceName: c.slice_name, width }))
+    ]),
+    json_metadata: { color_scheme: 'supersetColors', refresh_frequency: 0 },
+    certified_by: 'Data Platform',
+    certification_details: 'Reviewed quarterly',
+    created_by_fk: owner,
+    owners: owner === null ? [] : [owner]
   })
+  catalog.createDashboard({
+    dashboard_title: 'Customer Insights',
+    slug: 'customer-insights',
+    description: 'Who the customers are and where they buy (draft).',
+    published: false,
+    chart_ids: [customersBySegment.id, customersByRegion.id, ordersByChannel.id],
+    position_json: gridLayout('Customer Insights', [
+      [{ chartId: customersBySegment.id, sliceName: customersBySegment.slice_name, width: 6 }, { chartId: customersByRegion.id, sliceName: customersByRegion.slice_name, width: 6 }],
+      [{ chartId: ordersByChannel.id, sliceName: ordersByChannel.slice_name, width: 12 }]
+    ]),
+    json_metadata: { color_scheme: 'supersetColors', refresh_frequency: 0 },
+    created_by_fk: owner,
+    owners
+  })
+  return { generated, registered: true, usersCreated, database }
 }

@@ -80,7 +80,9 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
   // 'auto' answers JSON: the handlers never emit a notification before their result. Only
   // subscriptions/listen streams (SSE) stay open.
   const modern = createMcpHandler(() => createServer('modern'), { legacy: 'reject', responseMode: 'auto', bus })
-  app.addHook('onClose', async () => {
+  // preClose, not onClose: the HTTP server only finishes closing once open requests end, and
+  // an open subscriptions/listen stream is one until modern.close() ends it.
+  app.addHook('preClose', async () => {
     stopNotifying()
     await modern.close()
   })

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import type { StoreConfig } from '../config.ts'
@@ -41,7 +42,8 @@ export function redisOptions (store: StoreConfig): RedisOptions {
     ? {
         rejectUnauthorized: true,
         ...(store.tls_ca_file === null ? {} : { ca: readFileSync(store.tls_ca_file) }),
-        ...(url === undefined || store.sentinels.length > 0 ? {} : { servername: url.hostname })
+        // SNI takes host names only (an IP address there is deprecated, DEP0123).
+        ...(url === undefined || store.sentinels.length > 0 || isIP(url.hostname.replace(/^\[|\]$/g, '')) !== 0 ? {} : { servername: url.hostname })
       }
     : undefined
   const database = url === undefined ? 0 : Number(url.pathname.replace('/', '') || '0')

@@ -12,6 +12,7 @@ export const healthCheck = (): Tool => defineTool({
   title: 'Health check',
   description: 'Check that the analytics service is up and its metadata catalog answers. Takes no arguments.',
   annotations: READ_ONLY,
+  volatile: true,
   input: z.strictObject({}),
   output: z.object({
     status: z.enum(['healthy', 'error']),

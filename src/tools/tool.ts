@@ -85,6 +85,8 @@ export interface ToolDefinition<Input extends z.ZodObject = z.ZodObject, Output 
   }
   /** Ways to ask for less, listed when a result is too large (at most five are shown). */
   sizeHints?: readonly string[]
+  /** The result describes this replica at this moment (health): never cached. */
+  volatile?: boolean
 }
 
 /** A tool as the registry holds it: schemas and metadata, and a type-erased `invoke`. */
@@ -107,6 +109,8 @@ export interface Tool {
     hint: string
   } | undefined
   readonly sizeHints: readonly string[]
+  /** Never cached: the result describes this replica at this moment. */
+  readonly volatile: boolean
 }
 
 export interface ToolOutcome {
@@ -137,6 +141,7 @@ export function defineTool<Input extends z.ZodObject, Output extends z.ZodObject
     scope: definition.scope,
     permission: definition.permission,
     sizeHints: definition.sizeHints ?? DEFAULT_SIZE_HINTS,
+    volatile: definition.volatile === true,
     truncation: truncation === undefined
       ? undefined
       : {
