@@ -71,10 +71,6 @@ export class ResponseCache {
     this.excluded = new Set(config.excluded_tools)
   }
 
-  get backend (): CacheStore['kind'] {
-    return this.store.kind
-  }
-
   /** Whether results of this tool may ever be cached. */
   cacheable (tool: Tool): boolean {
     return tool.annotations.readOnlyHint && !tool.volatile && !this.excluded.has(tool.name) && this.config.call_tool_ttl > 0

@@ -34,14 +34,6 @@ export class RateLimits {
     ]))
   }
 
-  get enabled (): boolean {
-    return this.config.enabled
-  }
-
-  get backend (): TokenBuckets['kind'] {
-    return this.buckets.kind
-  }
-
   /** One MCP request by this principal. */
   async forRequest (principal: Principal): Promise<RateDecision> {
     if (!this.config.enabled) return { allowed: true }
