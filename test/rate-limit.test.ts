@@ -67,3 +67,16 @@ t.test('buckets refill at the configured rate', async t => {
   t.same(await buckets.take('k', limit), { allowed: false, retryAfterMs: 10_000 }, 'an idle hour refills to the burst, not beyond')
   t.same(await buckets.take('other', limit), { allowed: true }, 'keys are independent')
 })
+
+t.test('a bucket is never dropped early because of another bucket\'s limit', async t => {
+  let now = 0
+  const buckets = new MemoryTokenBuckets(() => now)
+  const slow = { capacity: 5, perMinute: 1 }
+  const fast = { capacity: 10, perMinute: 6000 }
+  for (let i = 0; i < 5; i++) t.same(await buckets.take('tool:execute_sql', slow), { allowed: true })
+  now += 61_000
+  // The per-request bucket is checked first on every call: its sweep must not refill the tool bucket.
+  t.same(await buckets.take('principal', fast), { allowed: true })
+  t.same(await buckets.take('tool:execute_sql', slow), { allowed: true }, 'one token came back in 61 s')
+  t.same(await buckets.take('tool:execute_sql', slow), { allowed: false, retryAfterMs: 59_000 }, 'and only one')
+})

@@ -54,6 +54,10 @@ export function redisOptions (store: StoreConfig): RedisOptions {
     keyPrefix: store.key_prefix,
     connectTimeout: store.connect_timeout_ms,
     commandTimeout: store.command_timeout_ms,
+    // A Redis that accepts connections but stops answering (hung, paused, a blackholed network):
+    // the connection is dropped, so commands fail at once while it reconnects instead of each
+    // waiting out its own timeout, and timed-out commands are not held in memory.
+    socketTimeout: store.command_timeout_ms * 2,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     retryStrategy: reconnectDelay,

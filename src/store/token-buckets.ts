@@ -28,6 +28,8 @@ function idleMs (limit: BucketLimit): number {
 interface Bucket {
   tokens: number
   at: number
+  /** How long this bucket may sit idle before it is full again (its own limit's, not another's). */
+  idleMs: number
 }
 
 export class MemoryTokenBuckets implements TokenBuckets {
@@ -42,23 +44,24 @@ export class MemoryTokenBuckets implements TokenBuckets {
 
   async take (key: string, limit: BucketLimit): Promise<TakeResult> {
     const now = this.now()
-    this.sweep(now, limit)
+    this.sweep(now)
     const perMs = limit.perMinute / 60_000
-    const bucket = this.buckets.get(key) ?? { tokens: limit.capacity, at: now }
+    const idle = idleMs(limit)
+    const bucket = this.buckets.get(key) ?? { tokens: limit.capacity, at: now, idleMs: idle }
     const tokens = Math.min(limit.capacity, bucket.tokens + (now - bucket.at) * perMs)
     if (tokens >= 1) {
-      this.buckets.set(key, { tokens: tokens - 1, at: now })
+      this.buckets.set(key, { tokens: tokens - 1, at: now, idleMs: idle })
       return { allowed: true }
     }
-    this.buckets.set(key, { tokens, at: now })
+    this.buckets.set(key, { tokens, at: now, idleMs: idle })
     return { allowed: false, retryAfterMs: Math.ceil((1 - tokens) / perMs) }
   }
 
   /** Drop buckets idle long enough to be full again, now and then, so the map stays small. */
-  private sweep (now: number, limit: BucketLimit): void {
+  private sweep (now: number): void {
     if (now < this.sweepAt) return
     this.sweepAt = now + 60_000
-    for (const [key, bucket] of this.buckets) if (now - bucket.at > idleMs(limit)) this.buckets.delete(key)
+    for (const [key, bucket] of this.buckets) if (now - bucket.at > bucket.idleMs) this.buckets.delete(key)
   }
 }
 
