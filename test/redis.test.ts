@@ -278,6 +278,23 @@ t.test('Redis killed and restarted while the replicas serve', async t => {
   t.equal(hit(again), true, 'the same call then hits: the shared cache works again (on the other replica too)')
 })
 
+t.test('a Redis that stops answering (paused, not down) is dropped, not waited on', async t => {
+  const redis = await RedisServer.start(t)
+  const [a] = await startPair(t, redisSettings({ CACHE_REDIS_URL: redis.url }, { MCP_RATE_LIMIT_CONFIG: { enabled: true, requests_per_minute: 100_000, burst: 100_000 } }))
+  await redisUp(t, a)
+  const pid = Number(/process_id:(\d+)/.exec(await redis.cli('INFO', 'server'))?.[1])
+  t.ok(pid > 0, 'the redis-server process id')
+  process.kill(pid, 'SIGSTOP')
+  t.teardown(() => { try { process.kill(pid, 'SIGCONT') } catch {} })
+  for (let i = 0; i < 10; i++) assertServed(t, await call(a, 'list_charts', LIST_CHARTS), `call ${i + 1} of 10 while Redis does not answer`)
+  await eventually(t, 'the silent connection is declared down (mcp_redis_up 0)', async () => await metric(a, 'mcp_redis_up') === 0)
+  t.equal((a.app.redis?.client as unknown as { commandQueue: { length: number } }).commandQueue.length, 0, 'no commands pile up waiting for it')
+  process.kill(pid, 'SIGCONT')
+  await redisUp(t, a)
+  assertServed(t, await call(a, 'list_charts', { ...LIST_CHARTS, page: 2 }), 'a call after it answers again')
+  t.equal(hit(await call(a, 'list_charts', { ...LIST_CHARTS, page: 2 })), true, 'and the cache works again')
+})
+
 t.test('rate limits are shared by the replicas', async t => {
   const redis = await RedisServer.start(t)
 
