@@ -1,4 +1,7 @@
+import path from 'node:path'
+import BetterSqlite3 from 'better-sqlite3'
 import t from 'tap'
+import { estimateTokens } from '../src/mcp/size-guard.ts'
 import { principalFingerprint } from '../src/cache/response-cache.ts'
 import { AccessProfile } from '../src/catalog/access.ts'
 import { MemoryCacheStore } from '../src/store/cache-store.ts'
@@ -217,4 +220,70 @@ t.test('the memory store is an LRU bounded by bytes, with TTLs', async t => {
   t.equal(await store.get('short'), undefined, 'a TTL of 0 stores nothing')
   await store.set('a', 'z', 60)
   t.equal(await store.get('a'), 'z', 'a key can be replaced')
+})
+
+t.test('what a catalog write does not announce', async t => {
+  const server = await startTestServer(t, { MCP_CACHE_CONFIG: { enabled: true } })
+  const { catalog } = server.app
+  const call = async (tool: string, args: Record<string, unknown> = {}): Promise<Record<string, any>> => (await callWith(server, undefined, tool, args)).json.result
+
+  t.test('DDL or DML through execute_sql makes table lists fresh', async t => {
+    const file = path.join(t.testdir(), 'scratch.db')
+    new BetterSqlite3(file).exec('CREATE TABLE a (x INTEGER)').close()
+    catalog.createDatabase({ database_name: 'scratch', backend: 'sqlite', connection: file, allow_dml: true })
+    t.same((await call('get_database_info', { identifier: 'scratch' })).structuredContent.tables.map((table: { name: string }) => table.name), ['a'])
+    t.equal((await call('get_database_info', { identifier: 'scratch' }))._meta.cache_status.hit, true)
+    const created = await call('execute_sql', { database_id: 'scratch', sql: 'CREATE TABLE b (y TEXT)' })
+    t.notOk(created.isError, 'the DDL ran')
+    const after = await call('get_database_info', { identifier: 'scratch' })
+    t.equal(after._meta.cache_status.hit, false, 'the next get_database_info is computed again')
+    t.same(after.structuredContent.tables.map((table: { name: string }) => table.name), ['a', 'b'])
+    await call('execute_sql', { database_id: 'scratch', sql: 'SELECT COUNT(*) FROM a' })
+    t.equal((await call('get_database_info', { identifier: 'scratch' }))._meta.cache_status.hit, true, 'a query that changes nothing keeps the cache')
+    const tool = server.app.toolset.get('get_database_info')
+    if (tool === undefined) throw new Error('tool missing')
+    t.equal(server.app.responseCache?.ttlFor(tool), 60, 'and changes made outside (ETL) show within a minute: its table list is cached 60 s at most')
+  })
+
+  t.test('joining a role that grants nothing still changes what get_instance_info shows', async t => {
+    await call('get_instance_info')
+    t.equal((await call('get_instance_info'))._meta.cache_status.hit, true)
+    catalog.createRole('auditors')
+    catalog.addUserToRole('admin', 'auditors')
+    const after = await call('get_instance_info')
+    t.equal(after._meta.cache_status.hit, false)
+    t.same(after.structuredContent.current_user.roles, ['Admin', 'auditors'])
+    t.equal(after.structuredContent.instance_summary.total_roles, 6)
+  })
+})
+
+t.test('a cached answer is not shared across service versions or size settings', async t => {
+  const dir = t.testdir()
+  const { ResponseCache } = await import('../src/cache/response-cache.ts')
+  const { Catalog } = await import('../src/catalog/catalog.ts')
+  const catalog = Catalog.open(path.join(dir, 'catalog.db'), { upgrade: true })
+  t.teardown(() => catalog.close())
+  const server = await startTestServer(t)
+  const config = server.app.config.MCP_CACHE_CONFIG
+  const user = server.app.catalog.findUserByUsername('admin')
+  if (user === undefined) throw new Error('demo user missing')
+  const principal = { user, authMethod: 'dev' as const, access: new AccessProfile(user.id, true, []) }
+  const store = new MemoryCacheStore(1_000_000)
+  const keys = ['0.1.0|size:25000', '0.2.0|size:25000', '0.1.0|size:off'].map(context => new ResponseCache(store, config, catalog, context).keyFor('tool', 'list_charts', {}, principal))
+  t.equal(new Set(keys).size, 3, 'each context has its own keys')
+})
+
+t.test('the cache note is left out when it would take a result over the size limit', async t => {
+  const unlimited = await startTestServer(t)
+  const first = (await callWith(unlimited, undefined, 'get_dataset_info', { identifier: 'orders' })).json.result
+  const tokens = estimateTokens({ text: textOf(first), structured: first.structuredContent })
+  for (const [limit, noted] of [[tokens, false], [tokens + 100, true]] as const) {
+    const server = await startTestServer(t, { MCP_CACHE_CONFIG: { enabled: true }, MCP_RESPONSE_SIZE_CONFIG: { token_limit: limit } })
+    const miss = (await callWith(server, undefined, 'get_dataset_info', { identifier: 'orders' })).json.result
+    t.equal(miss.structuredContent.response_truncation, undefined, `limit ${limit}: the result fits as it is`)
+    const hit = (await callWith(server, undefined, 'get_dataset_info', { identifier: 'orders' })).json.result
+    t.equal(hit._meta.cache_status.hit, true)
+    t.equal(/From the response cache/.test(textOf(hit)), noted, noted ? 'with room to spare the note is added' : 'at the limit the note is left out')
+    t.ok(estimateTokens({ text: textOf(hit), structured: hit.structuredContent }) <= limit, 'the hit stays within the limit')
+  }
 })

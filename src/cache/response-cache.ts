@@ -34,14 +34,14 @@ function canonical (value: unknown): string {
 }
 
 /**
- * Everything that decides what a principal sees: who (user, how authenticated, which client),
- * what their roles grant (class permissions and data access) and their scopes. Two requests
+ * Everything that decides what a principal sees: who (user, roles, how authenticated, which
+ * client), what their roles grant (class permissions and data access) and their scopes. Two requests
  * share cache entries only when all of it is equal; any permission change gives a new key.
  */
 export function principalFingerprint (principal: Principal): string {
   const scopes = principal.scopes === undefined ? '*' : [...principal.scopes].sort().join(' ')
   return createHash('sha256')
-    .update([principal.user.id, principal.user.username, principal.authMethod, principal.clientId ?? '', scopes, principal.access.grantsKey].join('\n'))
+    .update([principal.user.id, principal.user.username, [...principal.user.roles].sort().join(','), principal.authMethod, principal.clientId ?? '', scopes, principal.access.grantsKey].join('\n'))
     .digest('base64url')
 }
 
@@ -62,11 +62,17 @@ export class ResponseCache {
   private readonly catalog: Catalog
   private readonly prefix: string
   private readonly excluded: ReadonlySet<string>
+  private readonly context: string
 
-  constructor (store: CacheStore, config: CacheConfig, catalog: Catalog) {
+  /**
+   * `context` names what else shapes a cached answer (service version, size-guard settings), so
+   * a rolling deploy or a config change on one replica never serves another's entries.
+   */
+  constructor (store: CacheStore, config: CacheConfig, catalog: Catalog, context: string) {
     this.store = store
     this.config = config
     this.catalog = catalog
+    this.context = context
     this.prefix = config.CACHE_KEY_PREFIX ?? 'cache:'
     this.excluded = new Set(config.excluded_tools)
   }
@@ -79,7 +85,7 @@ export class ResponseCache {
   keyFor (kind: 'tool' | 'resource', name: string, args: unknown, principal: Principal): string {
     const { instanceId, version } = this.catalog.contentState()
     const digest = createHash('sha256')
-      .update(`${instanceId}\n${version}\n${principalFingerprint(principal)}\n${canonical(args)}`)
+      .update(`${this.context}\n${instanceId}\n${version}\n${principalFingerprint(principal)}\n${canonical(args)}`)
       .digest('base64url')
     return `${this.prefix}${kind}:${name}:${digest}`
   }
@@ -103,7 +109,12 @@ export class ResponseCache {
     return true
   }
 
-  get ttl (): { callTool: number, readResource: number, listResources: number } {
-    return { callTool: this.config.call_tool_ttl, readResource: this.config.read_resource_ttl, listResources: this.config.list_resources_ttl }
+  /** Seconds a tool's result is kept: call_tool_ttl, or less for tools that read live data. */
+  ttlFor (tool: Tool): number {
+    return Math.min(this.config.call_tool_ttl, tool.maxCacheSeconds ?? Infinity)
+  }
+
+  get readResourceTtl (): number {
+    return this.config.read_resource_ttl
   }
 }

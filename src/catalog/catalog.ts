@@ -157,6 +157,15 @@ export class Catalog {
   }
 
   /**
+   * Data in a registered database changed (DML or DDL through execute_sql): what tools read
+   * from it (table lists) may differ, so cached answers must not be reused.
+   */
+  noteDataChanged (): void {
+    this.prepare("UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'").run()
+    this.changed('content')
+  }
+
+  /**
    * Be told of changes made through this Catalog object: `content` (what tools show) or
    * `access` (users, roles, permissions). Used to publish events to other replicas and to
    * subscribed clients. Returns the unsubscribe function.

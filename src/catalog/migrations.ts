@@ -225,7 +225,8 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'catalog identity and content version (cache invalidation)',
     // Response caches key on (instance_id, content_version): any change to what tools show,
     // made by any process (a tool, the CLI, another replica), bumps the version, so no cached
-    // answer outlives the content it was computed from. Users count because results show names.
+    // answer outlives the content it was computed from. Users, roles and memberships count
+    // because results show names, role lists and user and role counts.
     sql: `
       CREATE TABLE catalog_state (
         key TEXT PRIMARY KEY,
@@ -234,6 +235,12 @@ export const MIGRATIONS: readonly Migration[] = [
       INSERT INTO catalog_state (key, value) VALUES
         ('instance_id', lower(hex(randomblob(16)))),
         ('content_version', '0');
+      CREATE TRIGGER content_version_users_insert AFTER INSERT ON users BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_roles_insert AFTER INSERT ON roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_roles_update AFTER UPDATE ON roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_roles_delete AFTER DELETE ON roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_user_roles_insert AFTER INSERT ON user_roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_user_roles_delete AFTER DELETE ON user_roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_databases_insert AFTER INSERT ON databases BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_databases_update AFTER UPDATE ON databases BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_databases_delete AFTER DELETE ON databases BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;

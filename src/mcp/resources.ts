@@ -46,7 +46,7 @@ export class Resources {
       if (hit !== undefined) return contents(uri, hit.outcome.text)
     }
     const text = JSON.stringify(this.instanceMetadata(principal))
-    if (key !== undefined && this.cache !== undefined) await this.cache.set(key, { text, structured: {} }, this.cache.ttl.readResource)
+    if (key !== undefined && this.cache !== undefined) await this.cache.set(key, { text, structured: {} }, this.cache.readResourceTtl)
     return contents(uri, text)
   }
 

@@ -43,6 +43,11 @@ export class SizeGuard {
     this.hooks = hooks
   }
 
+  /** Whether a result may be sent as it is. */
+  fits (tool: Tool, outcome: ToolOutcome): boolean {
+    return !this.config.enabled || this.excluded.has(tool.name) || estimateTokens(outcome) <= this.config.token_limit
+  }
+
   apply (tool: Tool, outcome: ToolOutcome, log: FastifyBaseLogger): ToolOutcome {
     if (!this.config.enabled || this.excluded.has(tool.name)) return outcome
     const limit = this.config.token_limit

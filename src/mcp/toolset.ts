@@ -160,7 +160,10 @@ export class Toolset {
           if (hit !== undefined) {
             outcome = 'success'
             cacheStatus = { hit: true, age_seconds: hit.ageSeconds }
-            return successResult(hit.outcome, callId, cacheStatus, servedFromCache(hit.ageSeconds))
+            // The note about the cache is left out when it would take the result over the size limit.
+            const note = servedFromCache(hit.ageSeconds)
+            const noted = { ...hit.outcome, text: `${hit.outcome.text}\n\n${note}` }
+            return successResult(hit.outcome, callId, cacheStatus, sizeGuard === undefined || sizeGuard.fits(compiled.tool, noted) ? note : undefined)
           }
         } else {
           hooks?.cacheLookup?.(name, cache.cacheable(compiled.tool) ? 'bypass' : 'uncacheable')
@@ -179,7 +182,7 @@ export class Toolset {
         availableTools: this.namesFor(principal)
       })
       const guarded = sizeGuard === undefined ? result : sizeGuard.apply(compiled.tool, result, log)
-      if (key !== undefined && cache !== undefined) await cache.set(key, guarded, cache.ttl.callTool)
+      if (key !== undefined && cache !== undefined) await cache.set(key, guarded, cache.ttlFor(compiled.tool))
       outcome = 'success'
       return successResult(guarded, callId, cacheStatus)
     } catch (err) {

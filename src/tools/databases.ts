@@ -58,6 +58,8 @@ export const getDatabaseInfo = (): Tool => defineTool({
   title: 'Get database details',
   description: 'Details of one database by id, UUID or name: backend, whether it is read-only, its tables and views (for writing SQL, when you may query it), and the datasets defined on it.',
   annotations: READ_ONLY,
+  // Its table list comes from the database itself, which can change without the catalog knowing.
+  maxCacheSeconds: 60,
   scope: SCOPES.read,
   permission: { permission: 'can_read', resource: 'Database' },
   aliases: { id: 'identifier', database_id: 'identifier', database_name: 'identifier' },

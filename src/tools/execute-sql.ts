@@ -115,6 +115,8 @@ export const executeSql = (config: Config): Tool => defineTool({
     }).catch((err: unknown) => {
       throw withSqlHint(err, database.backend)
     })
+    // A statement that changed data or schema: cached answers about this database are stale.
+    if (!result.returnsRows && !args.dry_run) context.catalog.noteDataChanged()
     const names = uniqueColumnNames(result.columns.map(column => column.name))
     const notes: string[] = []
     if (result.truncatedBy === 'rows') notes.push(truncationNote(result.rowCount, args.limit, context.config.MCP_SQL_MAX_LIMIT))

@@ -87,6 +87,8 @@ export interface ToolDefinition<Input extends z.ZodObject = z.ZodObject, Output 
   sizeHints?: readonly string[]
   /** The result describes this replica at this moment (health): never cached. */
   volatile?: boolean
+  /** The result reads live data a catalog write does not announce (table lists): cached at most this long. */
+  maxCacheSeconds?: number
 }
 
 /** A tool as the registry holds it: schemas and metadata, and a type-erased `invoke`. */
@@ -111,6 +113,8 @@ export interface Tool {
   readonly sizeHints: readonly string[]
   /** Never cached: the result describes this replica at this moment. */
   readonly volatile: boolean
+  /** Cached at most this long (it reads live data); undefined: the configured TTL. */
+  readonly maxCacheSeconds: number | undefined
 }
 
 export interface ToolOutcome {
@@ -142,6 +146,7 @@ export function defineTool<Input extends z.ZodObject, Output extends z.ZodObject
     permission: definition.permission,
     sizeHints: definition.sizeHints ?? DEFAULT_SIZE_HINTS,
     volatile: definition.volatile === true,
+    maxCacheSeconds: definition.maxCacheSeconds,
     truncation: truncation === undefined
       ? undefined
       : {
