@@ -332,6 +332,8 @@ export const SETTINGS = {
 
   MCP_ALLOWED_HOSTS: listSetting('HTTP and transport security', 'Host names accepted in the Host header (any port, any case; DNS-rebinding protection), e.g. mcp.example.com. Empty: localhost names when bound to loopback, else the host of MCP_SERVICE_URL if set, else no check. "*" disables the check. Probes (/healthz, /readyz, /metrics) are exempt.', hostnameItem),
   MCP_ALLOWED_ORIGINS: listSetting('HTTP and transport security', 'Origins (scheme://host[:port]) accepted when a request carries an Origin header, e.g. https://claude.ai. Also accepted: origins whose host is an accepted Host name (see MCP_ALLOWED_HOSTS), and localhost origins when bound to loopback. "*" disables the check.', originItem),
+  MCP_LISTEN_STREAMS_PER_PRINCIPAL: integerSetting('HTTP and transport security', 10, 1, 10_000, 'Open subscriptions/listen streams (change notifications, protocol 2026-07-28) one user may hold on a replica; one more gets 429.'),
+  MCP_LISTEN_STREAM_MAX_SECONDS: integerSetting('HTTP and transport security', 3600, 10, 86_400, 'Longest life of a subscriptions/listen stream; it also ends when its credential expires or its user is deactivated. Clients listen again with a fresh credential.'),
   MCP_MAX_REQUEST_BYTES: integerSetting('HTTP and transport security', 1_048_576, 1024, 67_108_864, 'Largest accepted request body in bytes; larger bodies get 413.'),
 
   MCP_SQL_WORKERS: integerSetting('SQL execution', 2, 1, 64, 'Query runner processes per replica. Each runs one query at a time; a query past its timeout is stopped by ending its process.'),

@@ -65,3 +65,38 @@ t.test('a connection with no request in progress does not hold up shutdown', asy
   await closedByServer
   t.pass('the server closed the unused connection and finished closing')
 })
+
+t.test('listen streams are capped per user and end with their credential', async t => {
+  const { claimsFor, signWithSecret } = await import('./helpers/keys.ts')
+  const { jwtSettings, SECRET } = await import('./helpers/auth.ts')
+  const server = await startTestServer(t, {
+    ...jwtSettings({ MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_JWT_ISSUER: [], MCP_JWT_CLOCK_SKEW: 0 }),
+    MCP_LISTEN_STREAMS_PER_PRINCIPAL: 2
+  })
+  const token = (username: string, seconds = 3600): Record<string, string> => ({ authorization: `Bearer ${signWithSecret(SECRET, claimsFor(username, { exp: Math.floor(Date.now() / 1000) + seconds }))}` })
+  const alice = await connectClient(t, server.url, 'modern', token('alice'))
+  const first = await alice.listen({ toolsListChanged: true })
+  const second = await alice.listen({ toolsListChanged: true })
+  await t.rejects(alice.listen({ toolsListChanged: true }), 'a third stream for alice is refused (429)')
+  const bob = await connectClient(t, server.url, 'modern', token('bob'))
+  const bobs = await bob.listen({ toolsListChanged: true })
+  t.ok(bobs, 'bob is not affected by alice\'s streams')
+  await first.close()
+  for (let i = 0; i < 50; i++) await new Promise(resolve => setTimeout(resolve, 10))
+  const third = await alice.listen({ toolsListChanged: true })
+  t.ok(third, 'closing one makes room for another')
+
+  t.test('deactivating a user ends their streams', async t => {
+    server.app.catalog.setUserActive('bob', false)
+    t.teardown(() => { server.app.catalog.setUserActive('bob', true) })
+    t.equal(await bobs.closed, 'remote', 'bob\'s stream was ended by the server')
+  })
+
+  t.test('a stream ends when its token expires', async t => {
+    const brief = await connectClient(t, server.url, 'modern', token('admin', 2))
+    const stream = await brief.listen({ toolsListChanged: true })
+    t.equal(await stream.closed, 'remote', 'ended by the server when the token expired')
+  })
+  await second.close()
+  await third.close()
+})

@@ -19,9 +19,14 @@ export interface Authenticator {
 }
 
 /** The principal of a request: user, scopes and RBAC profile. */
-export function principalFor (catalog: Catalog, user: UserRecord, authMethod: AuthMethod, scopes?: readonly string[], clientId?: string): Principal {
+export function principalFor (catalog: Catalog, user: UserRecord, authMethod: AuthMethod, scopes?: readonly string[], clientId?: string, expiresAt?: number): Principal {
   const { superuser, grants } = catalog.permissionsOfUser(user.id)
-  return { user, authMethod, scopes, clientId, access: new AccessProfile(user.id, superuser, grants) }
+  return { user, authMethod, scopes, clientId, expiresAt, access: new AccessProfile(user.id, superuser, grants) }
+}
+
+/** When a token stops being valid (its `exp`, in ms), if it says. */
+function expiryOf (claims: Readonly<Record<string, unknown>>): number | undefined {
+  return typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp * 1000 : undefined
 }
 
 /** What a custom verifier (MCP_AUTH_FACTORY) returns for a valid token. */
@@ -56,6 +61,8 @@ interface Credential {
   user: UserRecord
   scopes: readonly string[] | undefined
   clientId: string | undefined
+  /** When the credential expires (ms since the epoch), if it does. */
+  expiresAt?: number | undefined
 }
 
 /** Why a credential was refused; kept for the server log. */
@@ -107,7 +114,7 @@ export class CredentialAuthenticator implements Authenticator {
       throw insufficientScope(this.options.challenge, [...(credential.scopes ?? []), ...this.options.requiredScopes])
     }
     this.options.onAttempt?.(credential.method, 'success')
-    return principalFor(this.options.catalog, credential.user, credential.method, credential.scopes, credential.clientId)
+    return principalFor(this.options.catalog, credential.user, credential.method, credential.scopes, credential.clientId, credential.expiresAt)
   }
 
   private async credentialFrom (header: string, request: FastifyRequest): Promise<Credential> {
@@ -135,7 +142,7 @@ export class CredentialAuthenticator implements Authenticator {
     }
     const user = this.activeUser('api_key', this.options.catalog.findUserById(record.user_id))
     recordApiKeyUse(this.options.catalog, record)
-    return { method: 'api_key', user, scopes: record.scopes ?? undefined, clientId: `api-key:${record.name}` }
+    return { method: 'api_key', user, scopes: record.scopes ?? undefined, clientId: `api-key:${record.name}`, expiresAt: record.expires_on === null ? undefined : Date.parse(record.expires_on) }
   }
 
   private async fromBearer (token: string, request: FastifyRequest): Promise<Credential> {
@@ -152,7 +159,7 @@ export class CredentialAuthenticator implements Authenticator {
       const user = this.activeUser('exchanged_token', catalog.findUserByUsername(String(claims.sub)))
       recordApiKeyUse(catalog, key)
       // This service's own tokens carry the key's scopes, or none for a key without scopes.
-      return { method: 'exchanged_token', user, scopes: this.scopesOf('exchanged_token', claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined }
+      return { method: 'exchanged_token', user, scopes: this.scopesOf('exchanged_token', claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined, expiresAt: expiryOf(claims) }
     }
     if (custom !== undefined) {
       let verification: CustomVerification
@@ -166,7 +173,7 @@ export class CredentialAuthenticator implements Authenticator {
       const user = verification.username !== undefined
         ? this.activeUser('custom', catalog.findUserByUsername(verification.username))
         : await this.userFromClaims('custom', claims)
-      return { method: 'custom', user, scopes: verification.scopes ?? this.scopesOf('custom', claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined }
+      return { method: 'custom', user, scopes: verification.scopes ?? this.scopesOf('custom', claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined, expiresAt: expiryOf(claims) }
     }
     if (jwt === undefined) throw new Refusal('jwt', 'bearer tokens are not accepted (MCP_AUTH_ENABLED is off); use an API key')
     const { claims } = await this.verified('jwt', jwt, token)
@@ -175,7 +182,7 @@ export class CredentialAuthenticator implements Authenticator {
     // An identity provider's token without scope claims gets no scopes (fail closed), unless
     // MCP_ALLOW_UNSCOPED_TOKENS says its roles alone should limit it.
     const scopes = this.scopesOf('jwt', claims) ?? (this.options.allowUnscopedTokens ? undefined : [])
-    return { method: 'jwt', user, scopes, clientId }
+    return { method: 'jwt', user, scopes, clientId, expiresAt: expiryOf(claims) }
   }
 
   private scopesOf (method: AuthMethod, claims: Readonly<Record<string, unknown>>): string[] | undefined {

@@ -9,6 +9,7 @@ import { AuthChallengeError, insufficientScope } from '../auth/challenge.ts'
 import { hasScope, SCOPES } from '../auth/scopes.ts'
 import type { ClusterEvents } from '../events/cluster-events.ts'
 import type { RateDecision } from './rate-limits.ts'
+import { ListenStreams } from './listen-streams.ts'
 import { INSTANCE_METADATA_URI, Resources } from './resources.ts'
 import { createServerFactory, requestAuthInfo } from './server-factory.ts'
 
@@ -55,9 +56,12 @@ function webHeaders (request: FastifyRequest): Headers {
  * Cluster events become notifications on this replica's open `subscriptions/listen` streams:
  * any catalog change updates instance://metadata; an access change can also change tool lists.
  */
-function notifySubscribers (events: ClusterEvents, bus: ServerEventBus): () => void {
+function notifySubscribers (events: ClusterEvents, bus: ServerEventBus, streams: ListenStreams): () => void {
   return events.subscribe(event => {
-    if (event.change === 'access') bus.publish({ kind: 'tools_list_changed' })
+    if (event.change === 'access') {
+      streams.revalidate()
+      bus.publish({ kind: 'tools_list_changed' })
+    }
     bus.publish({ kind: 'resource_updated', uri: INSTANCE_METADATA_URI })
   })
 }
@@ -76,7 +80,8 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
   const resources = new Resources(app.catalog, app.responseCache)
   const createServer = createServerFactory(toolset, resources, config)
   const bus = new InMemoryServerEventBus()
-  const stopNotifying = notifySubscribers(app.clusterEvents, bus)
+  const streams = new ListenStreams(app.catalog, { perPrincipal: config.MCP_LISTEN_STREAMS_PER_PRINCIPAL, maxSeconds: config.MCP_LISTEN_STREAM_MAX_SECONDS })
+  const stopNotifying = notifySubscribers(app.clusterEvents, bus, streams)
   // 'auto' answers JSON: the handlers never emit a notification before their result. Only
   // subscriptions/listen streams (SSE) stay open.
   const modern = createMcpHandler(() => createServer('modern'), { legacy: 'reject', responseMode: 'auto', bus })
@@ -146,6 +151,12 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) disconnect.abort()
     })
+    if (body.method === 'subscriptions/listen') {
+      // A long-lived stream: capped per user, and ended with its credential (see ListenStreams).
+      const release = streams.admit(principal, disconnect)
+      if (release === undefined) return await tooManyStreams(reply, streams.limit, requestId(body))
+      reply.raw.once('close', release)
+    }
     const webRequest = new Request(endpointUrl, { method: 'POST', headers: webHeaders(request), signal: disconnect.signal })
     const authInfo = requestAuthInfo({ principal, log: request.log, signal: disconnect.signal }, principal.user.username)
 
@@ -187,4 +198,9 @@ async function tooManyRequests (reply: FastifyReply, decision: Exclude<RateDecis
     : `The rate limiter is unavailable. Retry in ${decision.retryAfterSeconds} s.`
   return await reply.code(limited ? 429 : 503).header('retry-after', String(decision.retryAfterSeconds)).type('application/json; charset=utf-8')
     .send({ jsonrpc: '2.0', id, error: { code: -32000, message, data: { retry_after_seconds: decision.retryAfterSeconds } } })
+}
+
+async function tooManyStreams (reply: FastifyReply, limit: number, id: string | number | null): Promise<FastifyReply> {
+  return await reply.code(429).type('application/json; charset=utf-8')
+    .send({ jsonrpc: '2.0', id, error: { code: -32000, message: `Too many open subscriptions: at most ${limit} per user. Close one (or reuse it) before opening another.` } })
 }

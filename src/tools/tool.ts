@@ -26,6 +26,8 @@ export interface Principal {
   clientId?: string | undefined
   /** What the user's roles allow (RBAC), computed once per request. */
   access: AccessProfile
+  /** When the credential expires (ms since the epoch): long-lived streams end then. */
+  expiresAt?: number | undefined
 }
 
 /** What a tool handler gets besides its arguments. Tools never see Fastify or HTTP. */
