@@ -532,12 +532,14 @@ function valueAt (raw: unknown, path: readonly PropertyKey[]): unknown {
   return value
 }
 
-/** Settings whose values must never be echoed, even in a start-up error. */
-const SECRET_NAME = /SECRET|PASSWORD|SIGNING_KEY/i
+/** Settings (and keys of configuration dictionaries) whose values are never echoed, even in a start-up error. */
+const SECRET_NAME = /SECRET|PASSWORD|SIGNING_KEY|REDIS_URL/i
 
 function describeValue (raw: unknown, name = ''): string {
   if (typeof raw === 'function') return 'a function'
-  if (typeof raw === 'string' && SECRET_NAME.test(name)) return `a value of ${raw.length} characters (not shown)`
+  if (SECRET_NAME.test(name)) return typeof raw === 'string' ? `a value of ${raw.length} characters (not shown)` : 'a value (not shown)'
+  // A whole configuration dictionary may hold credentials (a Redis URL, a sentinel password).
+  if (name.endsWith('_CONFIG')) return typeof raw === 'string' && !raw.trim().startsWith('{') ? JSON.stringify(raw.slice(0, 40)) : 'a JSON object (not shown: it may hold credentials)'
   // URLs may carry credentials (rediss://user:password@host): never echo them.
   const text = (JSON.stringify(raw) ?? String(raw)).replace(/\/\/[^/@\s"]*@/g, '//***@')
   return text.length > 80 ? `${text.slice(0, 77)}...` : text

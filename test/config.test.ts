@@ -246,13 +246,23 @@ t.test('Superset-style configuration dictionaries', async t => {
 })
 
 t.test('start-up errors never echo secrets', async t => {
-  const leaks = [
-    ...await problemsOf(fromEnv({ MCP_STORE_CONFIG: '{"CACHE_REDIS_URL": "http://mcp:hunter2-secret@redis:6379"}' })),
-    ...await problemsOf(fromEnv({ MCP_STORE_CONFIG: '{"CACHE_REDIS_URL": "redis://mcp:hunter2-secret@redis:6379", "nope": 1}' })),
-    ...await problemsOf(fromEnv({ MCP_JWT_SECRET: 'hunter2-secret' }))
+  const attempts: Array<Record<string, string>> = [
+    { MCP_STORE_CONFIG: '{"CACHE_REDIS_URL": "http://mcp:hunter2-secret@redis:6379"}' },
+    { MCP_STORE_CONFIG: '{"CACHE_REDIS_URL": "redis://mcp:hunter2-secret@redis:6379", "nope": 1}' },
+    { MCP_STORE_CONFIG: '{"CACHE_REDIS_URL": "mcp:hunter2-secret@redis:6379"}' },
+    { MCP_STORE_CONFIG: '{"CACHE_REDIS_URL": "rediss://mcp:hunter2/secret@redis:6379"}' },
+    { MCP_STORE_CONFIG: '{"sentinel_password": "hunter2-secret", "unknown": true}' },
+    { MCP_STORE_CONFIG: '{"sentinel_password": 12345678}' },
+    { MCP_JWT_SECRET: 'hunter2-secret' },
+    { MCP_JWKS_URI: 'https://user:hunter2@idp.example.com/certs?x=1' }
   ]
-  t.equal(leaks.length, 3, 'each bad value is reported')
-  t.notMatch(leaks.join('\n'), /hunter2/, 'without the password or secret')
+  const leaks: string[] = []
+  for (const env of attempts) {
+    const problems = await problemsOf(fromEnv(env))
+    t.ok(problems.length > 0, `${Object.keys(env)[0] ?? ''} is refused`)
+    leaks.push(...problems)
+  }
+  t.notMatch(leaks.join('\n'), /hunter2|12345678/, 'without the password, secret or sentinel password')
   t.match(leaks.join('\n'), /MCP_JWT_SECRET \(environment\): must be at least 32 characters \(256 bits\) long, got a value of 14 characters \(not shown\)/)
-  t.match(leaks.join('\n'), /\/\/\*\*\*@redis:6379/, 'URLs are shown without their credentials')
+  t.match(leaks.join('\n'), /MCP_STORE_CONFIG\.CACHE_REDIS_URL \(environment\): .*got a value of \d+ characters \(not shown\)/)
 })
