@@ -80,3 +80,11 @@ t.test('a bucket is never dropped early because of another bucket\'s limit', asy
   t.same(await buckets.take('tool:execute_sql', slow), { allowed: true }, 'one token came back in 61 s')
   t.same(await buckets.take('tool:execute_sql', slow), { allowed: false, retryAfterMs: 59_000 }, 'and only one')
 })
+
+t.test('a misspelt tool in tool_limits stops start-up', async t => {
+  const { build } = await import('./helpers/app.ts')
+  await t.rejects(build(t, { MCP_RATE_LIMIT_CONFIG: { enabled: true, tool_limits: { 'execute-sql': { per_minute: 1 } } } }), {
+    name: 'ConfigError',
+    message: /MCP_RATE_LIMIT_CONFIG\.tool_limits: no tool named execute-sql \(tools: health_check, /
+  }, 'a typo would otherwise lift the limit without a word')
+})

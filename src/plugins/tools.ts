@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { ConfigError, SETTINGS } from '../config.ts'
 import { Toolset } from '../mcp/toolset.ts'
 import { buildTools } from '../tools/index.ts'
 
@@ -24,6 +25,26 @@ async function toolsPlugin (app: FastifyInstance): Promise<void> {
   })
   app.metrics.registerTools(toolset.names)
   app.decorate('toolset', toolset)
+  checkToolNames(app, toolset.names)
+}
+
+/**
+ * Tool names in settings: a misspelt name in tool_limits would silently lift a limit, so it
+ * stops start-up; in excluded_tools it only leaves a tool checked or cached (the safe side), so
+ * it is a warning. Superset's default names of tools this release lacks are expected.
+ */
+function checkToolNames (app: FastifyInstance, names: readonly string[]): void {
+  const known = new Set(names)
+  const { config } = app
+  const unknownLimits = Object.keys(config.MCP_RATE_LIMIT_CONFIG.tool_limits).filter(name => !known.has(name))
+  if (unknownLimits.length > 0) {
+    throw new ConfigError([`MCP_RATE_LIMIT_CONFIG.tool_limits: no tool named ${unknownLimits.join(', ')} (tools: ${names.join(', ')})`])
+  }
+  for (const name of ['MCP_CACHE_CONFIG', 'MCP_RESPONSE_SIZE_CONFIG'] as const) {
+    const defaults = new Set(SETTINGS[name].default.excluded_tools)
+    const unknown = config[name].excluded_tools.filter(tool => !known.has(tool) && !defaults.has(tool))
+    if (unknown.length > 0) app.log.warn({ setting: `${name}.excluded_tools`, unknown }, `${name}.excluded_tools names no tool of this release: ${unknown.join(', ')}`)
+  }
 }
 
 export default fp(toolsPlugin, { name: 'tools', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog', 'engines', 'redis', 'rate-limit', 'cache', 'size-guard'] })
