@@ -356,15 +356,15 @@ export const SETTINGS = {
     sentinel_password: stringKey(null, 'Password for the sentinels (when they require one).'),
     connect_timeout_ms: intKey(2000, 100, 60_000, 'Milliseconds to establish a connection.'),
     command_timeout_ms: intKey(500, 10, 60_000, 'Milliseconds a Redis command may take before the request goes on without it (cache miss, rate limit per fail_open).'),
-    event_store_max_events: intKey(100, 1, 10_000_000, 'Length cap of the audit stream of tool calls (a Redis Stream, trimmed approximately). Raise it for a longer audit trail.'),
+    event_store_max_events: intKey(100, 1, 10_000_000, 'Length cap of the audit stream of tool calls (a Redis Stream, trimmed exactly). Raise it for a longer audit trail.'),
     event_store_ttl: intKey(3600, 1, 31_536_000, 'Seconds audit events are kept (older ones are trimmed; the stream expires after this long without calls).')
   }),
   MCP_CACHE_CONFIG: objectSetting<CacheConfig>('Redis, cache, response size and rate limits', 'Response cache (Superset\'s keys and defaults). Every key holds the principal and a fingerprint of its permissions, so it is safe to turn on with many users; writes invalidate.', {
     enabled: boolKey(false, 'Cache tool results (and list results) per principal.'),
     CACHE_KEY_PREFIX: stringKey(null, 'Prefix of cache keys inside the store (after MCP_STORE_CONFIG.key_prefix). Default: `cache:`.'),
     list_tools_ttl: intKey(300, 0, 86_400, 'Seconds clients may reuse a tools/list result (its cache hint); the list itself is computed once per permission set.'),
-    list_resources_ttl: intKey(300, 0, 86_400, 'Seconds a resources/list result is cached.'),
-    list_prompts_ttl: intKey(300, 0, 86_400, 'Seconds a prompts/list result is cached (no prompts yet).'),
+    list_resources_ttl: intKey(300, 0, 86_400, 'Seconds clients may reuse a resources/list result (its cache hint).'),
+    list_prompts_ttl: intKey(300, 0, 86_400, 'Seconds clients may reuse a prompts/list result (no prompts yet).'),
     read_resource_ttl: intKey(3600, 0, 86_400, 'Seconds a resources/read result is cached.'),
     get_prompt_ttl: intKey(3600, 0, 86_400, 'Seconds a prompts/get result is cached (no prompts yet).'),
     call_tool_ttl: intKey(3600, 0, 86_400, 'Seconds a tools/call result is cached.'),

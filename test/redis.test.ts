@@ -166,6 +166,9 @@ t.test('response cache shared by two replicas', async t => {
   const redis = await RedisServer.start(t)
   const [a, b] = await startPair(t, { ...JWT, ...redisSettings({ CACHE_REDIS_URL: redis.url }) })
   await redisUp(t, a, b)
+  for (const replica of [a, b]) {
+    t.equal(await metric(replica, 'mcp_redis_errors_total', { operation: 'subscribe' }) ?? 0, 0, 'a healthy start counts no Redis error')
+  }
 
   const first = await call(a, 'list_charts', LIST_CHARTS, as('bob'))
   assertServed(t, first, 'bob: list_charts on A')

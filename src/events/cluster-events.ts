@@ -39,15 +39,22 @@ export class ClusterEvents {
     })
   }
 
-  /** Subscribe to the channel; ioredis re-subscribes by itself after a reconnect. */
+  /**
+   * Subscribe to the channel once the subscriber connection is ready (start-up does not wait
+   * for Redis); ioredis re-subscribes by itself after a reconnect.
+   */
   async start (): Promise<void> {
-    if (this.redis === undefined) return
+    const redis = this.redis
+    if (redis === undefined) return
+    if (redis.subscriber.status !== 'ready') {
+      redis.subscriber.once('ready', () => { void this.start() })
+      return
+    }
     try {
-      await this.redis.subscriber.subscribe(this.channel)
+      await redis.subscriber.subscribe(this.channel)
     } catch (error) {
-      // Redis may be down at start-up: the subscription is retried when it comes back.
       this.onError('subscribe', error as Error)
-      this.redis.subscriber.once('ready', () => { void this.start() })
+      redis.subscriber.once('ready', () => { void this.start() })
     }
   }
 
