@@ -23,6 +23,15 @@ export class CatalogError extends Error {
   }
 }
 
+/** Per-request lookups remembered for one access version. */
+interface AccessMemo {
+  version: string
+  entries: Map<string, unknown>
+}
+
+/** Distinct users (and unknown names tried) remembered before the memo starts over. */
+const ACCESS_MEMO_LIMIT = 10_000
+
 /** What a write changed: `content` (what tools show) or `access` (users, roles, permissions). */
 export type CatalogChange = 'content' | 'access'
 
@@ -83,6 +92,7 @@ export class Catalog {
   readonly appliedAtOpen: readonly Migration[]
   private readonly statements = new Map<string, Statement>()
   private readonly changeListeners = new Set<(change: CatalogChange) => void>()
+  private memo: AccessMemo = { version: '', entries: new Map() }
 
   private constructor (file: string, db: Database, appliedAtOpen: readonly Migration[]) {
     this.file = file
@@ -239,9 +249,30 @@ export class Catalog {
 
   // ---- users and roles -------------------------------------------------------------
 
+  /**
+   * Lookups made on every request (the user, their permissions) are reused until the access
+   * version moves: triggers move it on any change to users, roles, memberships or grants, by
+   * any process, so a change still applies from the next request on.
+   */
+  private accessMemo (): AccessMemo {
+    const version = (this.prepare("SELECT value FROM catalog_state WHERE key = 'access_version'").get() as { value: string } | undefined)?.value ?? ''
+    if (this.memo.version !== version || this.memo.entries.size > ACCESS_MEMO_LIMIT) this.memo = { version, entries: new Map() }
+    return this.memo
+  }
+
+  private remembered<T> (key: string, load: () => T): T {
+    const memo = this.accessMemo()
+    if (memo.entries.has(key)) return memo.entries.get(key) as T
+    const value = load()
+    memo.entries.set(key, value)
+    return value
+  }
+
   findUserByUsername (username: string): UserRecord | undefined {
-    const row = this.prepare(`${USER_WITH_ROLES} WHERE u.username = ?`).get(username)
-    return row === undefined ? undefined : userFromRow(row)
+    return this.remembered(`user:${username}`, () => {
+      const row = this.prepare(`${USER_WITH_ROLES} WHERE u.username = ?`).get(username)
+      return row === undefined ? undefined : userFromRow(row)
+    })
   }
 
   findUserByEmail (email: string): UserRecord | undefined {
@@ -363,8 +394,12 @@ export class Catalog {
     return this.changedIf('access', this.prepare('DELETE FROM user_roles WHERE user_id = ? AND role_id = ?').run(user.id, role.id).changes > 0)
   }
 
-  /** Everything a user's roles grant, in one query (it runs on every request). */
+  /** Everything a user's roles grant, in one query (remembered until the access version moves). */
   permissionsOfUser (userId: number): { superuser: boolean, grants: PermissionGrant[] } {
+    return this.remembered(`permissions:${userId}`, () => this.loadPermissions(userId))
+  }
+
+  private loadPermissions (userId: number): { superuser: boolean, grants: PermissionGrant[] } {
     const rows = this.prepare(`
       SELECT r.superuser, p.permission, p.resource, p.resource_id
       FROM user_roles ur JOIN roles r ON r.id = ur.role_id

@@ -226,7 +226,9 @@ export const MIGRATIONS: readonly Migration[] = [
     // Response caches key on (instance_id, content_version): any change to what tools show,
     // made by any process (a tool, the CLI, another replica), bumps the version, so no cached
     // answer outlives the content it was computed from. Users, roles and memberships count
-    // because results show names, role lists and user and role counts.
+    // because results show names, role lists and user and role counts. The access version
+    // moves with users, roles, memberships and grants: per-request user and permission
+    // lookups are reused until it does.
     sql: `
       CREATE TABLE catalog_state (
         key TEXT PRIMARY KEY,
@@ -234,7 +236,20 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       INSERT INTO catalog_state (key, value) VALUES
         ('instance_id', lower(hex(randomblob(16)))),
-        ('content_version', '0');
+        ('content_version', '0'),
+        ('access_version', '0');
+      CREATE TRIGGER access_version_users_insert AFTER INSERT ON users BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_users_update AFTER UPDATE ON users BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_users_delete AFTER DELETE ON users BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_roles_insert AFTER INSERT ON roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_roles_update AFTER UPDATE ON roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_roles_delete AFTER DELETE ON roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_user_roles_insert AFTER INSERT ON user_roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_user_roles_update AFTER UPDATE ON user_roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_user_roles_delete AFTER DELETE ON user_roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_role_permissions_insert AFTER INSERT ON role_permissions BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_role_permissions_update AFTER UPDATE ON role_permissions BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
+      CREATE TRIGGER access_version_role_permissions_delete AFTER DELETE ON role_permissions BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'access_version'; END;
       CREATE TRIGGER content_version_users_insert AFTER INSERT ON users BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_roles_insert AFTER INSERT ON roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_roles_update AFTER UPDATE ON roles BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;

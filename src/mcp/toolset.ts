@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import * as z from 'zod'
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server'
@@ -134,7 +134,8 @@ export class Toolset {
     }
     const { hooks, catalog, engines, config, cache, sizeGuard, rateLimits } = this.dependencies
     const { principal } = scope
-    const callId = randomBytes(8).toString('hex')
+    // randomUUID draws from a buffered pool: much cheaper per call than randomBytes.
+    const callId = randomUUID().replaceAll('-', '').slice(0, 16)
     const log = scope.log.child({ call_id: callId, tool: name })
     const started = performance.now()
     hooks?.started?.(name)
