@@ -4,12 +4,14 @@ import { ToolError } from '../errors.ts'
 import type { Backend, DatabaseRecord } from '../catalog/records.ts'
 import { RunnerPool } from './runner-pool.ts'
 import type { RunnerEndReason, RunnerPoolOptions } from './runner-pool.ts'
-import type { QueryResult } from './protocol.ts'
+import type { QueryResult, SqlParam } from './protocol.ts'
 
-export type { QueryResult, QueryColumn } from './protocol.ts'
+export type { QueryResult, QueryColumn, SqlParam } from './protocol.ts'
 
 export interface QueryRequest {
   sql: string
+  /** Values for the `?` placeholders of `sql`. */
+  params?: readonly SqlParam[] | undefined
   /** Row cap; more rows are reported as `truncated`. */
   maxRows: number
   /** Size budget (estimated JSON bytes); rows past it are left out and reported as `truncated`. */
@@ -68,6 +70,7 @@ export class SqliteEngine implements SqlEngine {
       file: path.resolve(database.connection),
       allowDml: database.allow_dml,
       sql: request.sql,
+      params: [...(request.params ?? [])],
       maxRows: request.maxRows,
       maxBytes: request.maxBytes,
       dryRun: request.dryRun

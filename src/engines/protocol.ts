@@ -6,6 +6,8 @@ export interface RunnerRequest {
   file: string
   allowDml: boolean
   sql: string
+  /** Values bound to the statement's `?` placeholders (generated queries never splice values). */
+  params: SqlParam[]
   /** Row cap; the runner reads one row more to detect truncation. */
   maxRows: number
   /** Budget for the result's estimated JSON size; rows past it are left out (truncated). */
@@ -13,6 +15,9 @@ export interface RunnerRequest {
   /** Compile and authorize only; report the columns without running. */
   dryRun: boolean
 }
+
+/** A value bound to a placeholder. */
+export type SqlParam = string | number | null
 
 export type RunnerErrorKind =
   | 'sql_error'

@@ -183,7 +183,7 @@ function execute (request: RunnerRequest): QueryResult {
       const totalChanges = handle.db.prepare('SELECT total_changes()')
       totalChanges.setReturnArrays(true)
       const before = Number((totalChanges.get() as unknown as unknown[])[0])
-      statement.run()
+      statement.run(...request.params)
       const after = Number((totalChanges.get() as unknown as unknown[])[0])
       return { columns, rows: [], rowCount: 0, truncated: false, truncatedBy: null, affectedRows: after - before, returnsRows, executionMs: performance.now() - started }
     }
@@ -197,7 +197,7 @@ function execute (request: RunnerRequest): QueryResult {
     // Columns without a declared type take the type of their first non-null value.
     const untyped = new Set(columns.flatMap((column, index) => column.type === null ? [index] : []))
     // The LIMIT+1 probe: read one row past the cap to know whether more exist, then stop stepping.
-    for (const row of statement.iterate() as Iterable<unknown[]>) {
+    for (const row of statement.iterate(...request.params) as Iterable<unknown[]>) {
       if (rows.length === request.maxRows) {
         truncatedBy = 'rows'
         break
