@@ -288,6 +288,24 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER content_version_dataset_owners_delete AFTER DELETE ON dataset_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_users_update AFTER UPDATE ON users BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
     `
+  },
+  {
+    version: 4,
+    name: 'link states (unsaved chart configs and SQL behind explore and SQL links)',
+    sql: `
+      CREATE TABLE link_states (
+        key TEXT PRIMARY KEY,
+        -- explore: an unsaved chart config on a dataset; sql: a query on a database
+        kind TEXT NOT NULL CHECK (kind IN ('explore', 'sql')),
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        dataset_id INTEGER REFERENCES datasets(id) ON DELETE CASCADE,
+        database_id INTEGER REFERENCES databases(id) ON DELETE CASCADE,
+        payload TEXT NOT NULL,
+        created_on TEXT NOT NULL,
+        expires_on TEXT NOT NULL
+      );
+      CREATE INDEX link_states_expiry ON link_states (expires_on);
+    `
   }
 ]
 
