@@ -13,7 +13,7 @@ import { authConfigProblems, authenticationRequired } from './auth/config-checks
  * (environment variables, command-line flags).
  */
 
-type SettingGroup = 'Service' | 'Authentication' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution' | 'Redis, cache, response size and rate limits'
+type SettingGroup = 'Service' | 'Authentication' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution' | 'Redis, cache, response size and rate limits' | 'Charts, links and pages'
 
 /** One key of an object setting (MCP_CACHE_CONFIG.call_tool_ttl, ...). */
 export interface SettingKey {
@@ -344,6 +344,10 @@ export const SETTINGS = {
   MCP_SQL_RUNNER_MEMORY_MB: integerSetting('SQL execution', 512, 64, 65_536, 'Heap limit of each query runner process, in MiB; a query that needs more ends its runner (the server is unaffected).'),
   MCP_SQL_DEFAULT_TIMEOUT: integerSetting('SQL execution', 30, 1, 3600, 'Seconds a query may run when the call gives no `timeout`.'),
   MCP_SQL_MAX_TIMEOUT: integerSetting('SQL execution', 300, 1, 3600, 'Ceiling of the `timeout` argument of execute_sql, in seconds.'),
+
+  MCP_LINK_SECRET: optionalStringSetting('Charts, links and pages', 'Key (at least 32 characters) that signs chart, dashboard, explore and SQL links. Unset: a random key stored in the catalog, shared by every replica on it. Changing it invalidates every link given out.', value => value.length < 32 ? 'must be at least 32 characters (256 bits) long' : undefined),
+  MCP_LINK_TTL: integerSetting('Charts, links and pages', 86_400, 60, 2_592_000, 'Seconds a link stays valid after it is made (default one day, at most 30 days). Links open for the user who made them, with that user\'s current permissions.'),
+  MCP_CHART_MAX_ROWS: integerSetting('Charts, links and pages', 10_000, 10, 50_000, 'Most rows a chart draws (its row_limit is capped here); get_chart_data and previews say when rows were left out.'),
 
   MCP_STORE_CONFIG: objectSetting<StoreConfig>('Redis, cache, response size and rate limits', 'Redis shared by all replicas (as in Superset\'s deployment guide, plus TLS, ACL, Sentinel and a key prefix). Off: cache, rate limits and events stay in this process.', {
     enabled: boolKey(false, 'Use Redis for the response cache, rate limits, cross-replica events and the audit stream.'),

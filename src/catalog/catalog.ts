@@ -10,7 +10,9 @@ import { compileList, selectFor } from './list-query.ts'
 import type { AccessPredicate, ListQuery, ListSpec, Visibility } from './list-query.ts'
 import { CHART_LIST, DASHBOARD_LIST, DATABASE_LIST, DATASET_LIST } from './list-specs.ts'
 import { fromRow } from './records.ts'
+import { parseLayout, removeChart } from './dashboard-layout.ts'
 import type {
+  LinkStateRecord,
   ApiKeyRecord, Backend, ChartRecord, DashboardRecord, DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord,
   DatasetRecord, PermissionGrant, RoleRecord, UserRecord, UserRef
 } from './records.ts'
@@ -639,6 +641,122 @@ export class Catalog {
       this.addOwners('dashboard', id, dashboard.owners ?? [])
       return this.mustFind(this.findDashboard(id), 'dashboard')
     })
+  }
+
+  /**
+   * Change a chart's name, definition, dataset or description. The caller has checked that
+   * the user may (mayModify). Dashboards showing it keep their layout; its name there follows.
+   */
+  updateChart (id: number, changes: { slice_name?: string, viz_type?: string, dataset_id?: number, params?: Record<string, unknown>, description?: string | null, changed_by_fk?: number | null }): ChartRecord {
+    return this.write('content', () => {
+      const current = this.mustFind(this.findChart(id), 'chart')
+      this.prepare('UPDATE charts SET slice_name = ?, viz_type = ?, dataset_id = ?, params = ?, description = ?, changed_by_fk = ?, changed_on = ? WHERE id = ?')
+        .run(changes.slice_name ?? current.slice_name, changes.viz_type ?? current.viz_type, changes.dataset_id ?? current.dataset_id,
+          changes.params === undefined ? current.params : JSON.stringify(changes.params),
+          changes.description === undefined ? current.description : changes.description,
+          changes.changed_by_fk ?? current.changed_by_fk, now(), id)
+      if (changes.slice_name !== undefined && changes.slice_name !== current.slice_name) this.renameChartInLayouts(id, changes.slice_name)
+      return this.mustFind(this.findChart(id), 'chart')
+    })
+  }
+
+  /** Delete a chart, and take it off every dashboard's layout. Returns the dashboards it was on. */
+  deleteChart (id: number): number[] {
+    return this.write('content', () => {
+      const dashboards = (this.prepare('SELECT dashboard_id FROM dashboard_charts WHERE chart_id = ? ORDER BY dashboard_id').all(id) as Array<{ dashboard_id: number }>).map(row => row.dashboard_id)
+      for (const dashboardId of dashboards) {
+        const layout = parseLayout(this.dashboardLayoutJson(dashboardId))
+        if (layout !== undefined) this.prepare('UPDATE dashboards SET position_json = ? WHERE id = ?').run(JSON.stringify(removeChart(layout, id)), dashboardId)
+      }
+      this.prepare('DELETE FROM dashboard_charts WHERE chart_id = ?').run(id)
+      this.prepare('DELETE FROM chart_owners WHERE chart_id = ?').run(id)
+      this.prepare('DELETE FROM charts WHERE id = ?').run(id)
+      return dashboards
+    })
+  }
+
+  private dashboardLayoutJson (dashboardId: number): string | null {
+    return (this.prepare('SELECT position_json FROM dashboards WHERE id = ?').get(dashboardId) as { position_json: string | null } | undefined)?.position_json ?? null
+  }
+
+  private renameChartInLayouts (chartId: number, sliceName: string): void {
+    const rows = this.prepare('SELECT d.id, d.position_json FROM dashboards d JOIN dashboard_charts dc ON dc.dashboard_id = d.id WHERE dc.chart_id = ?').all(chartId) as Array<{ id: number, position_json: string | null }>
+    for (const row of rows) {
+      const layout = parseLayout(row.position_json)
+      if (layout === undefined) continue
+      for (const component of Object.values(layout)) {
+        if (typeof component === 'object' && component.type === 'CHART' && Number(component.meta?.chartId) === chartId) component.meta = { ...component.meta, sliceName }
+      }
+      this.prepare('UPDATE dashboards SET position_json = ? WHERE id = ?').run(JSON.stringify(layout), row.id)
+    }
+  }
+
+  /** Change a dashboard's fields and, with `chart_ids`, the charts it holds (the layout must place them). */
+  updateDashboard (id: number, changes: {
+    dashboard_title?: string
+    slug?: string | null
+    description?: string | null
+    published?: boolean
+    css?: string | null
+    position_json?: unknown
+    chart_ids?: readonly number[]
+    changed_by_fk?: number | null
+  }): DashboardRecord {
+    return this.write('content', () => {
+      const current = this.mustFind(this.findDashboard(id), 'dashboard')
+      this.prepare('UPDATE dashboards SET dashboard_title = ?, slug = ?, description = ?, published = ?, css = ?, position_json = ?, changed_by_fk = ?, changed_on = ? WHERE id = ?')
+        .run(changes.dashboard_title ?? current.dashboard_title,
+          changes.slug === undefined ? current.slug : changes.slug,
+          changes.description === undefined ? current.description : changes.description,
+          (changes.published ?? current.published) ? 1 : 0,
+          changes.css === undefined ? current.css : changes.css,
+          changes.position_json === undefined ? current.position_json : JSON.stringify(changes.position_json),
+          changes.changed_by_fk ?? current.changed_by_fk, now(), id)
+      if (changes.chart_ids !== undefined) {
+        this.prepare('DELETE FROM dashboard_charts WHERE dashboard_id = ?').run(id)
+        const addChart = this.prepare('INSERT OR IGNORE INTO dashboard_charts (dashboard_id, chart_id) VALUES (?, ?)')
+        for (const chartId of changes.chart_ids) addChart.run(id, chartId)
+      }
+      return this.mustFind(this.findDashboard(id), 'dashboard')
+    })
+  }
+
+  /** Chart ids on a dashboard, all of them (not filtered by access): for layout bookkeeping. */
+  dashboardChartIds (dashboardId: number): number[] {
+    return (this.prepare('SELECT chart_id FROM dashboard_charts WHERE dashboard_id = ? ORDER BY chart_id').all(dashboardId) as Array<{ chart_id: number }>).map(row => row.chart_id)
+  }
+
+  /** Add a saved metric to a dataset. */
+  createDatasetMetric (datasetId: number, metric: Omit<DatasetMetricRecord, 'id'>): DatasetMetricRecord {
+    return this.write('content', () => {
+      const { lastInsertRowid } = this.prepare('INSERT INTO dataset_metrics (dataset_id, metric_name, verbose_name, expression, description, d3format) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(datasetId, metric.metric_name, metric.verbose_name, metric.expression, metric.description, metric.d3format)
+      this.prepare('UPDATE datasets SET changed_on = ? WHERE id = ?').run(now(), datasetId)
+      return { id: Number(lastInsertRowid), ...metric }
+    })
+  }
+
+  // ---- link states -------------------------------------------------------------------
+
+  /** The catalog's own link-signing secret (created with the catalog; see migration 4). */
+  linkSecret (): string {
+    const row = this.prepare("SELECT value FROM catalog_state WHERE key = 'link_secret'").get() as { value: string } | undefined
+    if (row === undefined) throw new CatalogError('the catalog has no link secret; run `analytics-mcp db upgrade`')
+    return row.value
+  }
+
+  /** Store the state behind an explore or SQL link; expired states are purged on the way. */
+  createLinkState (state: Omit<LinkStateRecord, 'created_on'>): LinkStateRecord {
+    const stamp = now()
+    this.prepare('DELETE FROM link_states WHERE expires_on < ?').run(stamp)
+    this.prepare('INSERT INTO link_states (key, kind, user_id, dataset_id, database_id, payload, created_on, expires_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(state.key, state.kind, state.user_id, state.dataset_id, state.database_id, state.payload, stamp, state.expires_on)
+    return { ...state, created_on: stamp }
+  }
+
+  /** A link state that has not expired. */
+  findLinkState (key: string): LinkStateRecord | undefined {
+    return this.prepare('SELECT * FROM link_states WHERE key = ? AND expires_on >= ?').get(key, now()) as LinkStateRecord | undefined
   }
 
   // ---- shared ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ export interface LayoutChart {
 }
 
 type Component = {
-  type: 'ROOT' | 'GRID' | 'ROW' | 'CHART' | 'HEADER'
+  type: 'ROOT' | 'GRID' | 'ROW' | 'CHART' | 'HEADER' | 'TABS' | 'TAB' | 'COLUMN' | 'MARKDOWN' | 'DIVIDER'
   id: string
   children: string[]
   parents?: string[]
@@ -51,4 +51,160 @@ export function gridLayout (title: string, rows: ReadonlyArray<readonly LayoutCh
     }
   })
   return layout
+}
+
+/** Where one chart sits: its row (1-based, top to bottom), column span and order in the row. */
+export interface ChartPosition {
+  chartId: number
+  sliceName: string
+  row: number
+  /** First grid column (0-based) it occupies. */
+  column: number
+  width: number
+  height: number
+  /** The component id in position_json (CHART-…). */
+  componentId: string
+  /** Tab titles from the outside in, when the chart sits inside tabs. */
+  tabs: string[]
+}
+
+export const DEFAULT_CHART_WIDTH = 6
+export const DEFAULT_CHART_HEIGHT = 50
+
+function isComponent (value: unknown): value is Component {
+  return value !== null && typeof value === 'object' && typeof (value as Component).type === 'string' && Array.isArray((value as Component).children)
+}
+
+/** A stored position_json as a layout; anything unreadable counts as no layout. */
+export function parseLayout (json: string | null): DashboardLayout | undefined {
+  if (json === null || json === '') return undefined
+  try {
+    const value: unknown = JSON.parse(json)
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || !isComponent((value as DashboardLayout).ROOT_ID)) return undefined
+    return value as DashboardLayout
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The charts of a layout in reading order (rows top to bottom, left to right), walking tabs
+ * and columns as Superset nests them. Rows are numbered across the whole dashboard.
+ */
+export function chartPositions (layout: DashboardLayout): ChartPosition[] {
+  const positions: ChartPosition[] = []
+  let rowNumber = 0
+  const visit = (id: string, tabs: string[], seen: Set<string>): void => {
+    const component = layout[id]
+    if (!isComponent(component) || seen.has(id)) return
+    seen.add(id)
+    if (component.type === 'ROW') {
+      rowNumber += 1
+      let column = 0
+      for (const childId of component.children) {
+        const child = layout[childId]
+        if (!isComponent(child)) continue
+        const width = Number(child.meta?.width ?? DEFAULT_CHART_WIDTH)
+        if (child.type === 'CHART') {
+          positions.push({
+            chartId: Number(child.meta?.chartId),
+            sliceName: String(child.meta?.sliceName ?? ''),
+            row: rowNumber,
+            column,
+            width,
+            height: Number(child.meta?.height ?? DEFAULT_CHART_HEIGHT),
+            componentId: childId,
+            tabs
+          })
+        } else {
+          visit(childId, tabs, seen)
+        }
+        column += width
+      }
+      return
+    }
+    const title = component.type === 'TAB' ? String(component.meta?.text ?? component.id) : undefined
+    for (const childId of component.children) visit(childId, title === undefined ? tabs : [...tabs, title], seen)
+  }
+  visit('ROOT_ID', [], new Set())
+  return positions.filter(position => Number.isSafeInteger(position.chartId))
+}
+
+/** The layout a dashboard without one shows: its charts two by two, in id order. */
+export function defaultLayout (title: string, charts: ReadonlyArray<{ id: number, slice_name: string }>): DashboardLayout {
+  const rows: LayoutChart[][] = []
+  charts.forEach((chart, index) => {
+    if (index % 2 === 0) rows.push([])
+    rows[rows.length - 1]?.push({ chartId: chart.id, sliceName: chart.slice_name, width: DEFAULT_CHART_WIDTH })
+  })
+  return gridLayout(title, rows)
+}
+
+/**
+ * A copy of `layout` with the chart added where a person would put it: at the end of the last
+ * row of the grid when it has room for the chart's width, else in a new row at the bottom.
+ */
+export function appendChart (layout: DashboardLayout, chart: { id: number, slice_name: string }, width = DEFAULT_CHART_WIDTH): { layout: DashboardLayout, position: ChartPosition } {
+  const copy = structuredClone(layout)
+  const grid = copy.GRID_ID
+  if (!isComponent(grid)) throw new Error('the layout has no GRID_ID')
+  const rowIds = grid.children.filter(id => isComponent(copy[id]) && (copy[id] as Component).type === 'ROW')
+  const lastRowId = rowIds[rowIds.length - 1]
+  const lastRow = lastRowId === undefined ? undefined : copy[lastRowId] as Component
+  const used = lastRow === undefined ? GRID_COLUMNS : lastRow.children.reduce((sum, id) => sum + Number((copy[id] as Component | undefined)?.meta?.width ?? DEFAULT_CHART_WIDTH), 0)
+  let rowId: string
+  if (lastRow !== undefined && lastRowId !== undefined && used + width <= GRID_COLUMNS) {
+    rowId = lastRowId
+  } else {
+    let next = rowIds.length + 1
+    while (copy[`ROW-${next}`] !== undefined) next += 1
+    rowId = `ROW-${next}`
+    grid.children.push(rowId)
+    copy[rowId] = { type: 'ROW', id: rowId, children: [], parents: ['ROOT_ID', 'GRID_ID'], meta: { background: 'BACKGROUND_TRANSPARENT' } }
+  }
+  let chartKey = `CHART-${chart.id}`
+  for (let suffix = 2; copy[chartKey] !== undefined; suffix++) chartKey = `CHART-${chart.id}-${suffix}`
+  ;(copy[rowId] as Component).children.push(chartKey)
+  copy[chartKey] = {
+    type: 'CHART',
+    id: chartKey,
+    children: [],
+    parents: ['ROOT_ID', 'GRID_ID', rowId],
+    meta: { chartId: chart.id, sliceName: chart.slice_name, width, height: DEFAULT_CHART_HEIGHT }
+  }
+  const position = chartPositions(copy).find(candidate => candidate.componentId === chartKey)
+  if (position === undefined) throw new Error('the appended chart is not in the layout')
+  return { layout: copy, position }
+}
+
+/** A copy of `layout` without the chart; rows left empty are removed. */
+export function removeChart (layout: DashboardLayout, chartId: number): DashboardLayout {
+  const copy = structuredClone(layout)
+  const removed = new Set<string>()
+  for (const [id, component] of Object.entries(copy)) {
+    if (isComponent(component) && component.type === 'CHART' && Number(component.meta?.chartId) === chartId) {
+      removed.add(id)
+      delete copy[id]
+    }
+  }
+  for (const [id, component] of Object.entries(copy)) {
+    if (!isComponent(component)) continue
+    component.children = component.children.filter(child => !removed.has(child))
+    if (component.type === 'ROW' && component.children.length === 0) {
+      removed.add(id)
+      delete copy[id]
+    }
+  }
+  for (const component of Object.values(copy)) {
+    if (isComponent(component)) component.children = component.children.filter(child => !removed.has(child))
+  }
+  return copy
+}
+
+/** The layout's title (the HEADER component), for a renamed dashboard. */
+export function retitle (layout: DashboardLayout, title: string): DashboardLayout {
+  const copy = structuredClone(layout)
+  const header = copy.HEADER_ID
+  if (isComponent(header)) header.meta = { ...header.meta, text: title }
+  return copy
 }

@@ -305,6 +305,9 @@ export const MIGRATIONS: readonly Migration[] = [
         expires_on TEXT NOT NULL
       );
       CREATE INDEX link_states_expiry ON link_states (expires_on);
+      -- Signs the service's links when MCP_LINK_SECRET is not set: shared by every replica on
+      -- this catalog, so a link made on one opens on any other, and after restarts.
+      INSERT INTO catalog_state (key, value) VALUES ('link_secret', lower(hex(randomblob(32))));
     `
   }
 ]

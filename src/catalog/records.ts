@@ -161,3 +161,16 @@ export function fromRow<T> (row: unknown): T {
   }
   return record as T
 }
+
+/** The unsaved state behind an explore or SQL link (a chart config, or a query). */
+export interface LinkStateRecord {
+  key: string
+  kind: 'explore' | 'sql'
+  user_id: number
+  dataset_id: number | null
+  database_id: number | null
+  /** JSON: {config, chart_name} for explore; {sql, schema, title} for sql. */
+  payload: string
+  created_on: string
+  expires_on: string
+}
