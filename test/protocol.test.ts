@@ -1,3 +1,4 @@
+import { TOOL_NAMES } from './helpers/tools.ts'
 import t from 'tap'
 import type { Test } from 'tap'
 import { startTestServer } from './helpers/app.ts'
@@ -46,7 +47,7 @@ t.test('transport', async t => {
     t.equal(response.status, 200)
     t.match(response.headers.get('content-type'), /^application\/json/)
     t.equal(response.json.id, 7)
-    t.equal(response.json.result.tools.length, 11)
+    t.equal(response.json.result.tools.length, TOOL_NAMES.length)
   })
 
   t.test('notifications are accepted with 202 and no body', async t => {

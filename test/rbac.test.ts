@@ -27,11 +27,30 @@ const ARGS: Readonly<Record<string, Record<string, unknown>>> = {
   get_dataset_info: { identifier: 'orders' },
   get_chart_info: { identifier: 1 },
   get_dashboard_info: { identifier: 'sales-overview' },
-  execute_sql: { database_id: 'examples', sql: 'SELECT COUNT(*) AS n FROM orders' }
+  execute_sql: { database_id: 'examples', sql: 'SELECT COUNT(*) AS n FROM orders' },
+  query_dataset: { dataset_id: 'orders', metrics: ['revenue'] },
+  get_chart_data: { identifier: 1 },
+  get_chart_preview: { identifier: 1, format: 'table' },
+  get_chart_sql: { identifier: 1 },
+  get_chart_type_schema: { chart_type: 'pie' },
+  update_chart_preview: { dataset_id: 'orders', config: { chart_type: 'pie', dimension: 'region', metric: 'revenue' } },
+  get_dashboard_layout: { identifier: 'sales-overview' },
+  generate_explore_link: { dataset_id: 'orders' },
+  open_sql_lab_with_context: { database_connection_id: 'examples' },
+  // Writes get arguments that change nothing (a missing object or a missing argument): the
+  // permission check comes first, so they still show who may call them.
+  update_chart: { identifier: 99_999, chart_name: 'x' },
+  delete_chart: { identifier: 99_999 },
+  update_dashboard: { identifier: 99_999, published: true },
+  add_chart_to_existing_dashboard: { dashboard_id: 99_999, chart_id: 1 }
 }
 
-const READ_TOOLS = TOOL_NAMES.filter(name => name !== 'execute_sql')
-const ALWAYS = ['health_check', 'get_instance_info']
+const ALWAYS = ['health_check', 'get_instance_info', 'get_chart_type_schema']
+const SQL_TOOLS = ['execute_sql', 'open_sql_lab_with_context']
+const WRITE_TOOLS = ['create_virtual_dataset', 'create_dataset_metric', 'generate_chart', 'update_chart', 'delete_chart', 'generate_dashboard', 'add_chart_to_existing_dashboard', 'update_dashboard']
+const READ_TOOLS = TOOL_NAMES.filter(name => !SQL_TOOLS.includes(name) && !WRITE_TOOLS.includes(name))
+/** The tools of these groups, in tools/list order. */
+const toolsIn = (...groups: ReadonlyArray<readonly string[]>): string[] => TOOL_NAMES.filter(name => groups.some(group => group.includes(name)))
 
 t.test('RBAC', async t => {
   const server = await startTestServer(t, jwtSettings({ MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_JWT_ISSUER: [] }))
@@ -49,11 +68,11 @@ t.test('RBAC', async t => {
 
   const matrix: Array<[string, readonly string[]]> = [
     ['admin', TOOL_NAMES],
-    ['u_alpha', READ_TOOLS],
+    ['u_alpha', toolsIn(READ_TOOLS, WRITE_TOOLS)],
     ['u_gamma', READ_TOOLS],
     ['u_orders', READ_TOOLS],
-    ['u_sqllab', [...ALWAYS, 'execute_sql']],
-    ['u_analyst', TOOL_NAMES],
+    ['u_sqllab', toolsIn(ALWAYS, SQL_TOOLS)],
+    ['u_analyst', toolsIn(READ_TOOLS, SQL_TOOLS)],
     ['u_none', ALWAYS]
   ]
 
@@ -67,7 +86,7 @@ t.test('RBAC', async t => {
         } else {
           t.equal(result.isError, true, `${username} may not call ${tool}`)
           t.equal(result.structuredContent.permission_denied, true, `${username} → ${tool}: permission_denied`)
-          t.match(result.content[0].text, new RegExp(`${tool} needs the permission (can_read|can_execute_sql_query) on (Chart|Dashboard|Dataset|Database|SQLLab)`))
+          t.match(result.content[0].text, new RegExp(`${tool} needs the permission (can_read|can_write|can_execute_sql_query) on (Chart|Dashboard|Dataset|Database|SQLLab)`))
         }
       }
     }

@@ -125,7 +125,7 @@ export const histogramConfigSchema = strict('a histogram config', {
   chart_type: z.literal('histogram'),
   column: z.string().trim().min(1).max(255).describe('a numeric column'),
   bins: z.int().min(1).max(1000).default(5),
-  row_limit: z.int().min(1).max(100_000).default(10_000).describe('rows sampled to bin'),
+  row_limit: z.int().min(1).max(1_000_000).default(100_000).describe('most values read to bin; when the dataset has more, the result says truncated'),
   ...common
 })
 

@@ -38,9 +38,12 @@ export function datasetModel (catalog: Catalog, dataset: DatasetRecord): Dataset
   return { dataset, columns: catalog.datasetColumns(dataset.id), metrics: catalog.datasetMetrics(dataset.id) }
 }
 
-/** The SQL a query would run, without running it (get_chart_sql). */
+/**
+ * The SQL a query runs, as get_chart_sql shows it: its LIMIT is one more than row_limit, so
+ * that the extra row (never returned) tells whether more rows exist.
+ */
 export function compileFor (catalog: Catalog, dataset: DatasetRecord, query: SemanticQuery): CompiledQuery {
-  return compileQuery(query, datasetModel(catalog, dataset), dialectFor(dataset.backend))
+  return compileQuery({ ...query, rowLimit: query.rowLimit + 1 }, datasetModel(catalog, dataset), dialectFor(dataset.backend))
 }
 
 /** Run a semantic query on its dataset's database, read-only, with the service's SQL timeout and size budget. */
@@ -77,6 +80,5 @@ export async function runChart (context: QueryContext, dataset: DatasetRecord, c
 
 /** The SQL a chart config runs, without running it. */
 export function chartSql (catalog: Catalog, dataset: DatasetRecord, config: ChartConfig): CompiledQuery {
-  const model = datasetModel(catalog, dataset)
-  return compileQuery(planChart(config, model).query, model, dialectFor(dataset.backend))
+  return compileFor(catalog, dataset, planChart(config, datasetModel(catalog, dataset)).query)
 }

@@ -63,7 +63,7 @@ export class SizeGuard {
     if (cut !== undefined) {
       this.hooks.action?.(tool.name, 'truncated')
       log.warn({ tool: tool.name, estimated_tokens: tokens, token_limit: limit, returned: cut.returned, available: cut.available }, 'response truncated to fit the token limit')
-      return cut.outcome
+      return outcome.images === undefined ? cut.outcome : { ...cut.outcome, images: outcome.images }
     }
     this.hooks.action?.(tool.name, 'refused')
     log.warn({ tool: tool.name, estimated_tokens: tokens, token_limit: limit }, 'response too large')

@@ -6,6 +6,7 @@ import type { CallToolResult, ListToolsResult, Tool as ListedTool } from '@model
 import type { Catalog } from '../catalog/catalog.ts'
 import type { Config } from '../config.ts'
 import type { EngineRegistry } from '../engines/engines.ts'
+import type { LinkSigner } from '../links/signer.ts'
 import { hasScope } from '../auth/scopes.ts'
 import { invalidArguments, permissionDenied, ToolError } from '../errors.ts'
 import type { ToolErrorType } from '../errors.ts'
@@ -39,6 +40,7 @@ export interface CallScope {
 export interface ToolsetDependencies {
   catalog: Catalog
   engines: EngineRegistry
+  links: LinkSigner
   config: Config
   hooks?: ToolCallHooks
   /** MCP_CACHE_CONFIG, when enabled. */
@@ -132,7 +134,7 @@ export class Toolset {
     if (compiled === undefined) {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}. Call tools/list to see the available tools.`)
     }
-    const { hooks, catalog, engines, config, cache, sizeGuard, rateLimits } = this.dependencies
+    const { hooks, catalog, engines, links, config, cache, sizeGuard, rateLimits } = this.dependencies
     const { principal } = scope
     // randomUUID draws from a buffered pool: much cheaper per call than randomBytes.
     const callId = randomUUID().replaceAll('-', '').slice(0, 16)
@@ -176,6 +178,7 @@ export class Toolset {
         principal,
         catalog,
         engines,
+        links,
         config,
         log,
         signal: scope.signal,
@@ -250,7 +253,10 @@ function errorResult (errorType: ToolErrorType, text: string, callId: string, de
 
 function successResult (result: ToolOutcome, callId: string, cacheStatus: CacheStatus | undefined, note?: string): CallToolResult {
   return {
-    content: [{ type: 'text', text: note === undefined ? result.text : `${result.text}\n\n${note}` }],
+    content: [
+      { type: 'text', text: note === undefined ? result.text : `${result.text}\n\n${note}` },
+      ...(result.images ?? []).map(image => ({ type: 'image' as const, data: image.data, mimeType: image.mimeType }))
+    ],
     structuredContent: result.structured,
     _meta: { call_id: callId, ...(cacheStatus === undefined ? {} : { cache_status: cacheStatus }) }
   }
@@ -296,7 +302,8 @@ function compile (tool: Tool): CompiledTool {
       description: tool.description,
       inputSchema: listedInput,
       outputSchema,
-      annotations: { title: tool.title, ...tool.annotations }
+      annotations: { title: tool.title, ...tool.annotations },
+      ...(tool.meta === undefined ? {} : { _meta: tool.meta })
     }
   }
 }

@@ -15,6 +15,7 @@ async function toolsPlugin (app: FastifyInstance): Promise<void> {
   const toolset = new Toolset(buildTools(app.config), {
     catalog: app.catalog,
     engines: app.engines,
+    links: app.links,
     config: app.config,
     hooks: app.metrics.toolHooks,
     cache: app.responseCache,
@@ -47,4 +48,4 @@ function checkToolNames (app: FastifyInstance, names: readonly string[]): void {
   }
 }
 
-export default fp(toolsPlugin, { name: 'tools', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog', 'engines', 'redis', 'rate-limit', 'cache', 'size-guard'] })
+export default fp(toolsPlugin, { name: 'tools', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog', 'engines', 'links', 'redis', 'rate-limit', 'cache', 'size-guard'] })

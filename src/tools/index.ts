@@ -1,9 +1,15 @@
 import type { Config } from '../config.ts'
+import { deleteChart, generateChart, getChartTypeSchema, updateChart, updateChartPreview } from './chart-build.ts'
+import { getChartData, getChartPreview, getChartSql } from './chart-data.ts'
 import { getChartInfo, listCharts } from './charts.ts'
+import { addChartToExistingDashboard, generateDashboard, getDashboardLayout, updateDashboard } from './dashboard-build.ts'
 import { getDashboardInfo, listDashboards } from './dashboards.ts'
 import { getDatabaseInfo, listDatabases } from './databases.ts'
+import { createDatasetMetric, createVirtualDataset } from './dataset-build.ts'
 import { getDatasetInfo, listDatasets } from './datasets.ts'
 import { executeSql } from './execute-sql.ts'
+import { generateExploreLink, openSqlLabWithContext } from './links.ts'
+import { queryDataset } from './query-dataset.ts'
 import { getInstanceInfo, healthCheck } from './system.ts'
 import type { Tool, ToolFactory } from './tool.ts'
 
@@ -15,11 +21,28 @@ export const TOOL_FACTORIES: readonly ToolFactory[] = [
   getDatabaseInfo,
   listDatasets,
   getDatasetInfo,
+  queryDataset,
+  createVirtualDataset,
+  createDatasetMetric,
   listCharts,
   getChartInfo,
+  getChartData,
+  getChartPreview,
+  getChartSql,
+  getChartTypeSchema,
+  generateChart,
+  updateChart,
+  updateChartPreview,
+  deleteChart,
   listDashboards,
   getDashboardInfo,
-  executeSql
+  getDashboardLayout,
+  generateDashboard,
+  addChartToExistingDashboard,
+  updateDashboard,
+  generateExploreLink,
+  executeSql,
+  openSqlLabWithContext
 ]
 
 export function buildTools (config: Config): Tool[] {

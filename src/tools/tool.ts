@@ -6,6 +6,7 @@ import type { Catalog } from '../catalog/catalog.ts'
 import type { UserRecord } from '../catalog/records.ts'
 import type { Config } from '../config.ts'
 import type { EngineRegistry } from '../engines/engines.ts'
+import type { LinkSigner } from '../links/signer.ts'
 import { invalidArguments } from '../errors.ts'
 import { truncationNotice } from '../mcp/size-guard.ts'
 import type { ResponseTruncation } from '../mcp/size-guard.ts'
@@ -35,6 +36,8 @@ export interface ToolContext {
   principal: Principal
   catalog: Catalog
   engines: EngineRegistry
+  /** Signs links to the service's pages (explore_url, dashboard_url, SQL links). */
+  links: LinkSigner
   config: Config
   log: FastifyBaseLogger
   /** Aborted when the client goes away; long work (SQL) stops with it. */
@@ -43,6 +46,14 @@ export interface ToolContext {
   callId: string
   /** Names of the tools this principal may call (for get_instance_info). */
   availableTools: readonly string[]
+  /** Add an image (a PNG preview) to the result's content, after its text. */
+  attachImage?: (image: ToolImage) => void
+}
+
+/** Image content of a result, base64 as MCP carries it. */
+export interface ToolImage {
+  data: string
+  mimeType: string
 }
 
 /** MCP tool annotations (hints for clients; they are not a security boundary). */
@@ -91,6 +102,8 @@ export interface ToolDefinition<Input extends z.ZodObject = z.ZodObject, Output 
   volatile?: boolean
   /** The result reads live data a catalog write does not announce (table lists): cached at most this long. */
   maxCacheSeconds?: number
+  /** The tool's `_meta` in tools/list (MCP Apps: the ui:// resource that shows its result). */
+  meta?: Record<string, unknown>
 }
 
 /** A tool as the registry holds it: schemas and metadata, and a type-erased `invoke`. */
@@ -117,11 +130,14 @@ export interface Tool {
   readonly volatile: boolean
   /** Cached at most this long (it reads live data); undefined: the configured TTL. */
   readonly maxCacheSeconds: number | undefined
+  readonly meta: Record<string, unknown> | undefined
 }
 
 export interface ToolOutcome {
   structured: Record<string, unknown>
   text: string
+  /** Images that follow the text in the result's content. */
+  images?: ToolImage[] | undefined
 }
 
 /** Tools are built once at start-up from the configuration (some bounds come from it). */
@@ -149,6 +165,7 @@ export function defineTool<Input extends z.ZodObject, Output extends z.ZodObject
     sizeHints: definition.sizeHints ?? DEFAULT_SIZE_HINTS,
     volatile: definition.volatile === true,
     maxCacheSeconds: definition.maxCacheSeconds,
+    meta: definition.meta,
     truncation: truncation === undefined
       ? undefined
       : {
@@ -167,8 +184,9 @@ export function defineTool<Input extends z.ZodObject, Output extends z.ZodObject
           argumentNames.length === 0 ? `${definition.name} takes no arguments.` : `Arguments of ${definition.name}: ${argumentNames.join(', ')}.`
         )
       }
-      const result = await definition.run(parsed.data, context)
-      return { structured: result as Record<string, unknown>, text: definition.render(result) }
+      const images: ToolImage[] = []
+      const result = await definition.run(parsed.data, { ...context, attachImage: image => { images.push(image) } })
+      return { structured: result as Record<string, unknown>, text: definition.render(result), ...(images.length === 0 ? {} : { images }) }
     }
   }
 }

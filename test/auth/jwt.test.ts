@@ -1,3 +1,4 @@
+import { TOOL_NAMES } from '../helpers/tools.ts'
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { loggerOptions } from '../../src/logger.ts'
@@ -135,7 +136,7 @@ t.test('scopes', async t => {
     t.equal(refused.json.error, 'insufficient_scope')
     const lenient = await startTestServer(t, jwtSettings({ MCP_JWT_PUBLIC_KEY: key.publicPem, MCP_ALLOW_UNSCOPED_TOKENS: true }))
     const roles = await connectClient(t, lenient.url, 'legacy', { authorization: bearer() })
-    t.equal((await roles.listTools()).tools.length, 11, 'with the setting, roles alone limit it')
+    t.equal((await roles.listTools()).tools.length, TOOL_NAMES.length, 'with the setting, roles alone limit it')
     t.equal((await callWith(lenient, bearer(''), 'list_charts')).status, 403, 'an empty scope claim is still no scopes')
   })
 

@@ -6,8 +6,18 @@ import type { Era } from './client.ts'
 /** Every tool of the service, in tools/list order. */
 export const TOOL_NAMES = [
   'health_check', 'get_instance_info', 'list_databases', 'get_database_info', 'list_datasets', 'get_dataset_info',
-  'list_charts', 'get_chart_info', 'list_dashboards', 'get_dashboard_info', 'execute_sql'
+  'query_dataset', 'create_virtual_dataset', 'create_dataset_metric',
+  'list_charts', 'get_chart_info', 'get_chart_data', 'get_chart_preview', 'get_chart_sql', 'get_chart_type_schema',
+  'generate_chart', 'update_chart', 'update_chart_preview', 'delete_chart',
+  'list_dashboards', 'get_dashboard_info', 'get_dashboard_layout', 'generate_dashboard', 'add_chart_to_existing_dashboard', 'update_dashboard',
+  'generate_explore_link', 'execute_sql', 'open_sql_lab_with_context'
 ] as const
+
+/** Tools that change something (readOnlyHint false): saved objects, or data through execute_sql. */
+export const MUTATING_TOOLS: readonly string[] = [
+  'create_virtual_dataset', 'create_dataset_metric', 'generate_chart', 'update_chart', 'update_chart_preview', 'delete_chart',
+  'generate_dashboard', 'add_chart_to_existing_dashboard', 'update_dashboard', 'execute_sql'
+]
 
 /** Structured tool results are checked field by field. */
 export type Structured = Record<string, any>

@@ -1,0 +1,282 @@
+import * as z from 'zod'
+import { SCOPES } from '../auth/scopes.ts'
+import { appendChart, chartPositions, defaultLayout, GRID_COLUMNS, parseLayout, removeChart, retitle } from '../catalog/dashboard-layout.ts'
+import type { ChartPosition, DashboardLayout } from '../catalog/dashboard-layout.ts'
+import type { ChartRecord, DashboardRecord } from '../catalog/records.ts'
+import { invalidArguments, notFound, permissionDenied } from '../errors.ts'
+import { identifierSchema } from './databases.ts'
+import { plural } from './render.ts'
+import { defineTool, READ_ONLY } from './tool.ts'
+import type { Tool, ToolContext } from './tool.ts'
+
+const WRITE = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false }
+
+const dashboardSummary = z.object({
+  id: z.int(),
+  uuid: z.string(),
+  dashboard_title: z.string(),
+  slug: z.string().nullable(),
+  description: z.string().nullable(),
+  published: z.boolean(),
+  chart_count: z.int(),
+  url: z.string().describe('signed link to the dashboard page (opens without an MCP token, for you, until it expires)')
+})
+
+const positionSchema = z.object({
+  chart_id: z.int(),
+  slice_name: z.string(),
+  row: z.int().describe('1-based, top to bottom'),
+  column: z.int().describe('first of the 12 grid columns it spans, 0-based'),
+  width: z.int().describe('grid columns, of 12'),
+  height: z.int().describe('grid units (50 is Superset\'s default)'),
+  tabs: z.array(z.string()).describe('tab titles it sits in, outside in')
+})
+
+function positionOf (position: ChartPosition): z.output<typeof positionSchema> {
+  return { chart_id: position.chartId, slice_name: position.sliceName, row: position.row, column: position.column, width: position.width, height: position.height, tabs: position.tabs }
+}
+
+function summaryOf (context: ToolContext, dashboard: DashboardRecord): z.output<typeof dashboardSummary> {
+  return {
+    id: dashboard.id,
+    uuid: dashboard.uuid,
+    dashboard_title: dashboard.dashboard_title,
+    slug: dashboard.slug,
+    description: dashboard.description,
+    published: dashboard.published,
+    chart_count: dashboard.chart_count,
+    url: context.links.url('dashboard', dashboard.id, context.principal.user.id)
+  }
+}
+
+/** Charts the caller may see, in the order asked; any other id is an error naming it. */
+function visibleCharts (context: ToolContext, chartIds: readonly number[]): ChartRecord[] {
+  const charts: ChartRecord[] = []
+  const missing: number[] = []
+  for (const id of chartIds) {
+    const chart = context.catalog.findChart(id, context.principal.access)
+    if (chart === undefined) missing.push(id)
+    else charts.push(chart)
+  }
+  if (missing.length > 0) throw notFound(missing.length === 1 ? 'chart' : 'charts', missing.join(', '), 'id', 'list_charts')
+  return charts
+}
+
+/** The dashboard's layout as stored, or the default grid of its charts when it has none. */
+function layoutOf (context: ToolContext, dashboard: DashboardRecord): DashboardLayout {
+  return parseLayout(dashboard.position_json) ?? defaultLayout(dashboard.dashboard_title, context.catalog.dashboardChartIds(dashboard.id).map(id => ({ id, slice_name: context.catalog.findChart(id)?.slice_name ?? `Chart ${id}` })))
+}
+
+function assertMayModifyDashboard (context: ToolContext, dashboard: DashboardRecord): void {
+  const owners = context.catalog.ownersOf('dashboard', [dashboard.id]).get(dashboard.id) ?? []
+  if (!context.principal.access.mayModify('Dashboard', owners.map(owner => owner.id))) {
+    throw permissionDenied(`You may not change dashboard ${dashboard.id} ("${dashboard.dashboard_title}"): only its owners (${owners.map(owner => owner.username).join(', ') || 'none'}) and administrators may.`, 'Make a new dashboard with generate_dashboard instead.')
+  }
+}
+
+const uniqueIds = (ids: readonly number[]): number[] => [...new Set(ids)]
+
+export const generateDashboard = (): Tool => defineTool({
+  name: 'generate_dashboard',
+  title: 'Create a dashboard',
+  description: 'Create a dashboard from saved charts (chart_ids, in reading order: two per row, each half the width). Returns the dashboard and a signed dashboard_url a person can open. Save charts first with generate_chart (save_chart: true).',
+  annotations: WRITE,
+  scope: SCOPES.write,
+  permission: { permission: 'can_write', resource: 'Dashboard' },
+  aliases: { title: 'dashboard_title', name: 'dashboard_title', charts: 'chart_ids' },
+  input: z.strictObject({
+    chart_ids: z.array(z.int().positive()).min(1).max(50).describe('saved chart ids, in the order they should appear'),
+    dashboard_title: z.string().trim().min(1).max(500).optional().describe('default: made from the charts\' names'),
+    description: z.string().max(2000).optional(),
+    published: z.boolean().default(false).describe('published dashboards are visible to everyone who may see their charts; drafts only to owners')
+  }),
+  output: z.object({
+    success: z.literal(true),
+    dashboard: dashboardSummary,
+    dashboard_url: z.string(),
+    positions: z.array(positionSchema),
+    link_expires_at: z.string()
+  }),
+  run: (args, context) => {
+    const charts = visibleCharts(context, uniqueIds(args.chart_ids))
+    const title = args.dashboard_title ?? (charts.length <= 3 ? charts.map(chart => chart.slice_name).join(', ') : `${charts[0]?.slice_name ?? 'Charts'} and ${charts.length - 1} more`).slice(0, 500)
+    const layout = defaultLayout(title, charts)
+    const userId = context.principal.user.id
+    const dashboard = context.catalog.createDashboard({
+      dashboard_title: title,
+      description: args.description ?? null,
+      published: args.published,
+      position_json: layout,
+      chart_ids: charts.map(chart => chart.id),
+      created_by_fk: userId,
+      owners: [userId]
+    })
+    const summary = summaryOf(context, dashboard)
+    return { success: true as const, dashboard: summary, dashboard_url: summary.url, positions: chartPositions(layout).map(positionOf), link_expires_at: new Date(context.links.expiry() * 1000).toISOString() }
+  },
+  render: result => [
+    `Created ${result.dashboard.published ? 'published' : 'draft'} dashboard "${result.dashboard.dashboard_title}" (id ${result.dashboard.id}) with ${plural(result.positions.length, 'chart')}.`,
+    `Link (opens without a token until ${result.link_expires_at}): ${result.dashboard_url}`
+  ].join('\n')
+})
+
+export const addChartToExistingDashboard = (): Tool => defineTool({
+  name: 'add_chart_to_existing_dashboard',
+  title: 'Add a chart to a dashboard',
+  description: 'Put a saved chart on an existing dashboard: at the end of the last row when it has room, else in a new row at the bottom. Only the dashboard\'s owners and administrators may.',
+  annotations: WRITE,
+  scope: SCOPES.write,
+  permission: { permission: 'can_write', resource: 'Dashboard' },
+  aliases: { dashboard: 'dashboard_id', chart: 'chart_id' },
+  input: z.strictObject({
+    dashboard_id: identifierSchema.describe('dashboard id, UUID or slug'),
+    chart_id: z.int().positive(),
+    width: z.int().min(1).max(GRID_COLUMNS).default(6).describe(`grid columns of ${GRID_COLUMNS} (6: half the width)`),
+    target_tab: z.string().max(255).optional().describe('not supported yet: dashboards made here have no tabs')
+  }),
+  output: z.object({
+    success: z.literal(true),
+    dashboard: dashboardSummary,
+    dashboard_url: z.string(),
+    position: positionSchema
+  }),
+  run: (args, context) => {
+    const dashboard = context.catalog.findDashboard(args.dashboard_id, context.principal.access)
+    if (dashboard === undefined) throw notFound('dashboard', args.dashboard_id, 'id, UUID or slug', 'list_dashboards')
+    assertMayModifyDashboard(context, dashboard)
+    if (args.target_tab !== undefined) throw invalidArguments('target_tab is not supported: charts are added to the dashboard\'s grid.', 'Leave target_tab out.')
+    const [chart] = visibleCharts(context, [args.chart_id])
+    if (chart === undefined) throw notFound('chart', args.chart_id, 'id', 'list_charts')
+    const chartIds = context.catalog.dashboardChartIds(dashboard.id)
+    if (chartIds.includes(chart.id)) throw invalidArguments(`Chart ${chart.id} ("${chart.slice_name}") is already on dashboard ${dashboard.id}.`, 'Call get_dashboard_layout to see where.')
+    const { layout, position } = appendChart(layoutOf(context, dashboard), chart, args.width)
+    const updated = context.catalog.updateDashboard(dashboard.id, { position_json: layout, chart_ids: [...chartIds, chart.id], changed_by_fk: context.principal.user.id })
+    const summary = summaryOf(context, updated)
+    return { success: true as const, dashboard: summary, dashboard_url: summary.url, position: positionOf(position) }
+  },
+  render: result => [
+    `Added chart "${result.position.slice_name}" (id ${result.position.chart_id}) to dashboard "${result.dashboard.dashboard_title}" (id ${result.dashboard.id}): row ${result.position.row}, columns ${result.position.column + 1}–${result.position.column + result.position.width} of 12.`,
+    `Link: ${result.dashboard_url}`
+  ].join('\n')
+})
+
+export const updateDashboard = (): Tool => defineTool({
+  name: 'update_dashboard',
+  title: 'Change a dashboard',
+  description: 'Change a dashboard\'s title, description, slug, published state or CSS, or its charts (chart_ids: the new set, in order; charts kept stay where they are, new ones are added at the end, missing ones are taken off). Only its owners and administrators may.',
+  annotations: { ...WRITE, idempotentHint: true },
+  scope: SCOPES.write,
+  permission: { permission: 'can_write', resource: 'Dashboard' },
+  aliases: { id: 'identifier', dashboard_id: 'identifier', title: 'dashboard_title' },
+  input: z.strictObject({
+    identifier: identifierSchema.describe('dashboard id, UUID or slug'),
+    dashboard_title: z.string().trim().min(1).max(500).optional(),
+    description: z.string().max(2000).nullable().optional(),
+    slug: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,254}$/, 'lowercase letters, digits, - and _').nullable().optional(),
+    published: z.boolean().optional(),
+    css: z.string().max(20_000).nullable().optional(),
+    chart_ids: z.array(z.int().positive()).max(50).optional()
+  }),
+  output: z.object({
+    success: z.literal(true),
+    dashboard: dashboardSummary,
+    dashboard_url: z.string(),
+    changed: z.array(z.string()).describe('the fields changed'),
+    positions: z.array(positionSchema)
+  }),
+  run: (args, context) => {
+    const dashboard = context.catalog.findDashboard(args.identifier, context.principal.access)
+    if (dashboard === undefined) throw notFound('dashboard', args.identifier, 'id, UUID or slug', 'list_dashboards')
+    assertMayModifyDashboard(context, dashboard)
+    const { identifier: _identifier, chart_ids: chartIdsArgument, ...fields } = args
+    const changed = Object.keys(fields).filter(key => fields[key as keyof typeof fields] !== undefined)
+    if (chartIdsArgument !== undefined) changed.push('chart_ids')
+    if (changed.length === 0) throw invalidArguments('Nothing to change: give dashboard_title, description, slug, published, css or chart_ids.')
+    if (args.slug !== undefined && args.slug !== null && args.slug !== dashboard.slug && context.catalog.findDashboard(args.slug) !== undefined) {
+      throw invalidArguments(`The slug "${args.slug}" is taken by another dashboard.`, 'Choose another slug.')
+    }
+    let layout = layoutOf(context, dashboard)
+    let chartIds: number[] | undefined
+    if (chartIdsArgument !== undefined) {
+      const wanted = uniqueIds(chartIdsArgument)
+      const current = context.catalog.dashboardChartIds(dashboard.id)
+      // Charts the caller cannot see stay on the dashboard: nobody removes what they cannot see.
+      const hidden = current.filter(id => context.catalog.findChart(id, context.principal.access) === undefined)
+      const added = visibleCharts(context, wanted.filter(id => !current.includes(id)))
+      for (const id of current) if (!wanted.includes(id) && !hidden.includes(id)) layout = removeChart(layout, id)
+      for (const chart of added) layout = appendChart(layout, chart).layout
+      chartIds = uniqueIds([...wanted, ...hidden])
+    }
+    if (args.dashboard_title !== undefined) layout = retitle(layout, args.dashboard_title)
+    const updated = context.catalog.updateDashboard(dashboard.id, {
+      ...(args.dashboard_title === undefined ? {} : { dashboard_title: args.dashboard_title }),
+      ...(args.description === undefined ? {} : { description: args.description }),
+      ...(args.slug === undefined ? {} : { slug: args.slug }),
+      ...(args.published === undefined ? {} : { published: args.published }),
+      ...(args.css === undefined ? {} : { css: args.css }),
+      ...(chartIds === undefined ? {} : { chart_ids: chartIds }),
+      position_json: layout,
+      changed_by_fk: context.principal.user.id
+    })
+    const summary = summaryOf(context, updated)
+    return { success: true as const, dashboard: summary, dashboard_url: summary.url, changed, positions: chartPositions(layout).map(positionOf) }
+  },
+  render: result => [
+    `Updated dashboard "${result.dashboard.dashboard_title}" (id ${result.dashboard.id}): ${result.changed.join(', ')}.`,
+    `Link: ${result.dashboard_url}`
+  ].join('\n')
+})
+
+export const getDashboardLayout = (): Tool => defineTool({
+  name: 'get_dashboard_layout',
+  title: 'Get a dashboard\'s layout',
+  description: 'Where each chart sits on a dashboard: row, column span of the 12-column grid, height, and tabs. Charts you cannot see are left out.',
+  annotations: READ_ONLY,
+  scope: SCOPES.read,
+  permission: { permission: 'can_read', resource: 'Dashboard' },
+  aliases: { id: 'identifier', dashboard_id: 'identifier' },
+  input: z.strictObject({
+    identifier: identifierSchema.describe('dashboard id, UUID or slug'),
+    tab: z.string().max(255).optional().describe('only the charts inside the tab with this title'),
+    tabs_only: z.boolean().default(false).describe('only the tab names and their chart counts'),
+    untabbed_only: z.boolean().default(false).describe('only the charts outside any tab')
+  }),
+  output: z.object({
+    success: z.literal(true),
+    dashboard_id: z.int(),
+    dashboard_title: z.string(),
+    dashboard_url: z.string(),
+    grid_columns: z.int(),
+    charts: z.array(positionSchema),
+    tabs: z.array(z.object({ name: z.string(), chart_count: z.int() })),
+    untabbed_chart_count: z.int()
+  }),
+  run: (args, context) => {
+    const dashboard = context.catalog.findDashboard(args.identifier, context.principal.access)
+    if (dashboard === undefined) throw notFound('dashboard', args.identifier, 'id, UUID or slug', 'list_dashboards')
+    const visible = new Set(context.catalog.chartsOfDashboard(dashboard.id, context.principal.access).map(chart => chart.id))
+    const positions = chartPositions(layoutOf(context, dashboard)).filter(position => visible.has(position.chartId))
+    const tabCounts = new Map<string, number>()
+    for (const position of positions) for (const tab of position.tabs) tabCounts.set(tab, (tabCounts.get(tab) ?? 0) + 1)
+    if (args.tab !== undefined && !tabCounts.has(args.tab)) {
+      throw invalidArguments(`Dashboard ${dashboard.id} has no tab "${args.tab}".`, tabCounts.size === 0 ? 'It has no tabs.' : `Tabs: ${[...tabCounts.keys()].join(', ')}.`)
+    }
+    const shown = args.tabs_only ? [] : positions.filter(position => (args.tab === undefined || position.tabs.includes(args.tab)) && (!args.untabbed_only || position.tabs.length === 0))
+    return {
+      success: true as const,
+      dashboard_id: dashboard.id,
+      dashboard_title: dashboard.dashboard_title,
+      dashboard_url: context.links.url('dashboard', dashboard.id, context.principal.user.id),
+      grid_columns: GRID_COLUMNS,
+      charts: shown.map(positionOf),
+      tabs: [...tabCounts].map(([name, count]) => ({ name, chart_count: count })),
+      untabbed_chart_count: positions.filter(position => position.tabs.length === 0).length
+    }
+  },
+  render: result => [
+    `Layout of dashboard "${result.dashboard_title}" (id ${result.dashboard_id}), ${result.grid_columns}-column grid:`,
+    ...result.charts.map(chart => `- row ${chart.row}, columns ${chart.column + 1}–${chart.column + chart.width}: "${chart.slice_name}" (chart ${chart.chart_id})${chart.tabs.length === 0 ? '' : ` in tab ${chart.tabs.join(' › ')}`}`),
+    result.tabs.length === 0 ? 'No tabs.' : `Tabs: ${result.tabs.map(tab => `${tab.name} (${tab.chart_count})`).join(', ')}`,
+    `Link: ${result.dashboard_url}`
+  ].join('\n')
+})
