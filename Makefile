@@ -46,8 +46,11 @@ run: setup
 test: setup typecheck test-services
 	npx tap
 
-# The suite runs real Redis (and openssl for its TLS tests): installed from Debian when
-# missing and we are root, otherwise a clear message saying what to install.
+# The suite runs real Redis (and openssl for its TLS tests), and draws the pages in Debian's
+# Chromium (with a font, for readable screenshots): installed from Debian when missing and we
+# are root, otherwise a clear message saying what to install.
+CHROMIUM_PATH ?= /usr/bin/chromium
+
 test-services:
 	@if ! command -v redis-server >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -55,6 +58,14 @@ test-services:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server openssl >/dev/null; \
 	  else \
 	    echo "the tests need redis-server and openssl: sudo apt-get install redis-server openssl (or brew install redis openssl)" >&2; exit 1; \
+	  fi; \
+	fi
+	@if [ ! -x "$(CHROMIUM_PATH)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium from Debian"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	  else \
+	    echo "the browser tests need Chromium at $(CHROMIUM_PATH): sudo apt-get install chromium (or run make with CHROMIUM_PATH=/path/to/chromium)" >&2; exit 1; \
 	  fi; \
 	fi
 

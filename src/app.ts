@@ -13,8 +13,10 @@ import catalogPlugin from './plugins/catalog.ts'
 import configPlugin from './plugins/config.ts'
 import enginesPlugin from './plugins/engines.ts'
 import healthPlugin from './plugins/health.ts'
+import linksPlugin from './plugins/links.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import oauthMetadataPlugin from './plugins/oauth-metadata.ts'
+import pagesPlugin from './plugins/pages.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import redisPlugin from './plugins/redis.ts'
 import securityPlugin from './plugins/security.ts'
@@ -94,6 +96,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.register(healthPlugin)
     await app.register(catalogPlugin, options.catalog === undefined ? {} : { catalog: options.catalog })
     await app.register(enginesPlugin)
+    await app.register(linksPlugin)
     await app.register(redisPlugin)
     await app.register(authPlugin)
     await app.register(oauthMetadataPlugin)
@@ -102,6 +105,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.register(cachePlugin)
     await app.register(sizeGuardPlugin)
     await app.register(toolsPlugin)
+    await app.register(pagesPlugin)
     await app.register(mcpRoute)
     await app.ready()
   } catch (err) {

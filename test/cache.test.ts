@@ -175,7 +175,7 @@ t.test('instance://metadata is per principal, cached like tool results', async t
   const read = async (username: string): Promise<Record<string, any>> => {
     const client = await connectClient(t, server.url, 'modern', { authorization: bearer(username) })
     const listed = await client.listResources()
-    t.same(listed.resources.map(resource => resource.uri), ['instance://metadata'])
+    t.same(listed.resources.map(resource => resource.uri), ['instance://metadata', 'ui://analytics-mcp/chart-viewer'])
     const [contents] = (await client.readResource({ uri: 'instance://metadata' })).contents
     return JSON.parse(contents !== undefined && 'text' in contents ? contents.text : '{}') as Record<string, any>
   }

@@ -3,6 +3,7 @@ import { ResourceNotFoundError } from '@modelcontextprotocol/server'
 import type { ResponseCache } from '../cache/response-cache.ts'
 import type { Catalog } from '../catalog/catalog.ts'
 import type { Principal } from '../tools/tool.ts'
+import { CHART_VIEWER_RESOURCE, CHART_VIEWER_UI_META, CHART_VIEWER_URI, chartViewerHtml, MCP_APP_MIME_TYPE } from './chart-app.ts'
 
 /** Superset's instance resource: what exists and what this principal may use. */
 export const INSTANCE_METADATA_URI = 'instance://metadata'
@@ -18,10 +19,11 @@ const INSTANCE_METADATA: Resource = {
 }
 
 /**
- * MCP resources. One for now, `instance://metadata` (as Superset's), which gives change
- * notifications a subject: every catalog change is announced as an update of it on
- * `subscriptions/listen` streams. Reads follow the caller's RBAC and go through the response
- * cache (read_resource_ttl) like tool results.
+ * MCP resources. `instance://metadata` (as Superset's) gives change notifications a subject:
+ * every catalog change is announced as an update of it on `subscriptions/listen` streams. Its
+ * reads follow the caller's RBAC and go through the response cache (read_resource_ttl) like
+ * tool results. The chart viewer (an MCP App, src/mcp/chart-app.ts) is the same for everyone
+ * and holds no data, so it is built once and served as it is.
  */
 export class Resources {
   private readonly catalog: Catalog
@@ -30,13 +32,18 @@ export class Resources {
   constructor (catalog: Catalog, cache: ResponseCache | undefined) {
     this.catalog = catalog
     this.cache = cache
+    // Built now, so a missing script fails start-up instead of the first read.
+    chartViewerHtml()
   }
 
   list (): ListResourcesResult {
-    return { resources: [INSTANCE_METADATA] }
+    return { resources: [INSTANCE_METADATA, CHART_VIEWER_RESOURCE] }
   }
 
   async read (uri: string, principal: Principal): Promise<ReadResourceResult> {
+    if (uri === CHART_VIEWER_URI) {
+      return { contents: [{ uri, mimeType: MCP_APP_MIME_TYPE, text: chartViewerHtml(), _meta: CHART_VIEWER_UI_META }] }
+    }
     if (uri !== INSTANCE_METADATA_URI) {
       throw new ResourceNotFoundError(uri, `Resource not found: ${uri}. Call resources/list to see the resources.`)
     }

@@ -1,0 +1,20 @@
+import { AccessProfile } from '../catalog/access.ts'
+import type { Catalog } from '../catalog/catalog.ts'
+import type { UserRecord } from '../catalog/records.ts'
+
+/** Who a page is shown to: the user a link was made for, with their permissions as they are now. */
+export interface LinkPrincipal {
+  user: UserRecord
+  access: AccessProfile
+}
+
+/**
+ * The link's user, if they still exist and are active, with the RBAC profile a request of
+ * theirs would get now (as auth's principalFor builds it): a link never carries permissions.
+ */
+export function linkPrincipal (catalog: Catalog, userId: number): LinkPrincipal | undefined {
+  const user = catalog.findUserById(userId)
+  if (user === undefined || !user.active) return undefined
+  const { superuser, grants } = catalog.permissionsOfUser(user.id)
+  return { user, access: new AccessProfile(user.id, superuser, grants) }
+}
