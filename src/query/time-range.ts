@@ -86,7 +86,8 @@ export function resolveTimeRange (text: string, now = new Date()): ResolvedTimeR
     const start = startOf(today, unit)
     return { since: day(start), until: day(shift(start, unit, 1)) }
   }
-  const parts = value.split(/\s+:\s+|\s*\u2026\s*/)
+  // A colon with space (or the text's edge) on both sides separates; the colons of 10:00 do not.
+  const parts = value.split(/(?:^|\s+):(?:\s+|$)|\s*\u2026\s*/)
   if (parts.length === 2) {
     const since = bound(parts[0] ?? '', now)
     const until = bound(parts[1] ?? '', now)
