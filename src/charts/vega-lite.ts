@@ -68,6 +68,16 @@ export function temporalFormat (values: ReadonlyArray<Row[string] | undefined>):
 /** Number format for an axis or tooltip, when the dataset defines one. */
 const numberFormat = (field: ChartField | undefined): Def => (field?.format === undefined ? {} : { format: field.format })
 
+/**
+ * Axis labels: the dataset's format, unless the numbers are large, where "$22M" reads better
+ * than "$22,000,000.00" and leaves room for the plot (tooltips keep the full format).
+ */
+function axisFormat (field: ChartField | undefined, rows: ChartView['rows'], names: readonly string[]): Def {
+  const largest = Math.max(0, ...rows.flatMap(row => names.map(name => Math.abs(Number(row[name]) || 0))))
+  if (field === undefined || largest < 10_000 || field.format?.includes('%') === true) return numberFormat(field)
+  return { format: `${field.format?.startsWith('$') === true ? '$' : ''}.3~s` }
+}
+
 /** Horizontal category labels when they fit their band at ~6.5 px a character, slanted otherwise. */
 function categoryAxis (view: ChartView, width: number): Def {
   const field = view.x
@@ -132,8 +142,25 @@ function xDef (view: ChartView, width: number, asCategory: boolean): Def {
     }
     return { ...common, type: field.type === 'quantitative' ? 'ordinal' : 'nominal', sort: null, axis }
   }
-  if (field.type === 'temporal') return { ...common, type: 'temporal', scale: { type: 'utc' } }
-  return { ...common, type: 'quantitative', scale: { zero: false }, axis: numberFormat(field) }
+  if (field.type === 'temporal') return { ...common, type: 'temporal', scale: { type: 'utc' }, axis: temporalAxis(view.rows.map(row => row[field.name])) }
+  return { ...common, type: 'quantitative', scale: { zero: false }, axis: axisFormat(field, view.rows, [field.name]) }
+}
+
+/**
+ * Ticks on whole months or years when the data is monthly or yearly: left alone, Vega puts
+ * ticks on weeks between monthly points ("Jan 05, Jan 19").
+ */
+function temporalAxis (values: ReadonlyArray<Row[string] | undefined>): Def {
+  const format = temporalFormat(values)
+  const dates = values.filter(value => typeof value === 'string').map(value => new Date(value)).filter(date => !Number.isNaN(date.getTime()))
+  if (dates.length < 2 || (format !== '%b %Y' && format !== '%Y')) return {}
+  const months = dates.map(date => date.getUTCFullYear() * 12 + date.getUTCMonth())
+  const span = Math.max(...months) - Math.min(...months)
+  const quarterly = dates.every(date => date.getUTCMonth() % 3 === 0)
+  // At most seven ticks, every 1, 2, 3 or 6 months or whole years; quarterly data on quarters.
+  const wanted = Math.max(format === '%Y' ? 12 : quarterly ? 3 : 1, span / 7)
+  const step = [1, 2, 3, 6, 12].find(months => months >= wanted && (!quarterly || months % 3 === 0)) ?? 12 * Math.ceil(wanted / 12)
+  return step % 12 === 0 ? { format: '%Y', tickCount: { interval: 'year', step: step / 12 } } : { format: '%b %Y', tickCount: { interval: 'month', step } }
 }
 
 /** Tooltip entry for x; temporal x goes through a UTC-formatted label (see temporalFormat). */
@@ -150,8 +177,8 @@ function xTooltip (view: ChartView): { transform: Def[], tooltip: Def[] } {
   return { transform: [], tooltip: [{ field: fieldRef(field.name), type: field.type, title: field.label, ...numberFormat(field) }] }
 }
 
-function valueDef (measures: Measures, options: Def = {}): Def {
-  return { field: fieldRef(measures.value.name), type: 'quantitative', title: measures.value.label, axis: numberFormat(measures.value), ...options }
+function valueDef (view: ChartView, measures: Measures, options: Def = {}): Def {
+  return { field: fieldRef(measures.value.name), type: 'quantitative', title: measures.value.label, axis: axisFormat(measures.value, view.rows, view.y.map(field => field.name)), ...options }
 }
 
 function barBody (view: ChartView, width: number): Def {
@@ -167,7 +194,7 @@ function barBody (view: ChartView, width: number): Def {
     mark: { type: 'bar', tooltip: true },
     encoding: {
       [category]: view.horizontal === true ? { ...categoryDef, axis: { labelLimit: 160 } } : categoryDef,
-      [amount]: valueDef(measures, grouped ? { stack: null } : {}),
+      [amount]: valueDef(view, measures, grouped ? { stack: null } : {}),
       ...(measures.color === undefined ? {} : { color: measures.color }),
       ...(grouped && typeof colorField === 'string' ? { [`${category}Offset`]: { field: colorField, type: 'nominal', ...(measures.color?.sort === undefined ? {} : { sort: measures.color.sort }) } } : {}),
       tooltip: [...x.tooltip, ...measures.tooltip]
@@ -184,15 +211,15 @@ function xyBody (view: ChartView, width: number): Def {
   let y: Def
   if (view.kind === 'scatter') {
     mark = { type: 'point', filled: true, size: 50, tooltip: true }
-    y = valueDef(measures, { scale: { zero: false } })
+    y = valueDef(view, measures, { scale: { zero: false } })
   } else if (view.kind === 'area') {
     const stacked = measures.color !== undefined && view.stacked === true
     const overlaid = measures.color !== undefined && !stacked
     mark = { type: 'area', tooltip: true, line: true, opacity: overlaid ? 0.35 : 0.7 }
-    y = valueDef(measures, stacked ? {} : { stack: null })
+    y = valueDef(view, measures, stacked ? {} : { stack: null })
   } else {
     mark = { type: 'line', tooltip: true, point: points <= 120 }
-    y = valueDef(measures)
+    y = valueDef(view, measures)
   }
   return {
     transform: [...x.transform, ...measures.transform],
