@@ -21,7 +21,7 @@ endif
 
 DEPS_STAMP := node_modules/.install-stamp
 
-.PHONY: setup run test test-services check typecheck bench settings-doc clean distclean
+.PHONY: setup run test test-services check typecheck bench bench-png settings-doc clean distclean
 
 ## setup: Node 24 (if needed) and the locked dependencies
 setup: $(DEPS_STAMP)
@@ -77,6 +77,10 @@ check: test
 ## bench: throughput of tools/list and tools/call against a baseline in the same run
 bench: setup
 	node bench/mcp-throughput.ts
+
+## bench-png: server-side PNG render time per chart kind and per step, against in-run baselines
+bench-png: setup
+	node bench/png-render.ts
 
 ## settings-doc: regenerate the settings table in README.md from the config schema
 settings-doc: setup
