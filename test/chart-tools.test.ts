@@ -283,4 +283,34 @@ t.test('chart tools', async t => {
     const again = await ok('generate_explore_link', { dataset_id: 'orders' })
     t.not(again.form_data_key, sample.form_data_key, 'every call makes a new link (never served from the cache)')
   })
+
+  t.test('Superset-shaped configs and the review\'s edge cases', async t => {
+    const pie = await ok('generate_chart', { dataset_id: 'orders', config: { viz_type: 'pie', groupby: ['region'], metrics: ['revenue'] } })
+    t.equal(pie.form_data.viz_type, 'pie', 'viz_type, groupby and metrics as Superset sends them')
+    const table = await ok('generate_chart', { dataset_id: 'orders', config: { viz_type: 'table', groupby: ['channel'], metrics: ['order_count'] } })
+    t.same(table.form_data.all_columns, ['channel', 'order_count'], 'a Superset table: groupby then metrics')
+    const text = await ok('generate_chart', { dataset_id: 'orders', config: JSON.stringify({ chart_type: 'big_number', metric: 'revenue' }) })
+    t.equal(text.chart_type_label, 'Big number', 'config as JSON text')
+    const badText = await failure('generate_chart', { dataset_id: 'orders', config: '{"chart_type": ' })
+    t.match(badText.text, /config must be a JSON object/)
+    const twoMetrics = await failure('generate_chart', { dataset_id: 'orders', config: { chart_type: 'xy', y: ['revenue', 'order_count'], group_by: 'channel' } })
+    t.match(twoMetrics.text, /with group_by, y takes one metric/, 'group_by with several metrics is refused, not half drawn')
+
+    const before = (await ok('list_charts', { page_size: 1 })).total_count
+    const big = await ok('generate_chart', { dataset_id: 'orders', save_chart: true, preview_formats: ['vega_lite', 'table'], config: { chart_type: 'table', columns: ['order_id', 'order_date', 'region', 'country', 'channel', 'status', 'amount'], query_mode: 'raw', row_limit: 5000 } })
+    t.equal((await ok('list_charts', { page_size: 1 })).total_count, before + 1, 'saved exactly once')
+    t.notOk('vega_lite' in big.previews, 'the preview too large for the response is left out')
+    t.match(big.warnings.join(' '), /vega_lite preview was left out/, 'and the result says so')
+
+    const histogram = await ok('get_chart_data', { form_data_key: (await ok('generate_explore_link', { dataset_id: 'orders', config: { chart_type: 'histogram', column: 'amount', bins: 5 } })).form_data_key })
+    t.equal(histogram.data.reduce((sum: number, row: Row) => sum + row.count, 0), 120_000, 'by default a histogram bins every row')
+
+    const commented = await ok('create_virtual_dataset', { database_id: 'examples', dataset_name: 'shipping_times', sql: "SELECT order_id, order_date, julianday(ship_date) - julianday(order_date) AS days_to_ship FROM orders ORDER BY ship_date; -- slowest last\n-- note" })
+    t.match(commented.columns.map((column: Row) => [column.name, column.type]), [['order_id', 'INTEGER'], ['order_date', 'DATE'], ['days_to_ship', /^(INTEGER|REAL)$/]], 'types come from values when SQLite declares none, even with NULLs first')
+    const avg = await ok('query_dataset', { dataset_id: 'shipping_times', metrics: [{ name: 'days_to_ship', aggregate: 'AVG', label: 'avg_days' }] })
+    const [expected] = sql('SELECT AVG(julianday(ship_date) - julianday(order_date)) AS d FROM orders')
+    t.equal(Math.round(avg.data[0].avg_days * 1000), Math.round(Number(expected?.d) * 1000))
+    const synonyms = await ok('query_dataset', { dataset_id: 'orders', metrics: ['order_count'], filters: [{ col: 'channel', op: 'eq', val: 'Online' }, { col: 'status', op: '=', val: 'Completed' }] })
+    t.equal(synonyms.data[0].order_count, sql("SELECT COUNT(*) AS n FROM orders WHERE channel = 'Online' AND status = 'Completed'")[0]?.n, 'eq and = work as in chart configs')
+  })
 })

@@ -91,5 +91,24 @@ t.test('from list_datasets to a dashboard with a working link', async t => {
     t.equal(update.structuredContent.permission_denied, true, 'nor change them')
     const adminEdit = await ok('admin', 'update_dashboard', { identifier: created.dashboard.id, description: 'Checked by an admin' })
     t.same(adminEdit.changed, ['description'], 'administrators may change any dashboard')
+
+    // A dataset owner without database access may not smuggle SQL in as a metric.
+    const { catalog } = server.app
+    catalog.createRole('dataset_editor', 'Edits the datasets it owns')
+    for (const permission of ['can_read', 'can_write'] as const) catalog.grantPermission('dataset_editor', { permission, resource: 'Dataset', resource_id: null })
+    const carol = catalog.createUser({ username: 'carol', roles: ['dataset_editor'] })
+    const examples = catalog.findDatabase('examples')
+    if (examples === undefined) throw new Error('example data missing')
+    catalog.createDataset({ database_id: examples.id, table_name: 'carol_orders', sql: 'SELECT order_id, amount FROM orders', owners: [carol.id], columns: [{ column_name: 'amount', verbose_name: null, type: 'REAL', is_dttm: false, groupby: true, filterable: true, description: null }] })
+    const leak = await call('carol', 'create_dataset_metric', { dataset_id: 'carol_orders', metric_name: 'leak', expression: '(SELECT group_concat(customer_name) FROM customers)' })
+    t.equal(leak.structuredContent.permission_denied, true, 'metric SQL needs database access')
+    t.notMatch(JSON.stringify(leak), /Nadia|Ravi/, 'and nothing of the other table comes back')
+
+    // Deleting a chart takes it off dashboards the caller cannot see, without naming them.
+    const mine = await ok('alice', 'generate_chart', { dataset_id: 'orders', config: { chart_type: 'big_number', metric: 'revenue' }, save_chart: true })
+    const draft = await ok('admin', 'generate_dashboard', { chart_ids: [mine.chart.id], dashboard_title: 'Admin draft', published: false })
+    const gone = await ok('alice', 'delete_chart', { identifier: mine.chart.id })
+    t.same(gone.removed_from_dashboards, [], 'a draft of someone else is not named')
+    t.equal((await ok('admin', 'get_dashboard_info', { identifier: draft.dashboard.id })).chart_count, 0, 'but the chart is off it')
   })
 })

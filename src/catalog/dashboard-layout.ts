@@ -146,8 +146,7 @@ export function defaultLayout (title: string, charts: ReadonlyArray<{ id: number
  */
 export function appendChart (layout: DashboardLayout, chart: { id: number, slice_name: string }, width = DEFAULT_CHART_WIDTH): { layout: DashboardLayout, position: ChartPosition } {
   const copy = structuredClone(layout)
-  const grid = copy.GRID_ID
-  if (!isComponent(grid)) throw new Error('the layout has no GRID_ID')
+  const grid = containerOf(copy)
   const rowIds = grid.children.filter(id => isComponent(copy[id]) && (copy[id] as Component).type === 'ROW')
   const lastRowId = rowIds[rowIds.length - 1]
   const lastRow = lastRowId === undefined ? undefined : copy[lastRowId] as Component
@@ -160,7 +159,7 @@ export function appendChart (layout: DashboardLayout, chart: { id: number, slice
     while (copy[`ROW-${next}`] !== undefined) next += 1
     rowId = `ROW-${next}`
     grid.children.push(rowId)
-    copy[rowId] = { type: 'ROW', id: rowId, children: [], parents: ['ROOT_ID', 'GRID_ID'], meta: { background: 'BACKGROUND_TRANSPARENT' } }
+    copy[rowId] = { type: 'ROW', id: rowId, children: [], parents: [...(grid.parents ?? []), grid.id], meta: { background: 'BACKGROUND_TRANSPARENT' } }
   }
   let chartKey = `CHART-${chart.id}`
   for (let suffix = 2; copy[chartKey] !== undefined; suffix++) chartKey = `CHART-${chart.id}-${suffix}`
@@ -169,12 +168,29 @@ export function appendChart (layout: DashboardLayout, chart: { id: number, slice
     type: 'CHART',
     id: chartKey,
     children: [],
-    parents: ['ROOT_ID', 'GRID_ID', rowId],
+    parents: [...(grid.parents ?? []), grid.id, rowId],
     meta: { chartId: chart.id, sliceName: chart.slice_name, width, height: DEFAULT_CHART_HEIGHT }
   }
   const position = chartPositions(copy).find(candidate => candidate.componentId === chartKey)
   if (position === undefined) throw new Error('the appended chart is not in the layout')
   return { layout: copy, position }
+}
+
+/**
+ * Where new rows go: the grid; in a tabbed layout without one (Superset's ROOT → TABS → TAB),
+ * the first tab; with neither, a new grid under the root.
+ */
+function containerOf (layout: DashboardLayout): Component {
+  const grid = layout.GRID_ID
+  if (isComponent(grid)) return grid
+  const firstTab = Object.values(layout).find((component): component is Component => isComponent(component) && component.type === 'TAB')
+  if (firstTab !== undefined) return firstTab
+  const root = layout.ROOT_ID
+  if (!isComponent(root)) throw new Error('the layout has no ROOT_ID')
+  const created: Component = { type: 'GRID', id: 'GRID_ID', children: [], parents: ['ROOT_ID'] }
+  layout.GRID_ID = created
+  root.children.push('GRID_ID')
+  return created
 }
 
 /** A copy of `layout` without the chart; rows left empty are removed. */

@@ -37,7 +37,7 @@ const ALIASES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   filter: { col: 'column', operator: 'op', opr: 'op', val: 'value' }
 }
 
-const FILTER_OP_SYNONYMS: Readonly<Record<string, string>> = { '=': '==', eq: '==', ne: '!=', '<>': '!=', gt: '>', lt: '<', gte: '>=', lte: '<=', in: 'IN', not_in: 'NOT IN', nin: 'NOT IN', like: 'LIKE', ilike: 'ILIKE', is_null: 'IS NULL', is_not_null: 'IS NOT NULL', temporal_range: 'TEMPORAL_RANGE' }
+export const FILTER_OP_SYNONYMS: Readonly<Record<string, string>> = { '=': '==', eq: '==', ne: '!=', '<>': '!=', gt: '>', lt: '<', gte: '>=', lte: '<=', in: 'IN', not_in: 'NOT IN', nin: 'NOT IN', like: 'LIKE', ilike: 'ILIKE', is_null: 'IS NULL', is_not_null: 'IS NOT NULL', temporal_range: 'TEMPORAL_RANGE' }
 
 function unknownFieldsError (kind: string, known: readonly string[]) {
   return (issue: z.core.$ZodRawIssue): string | undefined => {
@@ -125,7 +125,7 @@ export const histogramConfigSchema = strict('a histogram config', {
   chart_type: z.literal('histogram'),
   column: z.string().trim().min(1).max(255).describe('a numeric column'),
   bins: z.int().min(1).max(1000).default(5),
-  row_limit: z.int().min(1).max(1_000_000).default(100_000).describe('most values read to bin; when the dataset has more, the result says truncated'),
+  row_limit: z.int().min(1).max(1_000_000).default(1_000_000).describe('most values read to bin; when the dataset has more, the result says truncated'),
   ...common
 })
 
@@ -170,7 +170,25 @@ function normalize (raw: unknown): unknown {
   }
   if (!isObject(raw)) throw invalidArguments('config must be a JSON object with a chart_type.', `chart_type: ${CHART_TYPES.join(', ')}.`)
   const chartType = raw.chart_type ?? raw.viz_type
-  let config = renameAliases(raw, chartType === 'pie' ? ALIASES.pie ?? {} : ALIASES.config ?? {}, 'config')
+  const kindOf = typeof chartType === 'string' ? VIZ_SYNONYMS[chartType]?.chart_type ?? chartType : undefined
+  let config: Record<string, unknown>
+  if (kindOf === 'table') {
+    // Superset's table form data: groupby columns and metrics (aggregate) or all_columns (raw).
+    const { groupby, metrics, all_columns: allColumns, viz_type: vizType, ...rest } = raw
+    const listed = (value: unknown): unknown[] => (Array.isArray(value) ? value : value === undefined ? [] : [value])
+    const columns = [...listed(rest.columns), ...listed(allColumns), ...listed(groupby), ...listed(metrics)]
+    config = { ...rest, chart_type: rest.chart_type ?? vizType, ...(columns.length === 0 ? {} : { columns }) }
+  } else {
+    config = renameAliases(raw, kindOf === 'pie' ? ALIASES.pie ?? {} : ALIASES.config ?? {}, 'config')
+  }
+  // One-metric charts given Superset's list forms: groupby ["region"], metrics ["revenue"].
+  if (kindOf === 'pie' || kindOf === 'big_number') {
+    if (Array.isArray(config.dimension) && config.dimension.length === 1) config.dimension = config.dimension[0]
+    if (!('metric' in config) && Array.isArray(config.metrics) && config.metrics.length === 1) {
+      config.metric = config.metrics[0]
+      delete config.metrics
+    }
+  }
   const synonym = typeof config.chart_type === 'string' ? VIZ_SYNONYMS[config.chart_type] : undefined
   if (synonym !== undefined) {
     config = { ...config, chart_type: synonym.chart_type, ...(synonym.kind === undefined || 'kind' in config ? {} : { kind: synonym.kind }) }
@@ -198,7 +216,13 @@ function normalize (raw: unknown): unknown {
 /** Validate a chart config (Superset's field names and synonyms accepted); errors say how to fix it. */
 export function parseChartConfig (raw: unknown): ChartConfig {
   const parsed = chartConfigSchema.safeParse(normalize(raw))
-  if (parsed.success) return parsed.data
+  if (parsed.success) {
+    const config = parsed.data
+    if (config.chart_type === 'xy' && config.group_by !== undefined && config.y.length > 1) {
+      throw invalidArguments('Invalid chart config: with group_by, y takes one metric (the series take the colours), and this config has several.', 'Keep one metric in y, or drop group_by to draw the metrics side by side.')
+    }
+    return config
+  }
   const problems = parsed.error.issues.slice(0, 5).map(issue => `${issue.path.length === 0 ? 'config' : `config.${issue.path.map(String).join('.')}`}: ${issue.message}`)
   throw invalidArguments(`Invalid chart config: ${problems.join('; ')}.`, 'Call get_chart_type_schema with the chart_type for its fields and an example.')
 }

@@ -121,7 +121,8 @@ function measuresOf (view: ChartView): Measures {
   return {
     transform: [
       { fold: view.y.map(field => fieldRef(field.name)), as: [MEASURE, VALUE] },
-      { calculate: lookup(view.y.map(field => [fieldRef(field.name), field.label]), `datum.${MEASURE}`), as: MEASURE_LABEL }
+      // fold names its output by the plain field name, escapes and all removed.
+      { calculate: lookup(view.y.map(field => [field.name, field.label]), `datum.${MEASURE}`), as: MEASURE_LABEL }
     ],
     value: { name: VALUE, label: labels.join(', '), type: 'quantitative', format: sameFormat ? first.format : undefined },
     color: { field: MEASURE_LABEL, type: 'nominal', title: null, sort: labels, scale: { domain: labels } },

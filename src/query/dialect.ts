@@ -20,6 +20,11 @@ export interface Dialect {
   timeGrain: (expression: string, grain: TimeGrain) => string
   /** Case-insensitive LIKE. */
   ilike: (expression: string, placeholder: string) => string
+  /**
+   * Both sides of a comparison with a date-time bound: dates stored as text in several
+   * layouts ("2025-01-01 12:00:00", "2025-01-01T12:00:00") only compare right normalised.
+   */
+  dateTimeComparable: (expression: string) => string
 }
 
 /** SQLite stores dates as ISO text (the example data does); strftime truncates them. */
@@ -35,11 +40,13 @@ export const SQLITE: Dialect = {
       // SQLite's 'weekday 0' moves forward to Sunday; six days back is that week's Monday.
       case 'P1W': return `date(${expression}, '-6 days', 'weekday 1')`
       case 'P1M': return `strftime('%Y-%m-01', ${expression})`
-      case 'P3M': return `printf('%s-%02d-01', strftime('%Y', ${expression}), ((CAST(strftime('%m', ${expression}) AS INTEGER) - 1) / 3) * 3 + 1)`
+      // printf would turn a NULL date into "-00-01"; the other grains keep NULL.
+      case 'P3M': return `CASE WHEN date(${expression}) IS NULL THEN NULL ELSE printf('%s-%02d-01', strftime('%Y', ${expression}), ((CAST(strftime('%m', ${expression}) AS INTEGER) - 1) / 3) * 3 + 1) END`
       case 'P1Y': return `strftime('%Y-01-01', ${expression})`
     }
   },
-  ilike: (expression, placeholder) => `LOWER(${expression}) LIKE LOWER(${placeholder})`
+  ilike: (expression, placeholder) => `LOWER(${expression}) LIKE LOWER(${placeholder})`,
+  dateTimeComparable: expression => `datetime(${expression})`
 }
 
 export function dialectFor (backend: Backend): Dialect {

@@ -74,6 +74,17 @@ function isTemporal (column: DatasetModel['columns'][number]): boolean {
   return column.is_dttm || /DATE|TIME/i.test(column.type ?? '')
 }
 
+/** [since, until) on a date column; bounds with a time of day compare as normalised date-times. */
+function rangeConditions (target: string, range: { since?: string | undefined, until?: string | undefined }, params: SqlParam[], dialect: Dialect): string[] {
+  const parts: string[] = []
+  for (const [bound, op] of [[range.since, '>='], [range.until, '<']] as const) {
+    if (bound === undefined) continue
+    params.push(bound)
+    parts.push(bound.length > 10 ? `${dialect.dateTimeComparable(target)} ${op} ${dialect.dateTimeComparable('?')}` : `${target} ${op} ?`)
+  }
+  return parts
+}
+
 /** Up to three known names close to `wanted`, for "did you mean" hints. */
 export function closestNames (wanted: string, known: readonly string[]): string[] {
   const target = wanted.toLowerCase()
@@ -190,14 +201,7 @@ export function compileQuery (query: SemanticQuery, model: DatasetModel, dialect
     const timeColumn = column(timeColumnName, 'time column')
     if (!isTemporal(timeColumn)) throw invalidArguments(`time_range needs a date/time column, and ${timeColumn.column_name} is ${timeColumn.type ?? 'untyped'}.`)
     const range = resolveTimeRange(query.timeRange, now)
-    if (range.since !== undefined) {
-      where.push(`${q(timeColumn.column_name)} >= ?`)
-      params.push(range.since)
-    }
-    if (range.until !== undefined) {
-      where.push(`${q(timeColumn.column_name)} < ?`)
-      params.push(range.until)
-    }
+    where.push(...rangeConditions(q(timeColumn.column_name), range, params, dialect))
     appliedTimeRange = { column: timeColumn.column_name, since: range.since, until: range.until }
   }
 
@@ -262,10 +266,7 @@ function compileFilter (filter: FilterRef, column: (name: string, role: string) 
     case 'TEMPORAL_RANGE': {
       if (typeof filter.value !== 'string') throw invalidArguments(`TEMPORAL_RANGE on ${found.column_name} needs a time range string, e.g. "Last quarter" or "2024-01-01 : 2024-06-30".`)
       if (!isTemporal(found)) throw invalidArguments(`TEMPORAL_RANGE needs a date/time column, and ${found.column_name} is ${found.type ?? 'untyped'}.`)
-      const range = resolveTimeRange(filter.value, now)
-      const parts: string[] = []
-      if (range.since !== undefined) { parts.push(`${target} >= ?`); params.push(range.since) }
-      if (range.until !== undefined) { parts.push(`${target} < ?`); params.push(range.until) }
+      const parts = rangeConditions(target, resolveTimeRange(filter.value, now), params, dialect)
       return parts.length === 0 ? '1 = 1' : parts.join(' AND ')
     }
     default: {

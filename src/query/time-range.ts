@@ -25,15 +25,19 @@ function startOfDay (now: Date): Date {
   return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()))
 }
 
+/** `date` moved by whole units; a month-end day is clamped (Mar 31 − 1 month = Feb 28), as relativedelta does. */
 function shift (date: Date, unit: Unit, amount: number): Date {
   const shifted = new Date(date)
-  switch (unit) {
-    case 'day': shifted.setUTCDate(shifted.getUTCDate() + amount); break
-    case 'week': shifted.setUTCDate(shifted.getUTCDate() + 7 * amount); break
-    case 'month': shifted.setUTCMonth(shifted.getUTCMonth() + amount); break
-    case 'quarter': shifted.setUTCMonth(shifted.getUTCMonth() + 3 * amount); break
-    case 'year': shifted.setUTCFullYear(shifted.getUTCFullYear() + amount); break
+  const months = unit === 'month' ? amount : unit === 'quarter' ? 3 * amount : unit === 'year' ? 12 * amount : 0
+  if (months === 0) {
+    shifted.setUTCDate(shifted.getUTCDate() + (unit === 'week' ? 7 : 1) * amount)
+    return shifted
   }
+  const target = date.getUTCFullYear() * 12 + date.getUTCMonth() + months
+  const year = Math.floor(target / 12)
+  const month = target - year * 12
+  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate()
+  shifted.setUTCFullYear(year, month, Math.min(date.getUTCDate(), lastDay))
   return shifted
 }
 

@@ -181,7 +181,8 @@ export const deleteChart = (): Tool => defineTool({
     const chart = context.catalog.findChart(args.identifier, context.principal.access)
     if (chart === undefined) throw notFound('chart', args.identifier, 'id or UUID', 'list_charts')
     assertMayModifyChart(context, chart.id, chart.slice_name)
-    const dashboards = context.catalog.deleteChart(chart.id)
+    // Dashboards the caller cannot see lose the chart too, but are not named to them.
+    const dashboards = context.catalog.deleteChart(chart.id).filter(id => context.catalog.findDashboard(id, context.principal.access) !== undefined)
     return {
       success: true as const,
       chart_id: chart.id,

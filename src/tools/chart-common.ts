@@ -6,6 +6,7 @@ import { PREVIEW_FORMATS, previewText, renderPreviews, sourceUrl } from '../char
 import type { ChartSource, PreviewFormat, Previews } from '../charts/service.ts'
 import type { ChartRecord } from '../catalog/records.ts'
 import { CHART_VIEWER_URI } from '../mcp/chart-app.ts'
+import { estimateTokens } from '../mcp/size-guard.ts'
 import { identifierSchema } from './databases.ts'
 import { plural } from './render.ts'
 import type { ToolContext } from './tool.ts'
@@ -18,15 +19,15 @@ import type { ToolContext } from './tool.ts'
 /** MCP Apps: clients that support them show these tools' results in the chart viewer. */
 export const CHART_VIEWER_META = { ui: { resourceUri: CHART_VIEWER_URI }, 'ui/resourceUri': CHART_VIEWER_URI }
 
-export const configArgument = z.object({
-  chart_type: z.string().describe(`${CHART_TYPES.join(', ')} (Superset viz types such as echarts_timeseries_line, pie, big_number_total are accepted)`)
-}).catchall(z.unknown()).describe('The chart definition. Call get_chart_type_schema with the chart_type for its fields and an example; e.g. {"chart_type": "xy", "kind": "line", "x": "order_date", "time_grain": "P1M", "y": ["revenue"], "group_by": "region"}.')
+// Checked by parseChartConfig, which knows Superset's synonyms (viz_type, groupby, metrics, …)
+// and says what to fix; the schema only says it is an object (or that object as JSON text).
+export const configArgument = z.union([z.record(z.string(), z.unknown()), z.string().max(100_000)]).describe(`The chart definition, with chart_type one of ${CHART_TYPES.join(', ')} (Superset viz types such as echarts_timeseries_line, pie, big_number_total work too). Call get_chart_type_schema with the chart_type for its fields and an example; e.g. {"chart_type": "xy", "kind": "line", "x": "order_date", "time_grain": "P1M", "y": ["revenue"], "group_by": "region"}.`)
 
 export const previewFormatsArgument = z.array(z.enum(PREVIEW_FORMATS)).max(5).describe('url: a link to the chart page; ascii: a text chart; table: markdown; vega_lite: a Vega-Lite spec with the data; png: an image (returned as image content)')
 
 export const sizeArguments = {
-  width: z.int().min(100).max(4000).default(800).describe('pixels, for png and vega_lite'),
-  height: z.int().min(100).max(4000).default(600).describe('pixels, for png and vega_lite'),
+  width: z.int().min(200).max(2000).default(800).describe('pixels, for png and vega_lite'),
+  height: z.int().min(150).max(2000).default(600).describe('pixels, for png and vega_lite'),
   ascii_width: z.int().min(40).max(200).default(80).describe('characters, for ascii'),
   ascii_height: z.int().min(5).max(60).default(20).describe('lines, for ascii')
 }
@@ -107,7 +108,11 @@ export function savedChart (context: ToolContext, chart: ChartRecord): SavedChar
 export function outcomeWarnings (outcome: ChartOutcome): string[] {
   const warnings: string[] = []
   if (outcome.rows.length === 0) warnings.push('The chart has no data: no rows match its filters and time range. Widen time_range or relax filters (query_dataset helps to check values).')
-  if (outcome.truncated) warnings.push(`The chart shows the first ${plural(outcome.rows.length, 'row')}; more exist. Raise row_limit or aggregate further (a coarser time_grain, fewer group_by values).`)
+  if (outcome.truncated) {
+    warnings.push(outcome.view.kind === 'histogram'
+      ? 'The bins count only part of the values: the dataset has more rows than row_limit (or the size budget) allowed. Filter the rows, or raise row_limit (up to 1,000,000).'
+      : `The chart shows the first ${plural(outcome.rows.length, 'row')}; more exist. Raise row_limit or aggregate further (a coarser time_grain, fewer group_by values).`)
+  }
   return warnings
 }
 
@@ -125,7 +130,7 @@ export async function chartResult (context: ToolContext, input: ChartResultInput
   const url = sourceUrl(context, saved === undefined ? source : { chart: saved })
   const rendered = await renderPreviews(outcome, input.formats, { width: size.width, height: size.height, asciiWidth: size.ascii_width, asciiHeight: size.ascii_height, url })
   for (const image of rendered.images) context.attachImage?.(image)
-  return {
+  const result: ChartResult = {
     success: true,
     chart: saved === undefined ? null : savedChart(context, saved),
     form_data_key: saved === undefined ? source.formDataKey ?? null : null,
@@ -139,6 +144,31 @@ export async function chartResult (context: ToolContext, input: ChartResultInput
     warnings: outcomeWarnings(outcome),
     link_expires_at: new Date(context.links.expiry() * 1000).toISOString()
   }
+  return fitPreviews(context, result)
+}
+
+/** Previews dropped first when a result would be too large: the biggest and least needed. */
+const DROP_ORDER = ['vega_lite', 'table', 'ascii'] as const
+
+/**
+ * A chart that was just saved must not come back as "response too large" (a model would retry
+ * and save it twice): previews that would take the result over the size guard's limit are left
+ * out, with a warning saying how to get them.
+ */
+function fitPreviews (context: ToolContext, result: ChartResult): ChartResult {
+  const guard = context.config.MCP_RESPONSE_SIZE_CONFIG
+  if (!guard.enabled) return result
+  // The previews also appear in the text; leave room for that and the rest of the result.
+  const budget = guard.token_limit * 0.9
+  const size = (candidate: ChartResult): number => estimateTokens({ structured: candidate, text: previewText(candidate.previews as Previews).join('\n') })
+  let fitted = result
+  for (const format of DROP_ORDER) {
+    if (size(fitted) <= budget) break
+    if (fitted.previews[format] === undefined) continue
+    const { [format]: _dropped, ...previews } = fitted.previews
+    fitted = { ...fitted, previews, warnings: [...fitted.warnings, `The ${format} preview was left out: it would not fit the response size limit (${guard.token_limit.toLocaleString('en-US')} tokens). Ask for format "png" or "url" with get_chart_preview, or lower row_limit.`] }
+  }
+  return fitted
 }
 
 export function renderChartResult (verb: string, result: ChartResult): string {

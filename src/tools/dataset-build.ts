@@ -14,18 +14,26 @@ const DATE_TYPE = /DATE|TIME/i
 const NAME = /^[A-Za-z_][A-Za-z0-9_ ]{0,249}$/
 
 /** Run generated or given SQL read-only on a database, to check it before saving anything. */
-async function probe (context: ToolContext, databaseId: number, sql: string, params: Array<string | number | null> = []) {
+async function probe (context: ToolContext, databaseId: number, sql: string, params: Array<string | number | null> = [], maxRows = 1) {
   const database = context.catalog.findDatabase(databaseId)
   if (database === undefined) throw new ToolError('database_unavailable', `Database ${databaseId} is gone.`)
   return await context.engines.execute({ ...database, allow_dml: false }, {
     sql,
     params,
-    maxRows: 1,
+    maxRows,
     maxBytes: context.config.MCP_SQL_MAX_RESULT_BYTES,
     timeoutMs: context.config.MCP_SQL_DEFAULT_TIMEOUT * 1000,
     dryRun: false,
     signal: context.signal
   })
+}
+
+/** A column type from its values, when SQLite declares none (expressions): the first non-null one decides. */
+function typeOfValues (values: readonly unknown[]): string | null {
+  const value = values.find(candidate => candidate !== null && candidate !== undefined)
+  if (typeof value === 'number') return Number.isInteger(value) ? 'INTEGER' : 'REAL'
+  if (typeof value === 'string') return /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?/.test(value) ? (value.length > 10 ? 'DATETIME' : 'DATE') : 'TEXT'
+  return null
 }
 
 export const createVirtualDataset = (): Tool => defineTool({
@@ -65,18 +73,31 @@ export const createVirtualDataset = (): Tool => defineTool({
     if (database === undefined) throw notFound('database', args.database_id, 'id, UUID or name', 'list_databases')
     if (!access.canQueryDatabase(database.id)) throw permissionDenied(`You may not define datasets on database ${database.database_name}: that needs database access to it.`, 'Ask an administrator for database_access on it.')
     if (context.catalog.findDataset(args.dataset_name) !== undefined) throw invalidArguments(`A dataset named "${args.dataset_name}" exists already.`, 'Choose another dataset_name.')
-    const sql = args.sql.replace(/;\s*$/, '')
-    const result = await probe(context, database.id, `SELECT * FROM (${sql}) AS virtual_dataset`).catch((err: unknown) => {
+    // A trailing semicolon (and comments after it) would end the statement inside the wrapper.
+    const sql = args.sql.replace(/;(\s*(--[^\n]*)?)*$/, '').trimEnd()
+    // On lines of its own, so a trailing -- comment cannot swallow the closing parenthesis.
+    const result = await probe(context, database.id, `SELECT * FROM (\n${sql}\n) AS virtual_dataset`, [], 200).catch((err: unknown) => {
       if (err instanceof ToolError) throw new ToolError(err.errorType, `The dataset's SQL does not run: ${err.message}`, 'Fix the SELECT statement (execute_sql helps to try it); nothing was saved.')
       throw err
     })
     const names = result.columns.map(column => column.name)
     const duplicate = names.find((name, index) => names.indexOf(name) !== index)
     if (duplicate !== undefined) throw invalidArguments(`The query returns two columns named "${duplicate}".`, 'Give every column a distinct alias (AS …).')
-    const columns = result.columns.map(column => ({
+    // SQLite declares no type for expressions: take it from the first value that is not NULL.
+    const types: Array<string | null> = []
+    for (const [index, column] of result.columns.entries()) {
+      let type = column.type ?? typeOfValues(result.rows.map(row => row[index]))
+      if (type === null) {
+        const quoted = `"${column.name.replaceAll('"', '""')}"`
+        const sample = await probe(context, database.id, `SELECT ${quoted} FROM (\n${sql}\n) AS virtual_dataset WHERE ${quoted} IS NOT NULL`)
+        type = typeOfValues(sample.rows.map(row => row[0]))
+      }
+      types.push(type)
+    }
+    const columns = result.columns.map((column, index) => ({
       column_name: column.name,
       verbose_name: null,
-      type: column.type,
+      type: types[index] ?? null,
       is_dttm: DATE_TYPE.test(column.type ?? '') || /(^|_)(date|time|day|month|ts)($|_)|_at$|_on$/i.test(column.name),
       groupby: true,
       filterable: true,
@@ -151,6 +172,11 @@ export const createDatasetMetric = (): Tool => defineTool({
     const owners = context.catalog.ownersOf('dataset', [dataset.id]).get(dataset.id) ?? []
     if (!context.principal.access.mayModify('Dataset', owners.map(owner => owner.id))) {
       throw permissionDenied(`You may not change dataset ${dataset.id} ("${dataset.table_name}"): only its owners and administrators may.`, 'Use an ad-hoc metric ({"name": column, "aggregate": "SUM"}) in your query instead.')
+    }
+    // An expression is SQL run on the database: it may read any table there, so it needs the
+    // same database access as execute_sql and virtual datasets.
+    if (!context.principal.access.canQueryDatabase(dataset.database_id)) {
+      throw permissionDenied(`Saved metrics are SQL on database ${dataset.database_name}, and you have no database access to it.`, 'Use an ad-hoc metric ({"name": column, "aggregate": "SUM"}) in your query, or ask an administrator for database_access.')
     }
     const model = datasetModel(context.catalog, dataset)
     const clash = [...model.metrics.map(metric => metric.metric_name), ...model.columns.map(column => column.column_name)].find(name => name.toLowerCase() === args.metric_name.toLowerCase())

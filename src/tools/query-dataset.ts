@@ -1,6 +1,6 @@
 import * as z from 'zod'
 import { SCOPES } from '../auth/scopes.ts'
-import { columnRefSchema } from '../charts/config.ts'
+import { columnRefSchema, FILTER_OP_SYNONYMS } from '../charts/config.ts'
 import { metricOf } from '../charts/plan.ts'
 import { datasetModel, runQuery } from '../charts/run.ts'
 import { visibleDataset } from '../charts/service.ts'
@@ -22,7 +22,7 @@ const filterInput = z.preprocess(raw => {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw
   const out: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(raw)) out[FILTER_KEYS[key] ?? key] = value
-  if (typeof out.op === 'string') out.op = out.op.trim().toUpperCase()
+  if (typeof out.op === 'string') out.op = FILTER_OP_SYNONYMS[out.op.trim().toLowerCase()] ?? out.op.trim().toUpperCase()
   return out
 }, z.strictObject({
   column: z.string().trim().min(1).max(255),
@@ -68,7 +68,7 @@ export const queryDataset = (): Tool => defineTool({
     time_range: z.string().trim().max(100).optional().describe(TIME_RANGE_HELP),
     time_column: z.string().trim().min(1).max(255).optional().describe('date column time_range applies to (default: the dataset\'s main date column)'),
     time_grain: z.enum(TIME_GRAINS).optional().describe('grain for date columns in `columns` that give none (P1D day, P1W week, P1M month, P3M quarter, P1Y year)'),
-    order_by: z.union([z.string().trim().min(1), z.array(z.string().trim().min(1)).max(10)]).optional().describe('result columns (metric or column labels) to sort by; default: the first metric'),
+    order_by: z.union([z.string().trim().min(1), z.array(z.string().trim().min(1)).max(10)]).optional().describe('result columns (metric or column labels) to sort by; default: a date column ascending when grouped by one, else the first metric'),
     order_desc: z.boolean().default(true),
     row_limit: z.int().min(1).max(50_000).default(1000)
   }),

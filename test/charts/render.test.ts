@@ -210,6 +210,20 @@ function nonWhitePixels (image: Image): number {
   return count
 }
 
+t.test('several measures whose names hold dots and brackets are all drawn, each in its colour', async t => {
+  const odd: ChartView = {
+    title: 'Revenue and cost',
+    kind: 'line',
+    x: { name: 'day', label: 'Day', type: 'temporal' },
+    y: [{ name: 'Rev. (U.S.)', label: 'Rev. (U.S.)', type: 'quantitative' }, { name: 'cost[usd]', label: 'Cost', type: 'quantitative' }],
+    rows: [1, 2, 3, 4].map(index => ({ day: `2025-01-0${index}`, 'Rev. (U.S.)': 10 * index, 'cost[usd]': 5 * index }))
+  }
+  const svg = await renderSvg(toVegaLite(odd), { width: 640, height: 360 })
+  const strokes = [...svg.matchAll(/aria-roledescription="line mark" d="M[^"]*" stroke="(#[0-9a-f]+)"/g)].map(match => match[1])
+  t.equal(strokes.length, 2, 'two coloured lines')
+  t.equal(new Set(strokes).size, 2, 'in two colours')
+})
+
 t.test('renderPng: every kind, at several sizes, is a PNG of exactly that size', async t => {
   for (const [width, height] of [[640, 360], [300, 200], [1200, 800]] as const) {
     for (const name of names) {

@@ -38,6 +38,15 @@ t.test('time ranges resolve to half-open UTC bounds', async t => {
     ['2024-03-01 10:00 : 2024-03-02', { since: '2024-03-01T10:00:00', until: '2024-03-02' }]
   ]
   for (const [text, expected] of cases) t.same(resolveTimeRange(text, NOW), expected, JSON.stringify(text))
+  // Month-end days are clamped, not rolled into the next month.
+  const monthEnds: Array<[string, string, string]> = [
+    ['2025-03-31', 'Last month', '2025-02-28'],
+    ['2025-05-31', 'Last quarter', '2025-02-28'],
+    ['2025-12-31', 'Last 1 month', '2025-11-30'],
+    ['2024-02-29', 'Last year', '2023-02-28'],
+    ['2024-03-31', 'Last month', '2024-02-29']
+  ]
+  for (const [today, text, since] of monthEnds) t.equal(resolveTimeRange(text, new Date(`${today}T12:00:00Z`)).since, since, `${text} on ${today}`)
   for (const bad of ['the other day', 'Last 0 days', '2024-02-30 : 2024-03-01', '2024-06-30 : 2024-01-01', 'Last fortnight']) {
     t.throws(() => resolveTimeRange(bad, NOW), ToolError, `${JSON.stringify(bad)} is refused`)
   }
@@ -85,6 +94,16 @@ t.test('compiled queries run and give the expected answers', async t => {
   t.same(run({ metrics: [{ saved: 'total' }], timeRange: '2024-01-01 : 2024-02-01' }).map(row => row.total), [22], 'time range on the main date column, end excluded')
   t.same(run({ metrics: [{ saved: 'total' }], filters: [{ column: 'day', op: 'TEMPORAL_RANGE', value: 'previous calendar year' }] }).map(row => row.total), [100], 'TEMPORAL_RANGE filter')
   t.same(run({ dimensions: [{ column: 'note' }], metrics: [{ saved: 'total' }], filters: [{ column: 'note', op: '==', value: "a' OR '1'='1" }] }), [], 'values are bound, never SQL')
+  db.exec("CREATE TABLE events (at TEXT); INSERT INTO events VALUES ('2025-01-01 09:00:00'), ('2025-01-01T13:00:00'), ('2025-01-01 18:30:00'), ('2025-01-02 00:00:00'), (NULL)")
+  const events: DatasetModel = { dataset: { id: 2, table_name: 'events', schema: null, sql: null, main_dttm_col: 'at' }, columns: [{ column_name: 'at', verbose_name: null, type: 'DATETIME', is_dttm: true }], metrics: [] }
+  const count = (query: Partial<SemanticQuery>): unknown[] => {
+    const compiled = compileQuery({ dimensions: [], metrics: [{ aggregate: 'COUNT', label: 'n' }], filters: [], rowLimit: 10, ...query }, events, SQLITE, NOW)
+    return (db.prepare(compiled.sql).all(...compiled.params) as Array<Record<string, unknown>>).map(row => row.n)
+  }
+  t.same(count({ timeRange: '2025-01-01 12:00 : 2025-01-02' }), [2], 'a date-time bound compares with either stored layout ("T" or space)')
+  t.same(count({ filters: [{ column: 'at', op: 'TEMPORAL_RANGE', value: '2025-01-01 00:00 : 2025-01-01 13:00' }] }), [1], 'TEMPORAL_RANGE with times, end excluded')
+  const quarters = compileQuery({ dimensions: [{ column: 'at', timeGrain: 'P3M' }], metrics: [{ aggregate: 'COUNT', label: 'n' }], filters: [], rowLimit: 10 }, events, SQLITE, NOW)
+  t.same((db.prepare(quarters.sql).all(...quarters.params) as Array<Record<string, unknown>>).map(row => row.at), [null, '2025-01-01'], 'a NULL date stays NULL at the quarter grain')
   t.throws(() => run({ metrics: [{ aggregate: 'SUM', column: 'note' }] }), /note/, 'SUM over a text column is refused, naming it')
   t.throws(() => run({ dimensions: [{ column: 'regoin' }] }), /regoin/, 'unknown columns are refused')
   t.throws(() => run({ metrics: [{ saved: 'totl' }] }), /total/, 'unknown metrics suggest the closest')
