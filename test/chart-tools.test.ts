@@ -185,6 +185,15 @@ t.test('chart tools', async t => {
     t.equal((await failure('get_chart_data', { identifier: made.chart.id })).type, 'not_found')
   })
 
+  t.test('MCP Apps: chart tools name the chart viewer; clients without it get text and images', async t => {
+    const { tools } = await client.listTools()
+    const withViewer = tools.filter(tool => (tool._meta as Row | undefined)?.ui?.resourceUri === 'ui://analytics-mcp/chart-viewer').map(tool => tool.name)
+    t.same(withViewer.sort(), ['generate_chart', 'get_chart_preview', 'update_chart', 'update_chart_preview'])
+    t.equal((tools.find(tool => tool.name === 'generate_chart')?._meta as Row)['ui/resourceUri'], 'ui://analytics-mcp/chart-viewer', 'and the older key')
+    const viewer = await client.readResource({ uri: 'ui://analytics-mcp/chart-viewer' })
+    t.equal(viewer.contents[0]?.mimeType, 'text/html;profile=mcp-app')
+  })
+
   t.test('get_chart_type_schema: a schema and an example per type', async t => {
     for (const type of ['xy', 'table', 'pie', 'big_number', 'histogram', 'line']) {
       const schema = await ok('get_chart_type_schema', { chart_type: type })
