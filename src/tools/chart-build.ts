@@ -5,16 +5,14 @@ import type { ChartType } from '../charts/config.ts'
 import { configToFormData, vizTypeOf } from '../charts/form-data.ts'
 import { exploreSource, runSource, savedChartSource, storeExploreState, visibleDataset } from '../charts/service.ts'
 import type { ChartSource } from '../charts/service.ts'
-import { invalidArguments, notFound, permissionDenied } from '../errors.ts'
+import { invalidArguments, notFound } from '../errors.ts'
 import {
   CHART_TARGET_ALIASES, CHART_VIEWER_META, chartResult, chartResultSchema, configArgument, previewFormatsArgument,
   renderChartResult, sizeArguments
 } from './chart-common.ts'
 import { identifierSchema } from './databases.ts'
-import { defineTool, READ_ONLY } from './tool.ts'
-import type { Tool, ToolContext } from './tool.ts'
-
-const WRITE = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false }
+import { assertMayModify, defineTool, READ_ONLY, WRITES } from './tool.ts'
+import type { Tool } from './tool.ts'
 
 const chartNameArgument = z.string().trim().min(1).max(255)
 
@@ -39,7 +37,7 @@ export const generateChart = (): Tool => defineTool({
     'save_chart: true saves it (it then appears in list_charts and can go on dashboards); false keeps it unsaved behind a form_data_key.',
     'Call get_dataset_info for column and metric names, and get_chart_type_schema for a type\'s fields. Prefer generate_explore_link when the user only wants to look.'
   ].join(' '),
-  annotations: WRITE,
+  annotations: WRITES,
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Chart' },
   aliases: { name: 'chart_name', title: 'chart_name', slice_name: 'chart_name', datasource_id: 'dataset_id' },
@@ -73,19 +71,11 @@ export const generateChart = (): Tool => defineTool({
   render: result => renderChartResult(result.chart === null ? 'Made' : 'Saved', result)
 })
 
-/** The caller may change this saved chart: can_write on Chart and ownership, or Admin. */
-function assertMayModifyChart (context: ToolContext, chartId: number, chartName: string): void {
-  const owners = context.catalog.ownersOf('chart', [chartId]).get(chartId) ?? []
-  if (!context.principal.access.mayModify('Chart', owners.map(owner => owner.id))) {
-    throw permissionDenied(`You may not change chart ${chartId} ("${chartName}"): only its owners (${owners.map(owner => owner.username).join(', ') || 'none'}) and administrators may.`, 'Make your own copy with generate_chart instead.')
-  }
-}
-
 export const updateChart = (): Tool => defineTool({
   name: 'update_chart',
   title: 'Change a saved chart',
   description: 'Change a saved chart: its config (a complete new config; see get_chart_type_schema), name, description or dataset. The new definition is run first and saved only if it works. Only the chart\'s owners and administrators may change it. Returns the chart, its link and the previews asked for. (Unlike Superset, this always saves; use update_chart_preview to try changes without saving.)',
-  annotations: { ...WRITE, idempotentHint: true },
+  annotations: { ...WRITES, idempotentHint: true },
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Chart' },
   aliases: { ...CHART_TARGET_ALIASES, name: 'chart_name', title: 'chart_name', slice_name: 'chart_name', datasource_id: 'dataset_id' },
@@ -108,7 +98,7 @@ export const updateChart = (): Tool => defineTool({
     const current = savedChartSource(context, args.identifier)
     const chart = current.chart
     if (chart === undefined) throw new Error('a saved chart source has its chart')
-    assertMayModifyChart(context, chart.id, chart.slice_name)
+    assertMayModify(context, 'Chart', chart.id, chart.slice_name, 'Make your own copy with generate_chart instead.')
     const dataset = args.dataset_id === undefined ? current.dataset : visibleDataset(context, args.dataset_id)
     const config = args.config === undefined ? current.config : parseChartConfig(args.config)
     const title = args.chart_name ?? chart.slice_name
@@ -131,7 +121,7 @@ export const updateChartPreview = (): Tool => defineTool({
   name: 'update_chart_preview',
   title: 'Try changes to an unsaved chart',
   description: 'Try a changed config without saving anything: give the form_data_key of an unsaved chart (or a dataset_id) and a complete config; returns a new form_data_key, a link and the previews. Save the result with generate_chart (save_chart: true) when it is right.',
-  annotations: { ...WRITE, idempotentHint: true },
+  annotations: { ...WRITES, idempotentHint: true },
   scope: SCOPES.read,
   permission: { permission: 'can_read', resource: 'Chart' },
   aliases: { name: 'chart_name', title: 'chart_name', datasource_id: 'dataset_id' },
@@ -180,7 +170,7 @@ export const deleteChart = (): Tool => defineTool({
   run: (args, context) => {
     const chart = context.catalog.findChart(args.identifier, context.principal.access)
     if (chart === undefined) throw notFound('chart', args.identifier, 'id or UUID', 'list_charts')
-    assertMayModifyChart(context, chart.id, chart.slice_name)
+    assertMayModify(context, 'Chart', chart.id, chart.slice_name, 'Make your own copy with generate_chart instead.')
     // Dashboards the caller cannot see lose the chart too, but are not named to them.
     const dashboards = context.catalog.deleteChart(chart.id).filter(id => context.catalog.findDashboard(id, context.principal.access) !== undefined)
     return {

@@ -16,6 +16,9 @@ import type { ToolContext } from './tool.ts'
  * options, the chart summary and how a chart result reads.
  */
 
+/** Superset's data types of a result column. */
+export const DATA_TYPES = { temporal: 'DATETIME', quantitative: 'NUMERIC', nominal: 'STRING' } as const
+
 /** MCP Apps: clients that support them show these tools' results in the chart viewer. */
 export const CHART_VIEWER_META = { ui: { resourceUri: CHART_VIEWER_URI }, 'ui/resourceUri': CHART_VIEWER_URI }
 

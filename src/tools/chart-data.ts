@@ -6,15 +6,12 @@ import { chartSql } from '../charts/run.ts'
 import { chartSourceOf, PREVIEW_FORMATS, previewText, renderPreviews, runSource, sourceUrl } from '../charts/service.ts'
 import type { ChartSource } from '../charts/service.ts'
 import { formatValue } from '../charts/markdown.ts'
-import type { ResultField } from '../query/semantic.ts'
-import { CHART_TARGET_ALIASES, CHART_VIEWER_META, chartTargetArguments, chartTypeLabel, outcomeWarnings, previewsSchema, sizeArguments } from './chart-common.ts'
+import { CHART_TARGET_ALIASES, CHART_VIEWER_META, chartTargetArguments, DATA_TYPES, chartTypeLabel, outcomeWarnings, previewsSchema, sizeArguments } from './chart-common.ts'
 import { markdownTable, plural } from './render.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool } from './tool.ts'
 import { responseTruncationSchema } from './truncation.ts'
 
-/** Superset's data types for a result column. */
-const DATA_TYPES: Readonly<Record<ResultField['type'], string>> = { temporal: 'DATETIME', quantitative: 'NUMERIC', nominal: 'STRING' }
 
 const columnSchema = z.object({
   name: z.string().describe('key of the value in each row of data'),
@@ -101,7 +98,7 @@ export const getChartData = (): Tool => defineTool({
     const limited = args.limit !== undefined && source.config.chart_type !== 'histogram' && 'row_limit' in source.config ? { ...source, config: { ...source.config, row_limit: Math.min(source.config.row_limit, args.limit) } } : source
     const outcome = await runSource(context, limited)
     const rows = args.limit === undefined ? outcome.rows : outcome.rows.slice(0, args.limit)
-    const columns = outcome.fields.map(field => ({ name: field.name, display_name: field.label, data_type: DATA_TYPES[field.type] as 'DATETIME' | 'NUMERIC' | 'STRING', role: field.role, format: field.format ?? null }))
+    const columns = outcome.fields.map(field => ({ name: field.name, display_name: field.label, data_type: DATA_TYPES[field.type], role: field.role, format: field.format ?? null }))
     const bigNumber = outcome.view.bigNumber
     const applied = outcome.compiled.appliedTimeRange
     return {

@@ -3,13 +3,11 @@ import { SCOPES } from '../auth/scopes.ts'
 import { appendChart, chartPositions, defaultLayout, GRID_COLUMNS, parseLayout, removeChart, retitle } from '../catalog/dashboard-layout.ts'
 import type { ChartPosition, DashboardLayout } from '../catalog/dashboard-layout.ts'
 import type { ChartRecord, DashboardRecord } from '../catalog/records.ts'
-import { invalidArguments, notFound, permissionDenied } from '../errors.ts'
+import { invalidArguments, notFound } from '../errors.ts'
 import { identifierSchema } from './databases.ts'
 import { plural } from './render.ts'
-import { defineTool, READ_ONLY } from './tool.ts'
+import { assertMayModify, defineTool, READ_ONLY, WRITES } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
-
-const WRITE = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false }
 
 const dashboardSummary = z.object({
   id: z.int(),
@@ -67,12 +65,15 @@ function layoutOf (context: ToolContext, dashboard: DashboardRecord): DashboardL
   return parseLayout(dashboard.position_json) ?? defaultLayout(dashboard.dashboard_title, context.catalog.dashboardChartIds(dashboard.id).map(id => ({ id, slice_name: context.catalog.findChart(id)?.slice_name ?? `Chart ${id}` })))
 }
 
-function assertMayModifyDashboard (context: ToolContext, dashboard: DashboardRecord): void {
-  const owners = context.catalog.ownersOf('dashboard', [dashboard.id]).get(dashboard.id) ?? []
-  if (!context.principal.access.mayModify('Dashboard', owners.map(owner => owner.id))) {
-    throw permissionDenied(`You may not change dashboard ${dashboard.id} ("${dashboard.dashboard_title}"): only its owners (${owners.map(owner => owner.username).join(', ') || 'none'}) and administrators may.`, 'Make a new dashboard with generate_dashboard instead.')
-  }
+/** A dashboard the caller may see, by id, UUID or slug. */
+function visibleDashboard (context: ToolContext, identifier: number | string): DashboardRecord {
+  const dashboard = context.catalog.findDashboard(identifier, context.principal.access)
+  if (dashboard === undefined) throw notFound('dashboard', identifier, 'id, UUID or slug', 'list_dashboards')
+  return dashboard
 }
+
+const mayModifyDashboard = (context: ToolContext, dashboard: DashboardRecord): void =>
+  assertMayModify(context, 'Dashboard', dashboard.id, dashboard.dashboard_title, 'Make a new dashboard with generate_dashboard instead.')
 
 const uniqueIds = (ids: readonly number[]): number[] => [...new Set(ids)]
 
@@ -80,7 +81,7 @@ export const generateDashboard = (): Tool => defineTool({
   name: 'generate_dashboard',
   title: 'Create a dashboard',
   description: 'Create a dashboard from saved charts (chart_ids, in reading order: two per row, each half the width). Returns the dashboard and a signed dashboard_url a person can open. Save charts first with generate_chart (save_chart: true).',
-  annotations: WRITE,
+  annotations: WRITES,
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Dashboard' },
   aliases: { title: 'dashboard_title', name: 'dashboard_title', charts: 'chart_ids' },
@@ -124,7 +125,7 @@ export const addChartToExistingDashboard = (): Tool => defineTool({
   name: 'add_chart_to_existing_dashboard',
   title: 'Add a chart to a dashboard',
   description: 'Put a saved chart on an existing dashboard: at the end of the last row when it has room, else in a new row at the bottom. Only the dashboard\'s owners and administrators may.',
-  annotations: WRITE,
+  annotations: WRITES,
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Dashboard' },
   aliases: { dashboard: 'dashboard_id', chart: 'chart_id' },
@@ -141,9 +142,8 @@ export const addChartToExistingDashboard = (): Tool => defineTool({
     position: positionSchema
   }),
   run: (args, context) => {
-    const dashboard = context.catalog.findDashboard(args.dashboard_id, context.principal.access)
-    if (dashboard === undefined) throw notFound('dashboard', args.dashboard_id, 'id, UUID or slug', 'list_dashboards')
-    assertMayModifyDashboard(context, dashboard)
+    const dashboard = visibleDashboard(context, args.dashboard_id)
+    mayModifyDashboard(context, dashboard)
     if (args.target_tab !== undefined) throw invalidArguments('target_tab is not supported: charts are added to the dashboard\'s grid.', 'Leave target_tab out.')
     const [chart] = visibleCharts(context, [args.chart_id])
     if (chart === undefined) throw notFound('chart', args.chart_id, 'id', 'list_charts')
@@ -164,7 +164,7 @@ export const updateDashboard = (): Tool => defineTool({
   name: 'update_dashboard',
   title: 'Change a dashboard',
   description: 'Change a dashboard\'s title, description, slug, published state or CSS, or its charts (chart_ids: the new set, in order; charts kept stay where they are, new ones are added at the end, missing ones are taken off). Only its owners and administrators may.',
-  annotations: { ...WRITE, idempotentHint: true },
+  annotations: { ...WRITES, idempotentHint: true },
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Dashboard' },
   aliases: { id: 'identifier', dashboard_id: 'identifier', title: 'dashboard_title' },
@@ -185,9 +185,8 @@ export const updateDashboard = (): Tool => defineTool({
     positions: z.array(positionSchema)
   }),
   run: (args, context) => {
-    const dashboard = context.catalog.findDashboard(args.identifier, context.principal.access)
-    if (dashboard === undefined) throw notFound('dashboard', args.identifier, 'id, UUID or slug', 'list_dashboards')
-    assertMayModifyDashboard(context, dashboard)
+    const dashboard = visibleDashboard(context, args.identifier)
+    mayModifyDashboard(context, dashboard)
     const { identifier: _identifier, chart_ids: chartIdsArgument, ...fields } = args
     const changed = Object.keys(fields).filter(key => fields[key as keyof typeof fields] !== undefined)
     if (chartIdsArgument !== undefined) changed.push('chart_ids')
@@ -252,8 +251,7 @@ export const getDashboardLayout = (): Tool => defineTool({
     untabbed_chart_count: z.int()
   }),
   run: (args, context) => {
-    const dashboard = context.catalog.findDashboard(args.identifier, context.principal.access)
-    if (dashboard === undefined) throw notFound('dashboard', args.identifier, 'id, UUID or slug', 'list_dashboards')
+    const dashboard = visibleDashboard(context, args.identifier)
     const visible = new Set(context.catalog.chartsOfDashboard(dashboard.id, context.principal.access).map(chart => chart.id))
     const positions = chartPositions(layoutOf(context, dashboard)).filter(position => visible.has(position.chartId))
     const tabCounts = new Map<string, number>()

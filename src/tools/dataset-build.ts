@@ -6,10 +6,9 @@ import { invalidArguments, notFound, permissionDenied, ToolError } from '../erro
 import { dialectFor } from '../query/dialect.ts'
 import { compileQuery } from '../query/semantic.ts'
 import { identifierSchema } from './databases.ts'
-import { defineTool } from './tool.ts'
+import { assertMayModify, defineTool, WRITES } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
 
-const WRITE = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false }
 const DATE_TYPE = /DATE|TIME/i
 const NAME = /^[A-Za-z_][A-Za-z0-9_ ]{0,249}$/
 
@@ -40,7 +39,7 @@ export const createVirtualDataset = (): Tool => defineTool({
   name: 'create_virtual_dataset',
   title: 'Save SQL as a dataset',
   description: 'Save a SELECT statement as a dataset (a "virtual" dataset) so charts and query_dataset can use it. The query is run once (one row) to infer its columns; date columns are found by type or name. Optional saved metrics (metric_name, expression) are checked the same way. You become its owner.',
-  annotations: WRITE,
+  annotations: WRITES,
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Dataset' },
   aliases: { database: 'database_id', name: 'dataset_name', table_name: 'dataset_name', query: 'sql' },
@@ -148,7 +147,7 @@ export const createDatasetMetric = (): Tool => defineTool({
   name: 'create_dataset_metric',
   title: 'Add a saved metric',
   description: 'Add a saved metric to a dataset: a name and an aggregate SQL expression over its columns (e.g. SUM(amount) / COUNT(DISTINCT customer_id)). The expression is run once before it is saved. Only the dataset\'s owners and administrators may.',
-  annotations: WRITE,
+  annotations: WRITES,
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Dataset' },
   aliases: { datasource_id: 'dataset_id', name: 'metric_name', sql: 'expression' },
@@ -169,10 +168,7 @@ export const createDatasetMetric = (): Tool => defineTool({
   }),
   run: async (args, context) => {
     const dataset = visibleDataset(context, args.dataset_id)
-    const owners = context.catalog.ownersOf('dataset', [dataset.id]).get(dataset.id) ?? []
-    if (!context.principal.access.mayModify('Dataset', owners.map(owner => owner.id))) {
-      throw permissionDenied(`You may not change dataset ${dataset.id} ("${dataset.table_name}"): only its owners and administrators may.`, 'Use an ad-hoc metric ({"name": column, "aggregate": "SUM"}) in your query instead.')
-    }
+    assertMayModify(context, 'Dataset', dataset.id, dataset.table_name, 'Use an ad-hoc metric ({"name": column, "aggregate": "SUM"}) in your query instead.')
     // An expression is SQL run on the database: it may read any table there, so it needs the
     // same database access as execute_sql and virtual datasets.
     if (!context.principal.access.canQueryDatabase(dataset.database_id)) {

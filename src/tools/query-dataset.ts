@@ -9,6 +9,7 @@ import { TIME_GRAINS } from '../query/dialect.ts'
 import { AGGREGATES, FILTER_OPS } from '../query/semantic.ts'
 import type { DimensionRef, FilterRef, SemanticQuery } from '../query/semantic.ts'
 import { TIME_RANGE_HELP } from '../query/time-range.ts'
+import { DATA_TYPES } from './chart-common.ts'
 import { identifierSchema } from './databases.ts'
 import { markdownTable, plural } from './render.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
@@ -47,7 +48,6 @@ const outputColumn = z.object({
   format: z.string().nullable()
 })
 
-const DATA_TYPES = { temporal: 'DATETIME', quantitative: 'NUMERIC', nominal: 'STRING' } as const
 
 export const queryDataset = (): Tool => defineTool({
   name: 'query_dataset',

@@ -7,7 +7,7 @@ import type { UserRecord } from '../catalog/records.ts'
 import type { Config } from '../config.ts'
 import type { EngineRegistry } from '../engines/engines.ts'
 import type { LinkSigner } from '../links/signer.ts'
-import { invalidArguments } from '../errors.ts'
+import { invalidArguments, permissionDenied } from '../errors.ts'
 import { truncationNotice } from '../mcp/size-guard.ts'
 import type { ResponseTruncation } from '../mcp/size-guard.ts'
 
@@ -199,10 +199,30 @@ export function describeIssues (error: z.ZodError): string {
   }).join('; ')
 }
 
+/** Annotations of a tool that creates or changes saved objects (not destructive, not idempotent). */
+export const WRITES: ToolDefinition['annotations'] = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: false
+}
+
 /** Annotations of a tool that only reads the catalog or data. */
 export const READ_ONLY: ToolDefinition['annotations'] = {
   readOnlyHint: true,
   destructiveHint: false,
   idempotentHint: true,
   openWorldHint: false
+}
+
+/**
+ * Superset's write rule for one saved object: can_write on its class and ownership, or Admin.
+ * The refusal names the owners, so the model can say whom to ask.
+ */
+export function assertMayModify (context: ToolContext, resource: 'Chart' | 'Dashboard' | 'Dataset', id: number, name: string, alternative: string): void {
+  const kind = resource.toLowerCase() as 'chart' | 'dashboard' | 'dataset'
+  const owners = context.catalog.ownersOf(kind, [id]).get(id) ?? []
+  if (!context.principal.access.mayModify(resource, owners.map(owner => owner.id))) {
+    throw permissionDenied(`You may not change ${kind} ${id} ("${name}"): only its owners (${owners.map(owner => owner.username).join(', ') || 'none'}) and administrators may.`, alternative)
+  }
 }
