@@ -209,6 +209,20 @@ t.test('links that do not open', async t => {
   })
 })
 
+t.test('pages share the link user\'s rate limit with /mcp', async t => {
+  const app = await build(t, { MCP_RATE_LIMIT_CONFIG: { enabled: true, requests_per_minute: 1, burst: 2, tool_limits: {} } })
+  const admin = userId(app, 'admin')
+  const link = app.links.url('chart', 3, admin)
+  t.equal((await open(app, link)).status, 200)
+  t.equal((await open(app, link)).status, 200, 'within the burst')
+  const limited = await open(app, link)
+  t.equal(limited.status, 429, 'then refused')
+  t.match(limited.body, /Too many requests/)
+  t.notMatch(limited.body, /application\/json/, 'with no chart data')
+  t.ok(Number(limited.headers['retry-after']) >= 1, 'and a Retry-After')
+  t.equal((await open(app, app.links.url('chart', 3, userId(app, 'alice')))).status, 200, 'other users keep their own budget')
+})
+
 t.test('a dashboard page', async t => {
   const app = await build(t)
   const admin = userId(app, 'admin')

@@ -34,8 +34,8 @@ export class RateLimits {
     ]))
   }
 
-  /** One MCP request by this principal. */
-  async forRequest (principal: Principal): Promise<RateDecision> {
+  /** One MCP request (or one page opened from a link) by this principal. */
+  async forRequest (principal: Pick<Principal, 'user'>): Promise<RateDecision> {
     if (!this.config.enabled) return { allowed: true }
     return await this.take(`ratelimit:principal:${principal.user.id}`, this.requestLimit, 'principal')
   }

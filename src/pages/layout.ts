@@ -61,6 +61,12 @@ export function notFoundPage (): Page {
     html`<p>What this link points to does not exist any more, or the person it was made for may not see it now.</p>`)
 }
 
+/** Over the link user's request rate (MCP_RATE_LIMIT_CONFIG), which pages share with /mcp. */
+export function tooManyRequestsPage (retryAfterSeconds: number): Page {
+  return problem(429, 'Too many requests',
+    html`<p>This link's user has made too many requests in the last minute. Try again in ${String(retryAfterSeconds)} seconds.</p>`)
+}
+
 export function failurePage (): Page {
   return problem(500, 'Something went wrong',
     html`<p>The page could not be shown. Try again in a moment; if it keeps failing, tell the service's administrator.</p>`)

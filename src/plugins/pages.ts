@@ -7,7 +7,7 @@ import type { LinkClaims, LinkKind } from '../links/signer.ts'
 import { PageAssets } from '../pages/assets.ts'
 import { chartPage } from '../pages/chart-page.ts'
 import { dashboardPage } from '../pages/dashboard-page.ts'
-import { expiredLinkPage, failurePage, invalidLinkPage, notFoundPage, renderDocument } from '../pages/layout.ts'
+import { expiredLinkPage, failurePage, invalidLinkPage, notFoundPage, renderDocument, tooManyRequestsPage } from '../pages/layout.ts'
 import type { Page } from '../pages/layout.ts'
 import { linkPrincipal } from '../pages/principal.ts'
 import { sqlPage, sqlPayload } from '../pages/sql-page.ts'
@@ -93,6 +93,13 @@ async function pagesPlugin (app: FastifyInstance): Promise<void> {
           request.log.info({ kind, user_id: check.claims.userId }, 'page link refused: the user is missing or inactive')
           return await send(reply, invalidLinkPage())
         }
+        // A link opens the same budget as the user's MCP calls: links cannot be used to get round it.
+        const limited = await app.rateLimits.forRequest(principal)
+        if (!limited.allowed) {
+          request.log.info({ kind, user_id: principal.user.id, reason: limited.reason }, 'page refused: rate limit')
+          reply.header('retry-after', String(limited.retryAfterSeconds))
+          return await send(reply, tooManyRequestsPage(limited.retryAfterSeconds))
+        }
         // Stop the queries when the browser goes away.
         const controller = new AbortController()
         reply.raw.once('close', () => controller.abort())
@@ -141,4 +148,4 @@ async function pagesPlugin (app: FastifyInstance): Promise<void> {
   }))
 }
 
-export default fp(pagesPlugin, { name: 'pages', fastify: '5.x', dependencies: ['config', 'catalog', 'engines', 'links'] })
+export default fp(pagesPlugin, { name: 'pages', fastify: '5.x', dependencies: ['config', 'catalog', 'engines', 'links', 'rate-limit'] })
