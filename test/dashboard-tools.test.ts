@@ -72,10 +72,15 @@ t.test('from list_datasets to a dashboard with a working link', async t => {
   t.same(renamed.positions.map((chart: Row) => chart.chart_id), [chartIds[0], chartIds[2], fourth.chart.id, 3], 'the pie is off the dashboard, the rest stay put')
   t.equal(renamed.dashboard.chart_count, 4)
 
+  const reordered = await ok('alice', 'update_dashboard', { identifier: created.dashboard.id, chart_ids: [3, fourth.chart.id, chartIds[2], chartIds[0]] })
+  t.same(reordered.positions.map((chart: Row) => [chart.chart_id, chart.row, chart.column, chart.width]), [
+    [3, 1, 0, 12], [fourth.chart.id, 2, 0, 6], [chartIds[2], 2, 6, 6], [chartIds[0], 3, 0, 6]
+  ], 'a new order re-flows the rows; every chart keeps its width')
+
   const deleted = await ok('alice', 'delete_chart', { identifier: fourth.chart.id })
   t.same(deleted.removed_from_dashboards, [created.dashboard.id])
   const after = await ok('alice', 'get_dashboard_layout', { identifier: created.dashboard.id })
-  t.same(after.charts.map((chart: Row) => chart.chart_id), [chartIds[0], chartIds[2], 3], 'a deleted chart leaves the layout')
+  t.same(after.charts.map((chart: Row) => chart.chart_id), [3, chartIds[2], chartIds[0]], 'a deleted chart leaves the layout')
 
   t.test('who may change what', async t => {
     const bobWrite = await call('bob', 'generate_dashboard', { chart_ids: [1] })

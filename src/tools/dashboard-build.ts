@@ -75,6 +75,23 @@ function visibleDashboard (context: ToolContext, identifier: number | string): D
 const mayModifyDashboard = (context: ToolContext, dashboard: DashboardRecord): void =>
   assertMayModify(context, 'Dashboard', dashboard.id, dashboard.dashboard_title, 'Make a new dashboard with generate_dashboard instead.')
 
+/**
+ * The layout with its charts in `order` (reading order), each keeping its width and name. When
+ * the order already holds, the layout is kept as it is (rows, tabs and all).
+ */
+function inOrder (layout: DashboardLayout, order: readonly number[], title: string): DashboardLayout {
+  const positions = chartPositions(layout)
+  const current = positions.map(position => position.chartId)
+  const wanted = order.filter(id => current.includes(id))
+  if (wanted.every((id, index) => current[index] === id)) return layout
+  let reordered = defaultLayout(title, [])
+  for (const id of wanted) {
+    const position = positions.find(candidate => candidate.chartId === id)
+    if (position !== undefined) reordered = appendChart(reordered, { id, slice_name: position.sliceName }, position.width).layout
+  }
+  return reordered
+}
+
 const uniqueIds = (ids: readonly number[]): number[] => [...new Set(ids)]
 
 export const generateDashboard = (): Tool => defineTool({
@@ -163,7 +180,7 @@ export const addChartToExistingDashboard = (): Tool => defineTool({
 export const updateDashboard = (): Tool => defineTool({
   name: 'update_dashboard',
   title: 'Change a dashboard',
-  description: 'Change a dashboard\'s title, description, slug, published state or CSS, or its charts (chart_ids: the new set, in order; charts kept stay where they are, new ones are added at the end, missing ones are taken off). Only its owners and administrators may.',
+  description: 'Change a dashboard\'s title, description, slug, published state or CSS, or its charts (chart_ids: the new set, in reading order; charts keep their widths, new ones get half the width, missing ones are taken off; a changed order re-flows the rows). Only its owners and administrators may.',
   annotations: { ...WRITES, idempotentHint: true },
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Dashboard' },
@@ -204,6 +221,7 @@ export const updateDashboard = (): Tool => defineTool({
       const added = visibleCharts(context, wanted.filter(id => !current.includes(id)))
       for (const id of current) if (!wanted.includes(id) && !hidden.includes(id)) layout = removeChart(layout, id)
       for (const chart of added) layout = appendChart(layout, chart).layout
+      layout = inOrder(layout, [...wanted, ...hidden], dashboard.dashboard_title)
       chartIds = uniqueIds([...wanted, ...hidden])
     }
     if (args.dashboard_title !== undefined) layout = retitle(layout, args.dashboard_title)
