@@ -42,6 +42,7 @@ export class AccessProfile implements Visibility {
   private readonly datasetIds: readonly number[]
   /** Every grant, sorted: part of the principal fingerprint that keys the response cache. */
   readonly grantsKey: string
+  private classKeyValue: string | undefined
 
   constructor (userId: number, superuser: boolean, grants: readonly PermissionGrant[]) {
     this.userId = userId
@@ -69,7 +70,9 @@ export class AccessProfile implements Visibility {
 
   /** A stable summary of the class permissions (what decides tool visibility), for caches. */
   classKey (): string {
-    return this.superuser ? 'superuser' : [...this.classPermissions].sort().join(',')
+    // Asked on every call (tools/list and the allowed tool names are cached by it).
+    this.classKeyValue ??= this.superuser ? 'superuser' : [...this.classPermissions].sort().join(',')
+    return this.classKeyValue
   }
 
   /** Whether SQL may run on this database (execute_sql), and its tables may be listed. */

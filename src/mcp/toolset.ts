@@ -80,6 +80,7 @@ export class Toolset {
   private readonly tools: ReadonlyMap<string, CompiledTool>
   private readonly dependencies: ToolsetDependencies
   private readonly listings = new Map<string, ListToolsResult>()
+  private readonly allowedNames = new Map<string, readonly string[]>()
 
   constructor (tools: readonly Tool[], dependencies: ToolsetDependencies) {
     this.dependencies = dependencies
@@ -107,14 +108,20 @@ export class Toolset {
     return undefined
   }
 
-  /** Tool names this principal may call: its scopes and roles both allow them. */
+  /** Tool names this principal may call: its scopes and roles both allow them (once per permission set). */
   namesFor (principal: Principal): readonly string[] {
-    return this.names.filter(name => this.refusal(this.compiled(name).tool, principal) === undefined)
+    const key = permissionSetKey(principal)
+    let names = this.allowedNames.get(key)
+    if (names === undefined) {
+      names = this.names.filter(name => this.refusal(this.compiled(name).tool, principal) === undefined)
+      this.allowedNames.set(key, names)
+    }
+    return names
   }
 
   /** The tools/list result for a principal, computed once per permission set (scopes and class permissions). */
   listFor (principal: Principal): ListToolsResult {
-    const key = `${principal.scopes === undefined ? '*' : [...principal.scopes].sort().join(' ')}|${principal.access.classKey()}`
+    const key = permissionSetKey(principal)
     let listing = this.listings.get(key)
     if (listing === undefined) {
       listing = { tools: this.namesFor(principal).map(name => this.compiled(name).listing) }
@@ -235,6 +242,11 @@ export class Toolset {
     if (compiled === undefined) throw new Error(`tool ${name} is not registered`)
     return compiled
   }
+}
+
+/** What decides which tools a principal may use: its scopes and its class permissions. */
+function permissionSetKey (principal: Principal): string {
+  return `${principal.scopes === undefined ? '*' : [...principal.scopes].sort().join(' ')}|${principal.access.classKey()}`
 }
 
 /**

@@ -6,6 +6,8 @@ import { chartSql } from '../charts/run.ts'
 import { chartSourceOf, PREVIEW_FORMATS, previewText, renderPreviews, runSource, sourceUrl } from '../charts/service.ts'
 import type { ChartSource } from '../charts/service.ts'
 import { formatValue } from '../charts/markdown.ts'
+import { ToolError } from '../errors.ts'
+import { estimateTokens } from '../mcp/size-guard.ts'
 import { CHART_TARGET_ALIASES, CHART_VIEWER_META, chartTargetArguments, DATA_TYPES, chartTypeLabel, outcomeWarnings, previewsSchema, sizeArguments } from './chart-common.ts'
 import { markdownTable, plural } from './render.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
@@ -165,6 +167,13 @@ export const getChartPreview = (): Tool => defineTool({
     const outcome: ChartOutcome = await runSource(context, source)
     const url = sourceUrl(context, source)
     const rendered = await renderPreviews(outcome, [args.format], { width: args.width, height: args.height, asciiWidth: args.ascii_width, asciiHeight: args.ascii_height, url })
+    // Previews skip the size guard (as in Superset: pictures and links are small), but a spec or
+    // table carries the data, and a chart of thousands of rows would flood the context.
+    const limit = context.config.MCP_RESPONSE_SIZE_CONFIG.token_limit
+    const tokens = estimateTokens({ structured: { ...rendered.previews }, text: previewText(rendered.previews).join('\n') })
+    if (context.config.MCP_RESPONSE_SIZE_CONFIG.enabled && tokens > limit) {
+      throw new ToolError('response_too_large', `The ${args.format} preview of this chart is ~${tokens.toLocaleString('en-US')} tokens, over the limit of ${limit.toLocaleString('en-US')}.`, 'Ask for format "png" or "url", or lower the chart\'s row_limit (or aggregate further).')
+    }
     for (const image of rendered.images) context.attachImage?.(image)
     return {
       success: true as const,
