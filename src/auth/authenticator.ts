@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { AccessProfile } from '../catalog/access.ts'
+import { accessProfileOf } from '../catalog/access.ts'
 import type { Catalog } from '../catalog/catalog.ts'
 import type { UserRecord } from '../catalog/records.ts'
 import type { AuthMethod, Principal } from '../tools/tool.ts'
@@ -20,8 +20,7 @@ export interface Authenticator {
 
 /** The principal of a request: user, scopes and RBAC profile. */
 export function principalFor (catalog: Catalog, user: UserRecord, authMethod: AuthMethod, scopes?: readonly string[], clientId?: string, expiresAt?: number): Principal {
-  const { superuser, grants } = catalog.permissionsOfUser(user.id)
-  return { user, authMethod, scopes, clientId, expiresAt, access: new AccessProfile(user.id, superuser, grants) }
+  return { user, authMethod, scopes, clientId, expiresAt, access: accessProfileOf(catalog, user.id) }
 }
 
 /** When a token stops being valid (its `exp`, in ms), if it says. */

@@ -1,5 +1,6 @@
 import type { AccessPredicate, ObjectKind, Visibility } from './list-query.ts'
 import type { PermissionGrant } from './records.ts'
+import type { Catalog } from './catalog.ts'
 
 /** The classes Superset-style class permissions apply to. */
 export const RESOURCES = ['Chart', 'Dashboard', 'Dataset', 'Database', 'SQLLab'] as const
@@ -138,4 +139,10 @@ export class AccessProfile implements Visibility {
       params: [...this.databaseIds, ...datasets.params]
     }
   }
+}
+
+/** A user's RBAC profile as their roles stand now (requests and pages opened from links alike). */
+export function accessProfileOf (catalog: Pick<Catalog, 'permissionsOfUser'>, userId: number): AccessProfile {
+  const { superuser, grants } = catalog.permissionsOfUser(userId)
+  return new AccessProfile(userId, superuser, grants)
 }

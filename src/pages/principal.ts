@@ -1,4 +1,5 @@
-import { AccessProfile } from '../catalog/access.ts'
+import { accessProfileOf } from '../catalog/access.ts'
+import type { AccessProfile } from '../catalog/access.ts'
 import type { Catalog } from '../catalog/catalog.ts'
 import type { UserRecord } from '../catalog/records.ts'
 
@@ -15,6 +16,5 @@ export interface LinkPrincipal {
 export function linkPrincipal (catalog: Catalog, userId: number): LinkPrincipal | undefined {
   const user = catalog.findUserById(userId)
   if (user === undefined || !user.active) return undefined
-  const { superuser, grants } = catalog.permissionsOfUser(user.id)
-  return { user, access: new AccessProfile(user.id, superuser, grants) }
+  return { user, access: accessProfileOf(catalog, user.id) }
 }
