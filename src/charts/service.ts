@@ -5,6 +5,7 @@ import type { ChartRecord, DatasetRecord, LinkStateRecord, UserRecord } from '..
 import type { Config } from '../config.ts'
 import type { EngineRegistry } from '../engines/engines.ts'
 import { invalidArguments, notFound, permissionDenied, ToolError } from '../errors.ts'
+import { expiryIso } from '../links/signer.ts'
 import type { LinkSigner } from '../links/signer.ts'
 import { asciiChart } from './ascii.ts'
 import { parseChartConfig } from './config.ts'
@@ -70,7 +71,7 @@ export interface RenderedPreviews {
 }
 
 /** Link states (explore and SQL) are keyed by 128 random bits. */
-export function newLinkKey (): string {
+function newLinkKey (): string {
   return randomBytes(16).toString('base64url')
 }
 
@@ -118,18 +119,14 @@ export function chartSourceOf (context: Pick<ChartContext, 'catalog' | 'principa
   throw invalidArguments('Say which chart: identifier (a saved chart\'s id or UUID) or form_data_key (an unsaved chart from generate_explore_link or generate_chart).')
 }
 
+/** Store the state behind an explore or SQL link, for its maker, until links made now expire. */
+export function storeLinkState (context: Pick<ChartContext, 'catalog' | 'principal' | 'links'>, state: Pick<LinkStateRecord, 'kind' | 'dataset_id' | 'database_id' | 'payload'>): LinkStateRecord {
+  return context.catalog.createLinkState({ ...state, key: newLinkKey(), user_id: context.principal.user.id, expires_on: expiryIso(context.links.expiry()) })
+}
+
 /** Store an unsaved chart for an explore link; returns its key. */
 export function storeExploreState (context: Pick<ChartContext, 'catalog' | 'principal' | 'links'>, dataset: DatasetRecord, config: ChartConfig, chartName: string): LinkStateRecord {
-  const expiresAt = context.links.expiry()
-  return context.catalog.createLinkState({
-    key: newLinkKey(),
-    kind: 'explore',
-    user_id: context.principal.user.id,
-    dataset_id: dataset.id,
-    database_id: null,
-    payload: JSON.stringify({ config, chart_name: chartName } satisfies ExplorePayload),
-    expires_on: new Date(expiresAt * 1000).toISOString()
-  })
+  return storeLinkState(context, { kind: 'explore', dataset_id: dataset.id, database_id: null, payload: JSON.stringify({ config, chart_name: chartName } satisfies ExplorePayload) })
 }
 
 /** The page that shows a source: the saved chart's page, or the explore page of its key. */

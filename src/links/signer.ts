@@ -34,6 +34,9 @@ export type LinkCheck =
 
 const SIGNATURE_BYTES = 32
 
+/** A link expiry (seconds since the epoch) as tools report it: ISO 8601. */
+export const expiryIso = (expiresAt: number): string => new Date(expiresAt * 1000).toISOString()
+
 export class LinkSigner {
   private readonly key: Buffer
   private readonly baseUrl: string

@@ -7,6 +7,7 @@ import type { ChartSource, PreviewFormat, Previews } from '../charts/service.ts'
 import type { ChartRecord } from '../catalog/records.ts'
 import { CHART_VIEWER_URI } from '../mcp/chart-app.ts'
 import { estimateTokens } from '../mcp/size-guard.ts'
+import { expiryIso } from '../links/signer.ts'
 import { identifierSchema } from './databases.ts'
 import { plural } from './render.ts'
 import type { ToolContext } from './tool.ts'
@@ -145,7 +146,7 @@ export async function chartResult (context: ToolContext, input: ChartResultInput
     sql: outcome.compiled.sql,
     previews: rendered.previews,
     warnings: outcomeWarnings(outcome),
-    link_expires_at: new Date(context.links.expiry() * 1000).toISOString()
+    link_expires_at: expiryIso(context.links.expiry())
   }
   return fitPreviews(context, result)
 }

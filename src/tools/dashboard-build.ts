@@ -4,6 +4,8 @@ import { appendChart, chartPositions, defaultLayout, GRID_COLUMNS, parseLayout, 
 import type { ChartPosition, DashboardLayout } from '../catalog/dashboard-layout.ts'
 import type { ChartRecord, DashboardRecord } from '../catalog/records.ts'
 import { invalidArguments, notFound } from '../errors.ts'
+import { expiryIso } from '../links/signer.ts'
+import { visibleDashboard } from './dashboards.ts'
 import { identifierSchema } from './databases.ts'
 import { plural } from './render.ts'
 import { assertMayModify, defineTool, READ_ONLY, WRITES } from './tool.ts'
@@ -65,13 +67,6 @@ function layoutOf (context: ToolContext, dashboard: DashboardRecord): DashboardL
   return parseLayout(dashboard.position_json) ?? defaultLayout(dashboard.dashboard_title, context.catalog.dashboardChartIds(dashboard.id).map(id => ({ id, slice_name: context.catalog.findChart(id)?.slice_name ?? `Chart ${id}` })))
 }
 
-/** A dashboard the caller may see, by id, UUID or slug. */
-function visibleDashboard (context: ToolContext, identifier: number | string): DashboardRecord {
-  const dashboard = context.catalog.findDashboard(identifier, context.principal.access)
-  if (dashboard === undefined) throw notFound('dashboard', identifier, 'id, UUID or slug', 'list_dashboards')
-  return dashboard
-}
-
 const mayModifyDashboard = (context: ToolContext, dashboard: DashboardRecord): void =>
   assertMayModify(context, 'Dashboard', dashboard.id, dashboard.dashboard_title, 'Make a new dashboard with generate_dashboard instead.')
 
@@ -130,7 +125,7 @@ export const generateDashboard = (): Tool => defineTool({
       owners: [userId]
     })
     const summary = summaryOf(context, dashboard)
-    return { success: true as const, dashboard: summary, dashboard_url: summary.url, positions: chartPositions(layout).map(positionOf), link_expires_at: new Date(context.links.expiry() * 1000).toISOString() }
+    return { success: true as const, dashboard: summary, dashboard_url: summary.url, positions: chartPositions(layout).map(positionOf), link_expires_at: expiryIso(context.links.expiry()) }
   },
   render: result => [
     `Created ${result.dashboard.published ? 'published' : 'draft'} dashboard "${result.dashboard.dashboard_title}" (id ${result.dashboard.id}) with ${plural(result.positions.length, 'chart')}.`,

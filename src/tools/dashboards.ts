@@ -66,6 +66,13 @@ const dashboardChartSchema = z.object({
   description: z.string().nullable()
 })
 
+/** A dashboard the caller may see, by id, UUID or slug; hidden and missing look alike. */
+export function visibleDashboard (context: ToolContext, identifier: number | string): DashboardRecord {
+  const dashboard = context.catalog.findDashboard(identifier, context.principal.access)
+  if (dashboard === undefined) throw notFound('dashboard', identifier, 'id, UUID or slug', 'list_dashboards')
+  return dashboard
+}
+
 export const getDashboardInfo = (): Tool => defineTool({
   name: 'get_dashboard_info',
   title: 'Get dashboard details',
@@ -84,8 +91,7 @@ export const getDashboardInfo = (): Tool => defineTool({
   }),
   run: ({ identifier }, context) => {
     const { access } = context.principal
-    const dashboard = context.catalog.findDashboard(identifier, access)
-    if (dashboard === undefined) throw notFound('dashboard', identifier, 'id, UUID or slug', 'list_dashboards')
+    const dashboard = visibleDashboard(context, identifier)
     const now = Date.now()
     // Only the charts the caller may see (chart_count counts those too).
     const charts = chartItems(context.catalog.chartsOfDashboard(dashboard.id, access), context, false, now)

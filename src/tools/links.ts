@@ -4,7 +4,7 @@ import { parseChartConfig } from '../charts/config.ts'
 import type { ChartConfig } from '../charts/config.ts'
 import { configToFormData } from '../charts/form-data.ts'
 import { chartSql, datasetModel } from '../charts/run.ts'
-import { newLinkKey, storeExploreState, visibleDataset } from '../charts/service.ts'
+import { storeExploreState, storeLinkState, visibleDataset } from '../charts/service.ts'
 import { notFound, permissionDenied, ToolError } from '../errors.ts'
 import { configArgument } from './chart-common.ts'
 import { identifierSchema } from './databases.ts'
@@ -100,19 +100,10 @@ export const openSqlLabWithContext = (): Tool => defineTool({
       sql = dataset.sql === null ? `SELECT * FROM "${dataset.table_name.replace(/"/g, '""')}" LIMIT 100` : `SELECT * FROM (${dataset.sql}) AS ${JSON.stringify(dataset.table_name)} LIMIT 100`
     }
     const title = args.title ?? (args.dataset_in_context === undefined ? `Query on ${database.database_name}` : `${args.dataset_in_context} in ${database.database_name}`)
-    const expiresAt = context.links.expiry()
-    const state = context.catalog.createLinkState({
-      key: newLinkKey(),
-      kind: 'sql',
-      user_id: context.principal.user.id,
-      dataset_id: null,
-      database_id: database.id,
-      payload: JSON.stringify({ sql, schema: args.schema ?? null, title }),
-      expires_on: new Date(expiresAt * 1000).toISOString()
-    })
+    const state = storeLinkState(context, { kind: 'sql', dataset_id: null, database_id: database.id, payload: JSON.stringify({ sql, schema: args.schema ?? null, title }) })
     return {
       success: true as const,
-      url: context.links.url('sql', state.key, context.principal.user.id, expiresAt),
+      url: context.links.url('sql', state.key, context.principal.user.id, Date.parse(state.expires_on) / 1000),
       database_id: database.id,
       database_name: database.database_name,
       schema: args.schema ?? null,
