@@ -29,7 +29,7 @@ t.test('chart tools', async t => {
   const failure = async (name: string, args: Record<string, unknown>): Promise<{ text: string, type: string }> => {
     const result = await call(name, args)
     t.ok(result.isError, `${name} fails`)
-    return { text: textOf(result), type: (result.structuredContent as Row)?.error_type }
+    return { text: textOf(result), type: (result._meta as Row | undefined)?.error_type }
   }
   /** Save a chart and read its data back. */
   const chartData = async (config: Record<string, unknown>, name: string): Promise<Row> => {

@@ -84,16 +84,16 @@ t.test('from list_datasets to a dashboard with a working link', async t => {
 
   t.test('who may change what', async t => {
     const bobWrite = await call('bob', 'generate_dashboard', { chart_ids: [1] })
-    t.equal(bobWrite.structuredContent.permission_denied, true, 'Gamma may not create dashboards')
+    t.equal(bobWrite._meta.permission_denied, true, 'Gamma may not create dashboards')
     const notOwner = await call('alice', 'update_dashboard', { identifier: 'sales-overview', published: false })
-    t.equal(notOwner.structuredContent.permission_denied, true, 'Alpha may not change a dashboard it does not own')
+    t.equal(notOwner._meta.permission_denied, true, 'Alpha may not change a dashboard it does not own')
     t.match(notOwner.content[0].text, /only its owners/)
     const adminChart = await ok('admin', 'generate_chart', { dataset_id: 'orders', config: { chart_type: 'big_number', metric: 'order_count' }, save_chart: true })
     const chartOfAdmin = await call('alice', 'delete_chart', { identifier: adminChart.chart.id })
-    t.equal(chartOfAdmin.structuredContent.permission_denied, true, 'Alpha may not delete charts it does not own')
+    t.equal(chartOfAdmin._meta.permission_denied, true, 'Alpha may not delete charts it does not own')
     t.equal((await ok('admin', 'get_chart_info', { identifier: adminChart.chart.id })).id, adminChart.chart.id, 'the chart is still there')
     const update = await call('alice', 'update_chart', { identifier: adminChart.chart.id, chart_name: 'Mine now' })
-    t.equal(update.structuredContent.permission_denied, true, 'nor change them')
+    t.equal(update._meta.permission_denied, true, 'nor change them')
     const adminEdit = await ok('admin', 'update_dashboard', { identifier: created.dashboard.id, description: 'Checked by an admin' })
     t.same(adminEdit.changed, ['description'], 'administrators may change any dashboard')
 
@@ -106,7 +106,7 @@ t.test('from list_datasets to a dashboard with a working link', async t => {
     if (examples === undefined) throw new Error('example data missing')
     catalog.createDataset({ database_id: examples.id, table_name: 'carol_orders', sql: 'SELECT order_id, amount FROM orders', owners: [carol.id], columns: [{ column_name: 'amount', verbose_name: null, type: 'REAL', is_dttm: false, groupby: true, filterable: true, description: null }] })
     const leak = await call('carol', 'create_dataset_metric', { dataset_id: 'carol_orders', metric_name: 'leak', expression: '(SELECT group_concat(customer_name) FROM customers)' })
-    t.equal(leak.structuredContent.permission_denied, true, 'metric SQL needs database access')
+    t.equal(leak._meta.permission_denied, true, 'metric SQL needs database access')
     t.notMatch(JSON.stringify(leak), /Nadia|Ravi/, 'and nothing of the other table comes back')
 
     // Deleting a chart takes it off dashboards the caller cannot see, without naming them.

@@ -82,10 +82,10 @@ t.test('RBAC', async t => {
       for (const tool of TOOL_NAMES) {
         const result = await call(server, username, tool, ARGS[tool])
         if (allowed.includes(tool)) {
-          t.not(result.structuredContent?.permission_denied, true, `${username} may call ${tool}`)
+          t.not(result._meta?.permission_denied, true, `${username} may call ${tool}`)
         } else {
           t.equal(result.isError, true, `${username} may not call ${tool}`)
-          t.equal(result.structuredContent.permission_denied, true, `${username} → ${tool}: permission_denied`)
+          t.equal(result._meta.permission_denied, true, `${username} → ${tool}: permission_denied`)
           t.match(result.content[0].text, new RegExp(`${tool} needs the permission (can_read|can_write|can_execute_sql_query) on (Chart|Dashboard|Dataset|Database|SQLLab)`))
         }
       }
@@ -117,13 +117,13 @@ t.test('RBAC', async t => {
     const forbidden = await call(server, 'u_orders', 'get_chart_info', { identifier: 6 })
     const missing = await call(server, 'u_orders', 'get_chart_info', { identifier: 99_999 })
     t.equal(forbidden.isError, true)
-    t.equal(forbidden.structuredContent.error_type, 'not_found')
-    t.notOk('permission_denied' in forbidden.structuredContent)
+    t.equal(forbidden._meta.error_type, 'not_found')
+    t.notOk('permission_denied' in forbidden._meta)
     t.equal(forbidden.content[0].text.replace('6', 'N'), missing.content[0].text.replace('99999', 'N'), 'same words as for a chart that does not exist')
     const draft = await call(server, 'u_alpha', 'get_dashboard_info', { identifier: 'customer-insights' })
-    t.equal(draft.structuredContent.error_type, 'not_found', 'drafts of others are not found')
+    t.equal(draft._meta.error_type, 'not_found', 'drafts of others are not found')
     const dataset = await call(server, 'u_gamma', 'get_dataset_info', { identifier: 'orders' })
-    t.equal(dataset.structuredContent.error_type, 'not_found')
+    t.equal(dataset._meta.error_type, 'not_found')
   })
 
   t.test('filters and counts do not reveal hidden objects', async t => {
@@ -165,11 +165,11 @@ t.test('RBAC', async t => {
     t.same(analyst.structuredContent.rows, [{ n: 120_000 }])
     const sqlOnly = await call(server, 'u_sqllab', 'execute_sql', ARGS.execute_sql)
     t.equal(sqlOnly.isError, true, 'sql_lab alone has no database access')
-    t.equal(sqlOnly.structuredContent.error_type, 'not_found')
+    t.equal(sqlOnly._meta.error_type, 'not_found')
     const ordersOnly = catalog.createUser({ username: 'u_sql_orders', roles: ['sql_lab', 'orders_reader', 'Gamma'] })
     t.ok(ordersOnly)
     const datasetAccessOnly = await call(server, 'u_sql_orders', 'execute_sql', ARGS.execute_sql)
-    t.equal(datasetAccessOnly.structuredContent.permission_denied, true, 'dataset access does not open the whole database to SQL')
+    t.equal(datasetAccessOnly._meta.permission_denied, true, 'dataset access does not open the whole database to SQL')
     t.match(datasetAccessOnly.content[0].text, /needs database access/)
   })
 

@@ -336,8 +336,8 @@ t.test('rate limits are shared by the replicas', async t => {
       const limited = await call(replica, 'list_charts', LIST_CHARTS)
       t.equal(limited.status, 200, `3rd+ list_charts on ${name}: HTTP 200 (the request itself is allowed)`)
       t.equal(limited.json?.result?.isError, true, `3rd+ list_charts on ${name}: a tool error`)
-      t.equal(limited.json?.result?.structuredContent?.error_type, 'rate_limited', `3rd+ list_charts on ${name}: error_type rate_limited`)
-      t.ok((limited.json?.result?.structuredContent?.retry_after_seconds ?? 0) >= 1, `3rd+ list_charts on ${name}: retry_after_seconds ≥ 1`)
+      t.equal(limited.json?.result?._meta?.error_type, 'rate_limited', `3rd+ list_charts on ${name}: error_type rate_limited`)
+      t.ok((limited.json?.result?._meta?.retry_after_seconds ?? 0) >= 1, `3rd+ list_charts on ${name}: retry_after_seconds ≥ 1`)
     }
     assertServed(t, await call(b, 'get_dataset_info', { identifier: 'orders' }), 'other tools are not limited by list_charts\' limit')
     t.ok((await metric(a, 'mcp_rate_limited_total', { scope: 'tool', tool: 'list_charts' }) ?? 0) >= 1, '/metrics: mcp_rate_limited_total{scope="tool",tool="list_charts"} counts the refusal')

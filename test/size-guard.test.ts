@@ -444,7 +444,7 @@ t.test('over HTTP, with the real tools', async t => {
 
     const dataset = await callTool(server, 'get_dataset_info', { dataset_id: 1 })
     t.equal(dataset.isError, true, 'get_dataset_info over the limit is an error')
-    t.equal(dataset.structuredContent.error_type, 'response_too_large', 'of type response_too_large')
+    t.equal(dataset._meta.error_type, 'response_too_large', 'of type response_too_large')
     const lines = textOf(dataset).split('\n')
     t.match(lines[0], /^Response too large: ~[\d,]+ tokens \(limit: 100\)$/, `the first line: ${lines[0]}`)
     t.ok(lines.includes('Tool: get_dataset_info'), 'names the tool')

@@ -16,6 +16,7 @@ import type { CacheStatus, ResponseCache } from '../cache/response-cache.ts'
 import type { AuditStream } from '../events/audit-stream.ts'
 import type { CacheResult } from '../plugins/metrics.ts'
 import { argumentShape, normalizeArguments } from './arguments.ts'
+import { inputPortabilityFindings, leanOutputSchema, portableInputSchema } from './json-schema.ts'
 import type { ArgumentShape } from './arguments.ts'
 import type { RateDecision, RateLimits } from './rate-limits.ts'
 import { redactArguments } from './redact.ts'
@@ -250,16 +251,17 @@ function permissionSetKey (principal: Principal): string {
 }
 
 /**
- * A failed call: the text tells the model what to do; the structured part carries Superset's
- * error fields (error, error_type, permission_denied) and any details (retry_after_seconds).
- * Clients skip output-schema validation on isError results.
+ * A failed call, as the MCP specification has tool errors: `isError: true` with the message
+ * in `content`, where every client shows it to the model. It carries no `structuredContent`:
+ * that must match the tool's `outputSchema` (which describes a success), and SDK v1 clients and
+ * the Inspector reject a result whose structured part does not, hiding the message. Superset's
+ * error fields (error_type, permission_denied) and details (retry_after_seconds) go in `_meta`.
  */
 function errorResult (errorType: ToolErrorType, text: string, callId: string, details: Readonly<Record<string, unknown>> = {}): CallToolResult {
   return {
     isError: true,
     content: [{ type: 'text', text }],
-    structuredContent: { success: false, error: text, error_type: errorType, ...(errorType === 'permission_denied' ? { permission_denied: true } : {}), ...details },
-    _meta: { call_id: callId, error_type: errorType, ...details }
+    _meta: { call_id: callId, error_type: errorType, ...(errorType === 'permission_denied' ? { permission_denied: true } : {}), ...details }
   }
 }
 
@@ -299,10 +301,18 @@ type ObjectSchema = ListedTool['inputSchema']
 
 function compile (tool: Tool): CompiledTool {
   const inputSchema = z.toJSONSchema(tool.input, { io: 'input' }) as ObjectSchema
-  const outputSchema = z.toJSONSchema(tool.output, { io: 'output' }) as ObjectSchema
-  const cacheArguments = tool.annotations.readOnlyHint
+  const outputSchema = leanOutputSchema(z.toJSONSchema(tool.output, { io: 'output' })) as ObjectSchema
+  // Volatile tools are never cached, so Superset's cache arguments would mean nothing there.
+  const cacheArguments = tool.annotations.readOnlyHint && !tool.volatile
   const properties = { ...inputSchema.properties, ...(cacheArguments ? CACHE_ARGUMENTS : {}) }
-  const listedInput: ObjectSchema = { ...inputSchema, properties: { ...properties, request: REQUEST_WRAPPER_PROPERTY } }
+  // Superset's {"request": {...}} form is accepted from every tool; it is advertised only where
+  // there are arguments to wrap.
+  const advertised = Object.keys(properties).length === 0 ? properties : { ...properties, request: REQUEST_WRAPPER_PROPERTY }
+  const listedInput = portableInputSchema({ ...inputSchema, properties: advertised }) as ObjectSchema
+  const findings = inputPortabilityFindings(listedInput)
+  if (findings.length > 0) {
+    throw new Error(`tool ${tool.name}: input schema not portable: ${findings.map(finding => `${finding.path} ${finding.rule}`).join('; ')}`)
+  }
   return {
     tool,
     cacheArguments,

@@ -84,7 +84,7 @@ export const updateChart = (): Tool => defineTool({
     identifier: identifierSchema.describe('chart id or UUID'),
     config: configArgument.optional(),
     chart_name: chartNameArgument.optional(),
-    description: z.string().max(2000).nullable().optional(),
+    description: z.string().max(2000).nullable().optional().describe('null clears it'),
     dataset_id: identifierSchema.optional().describe('move the chart to another dataset (its config must fit that dataset)'),
     generate_preview: z.boolean().default(true),
     preview_formats: previewFormatsArgument.default(['url']),

@@ -183,10 +183,10 @@ export const updateDashboard = (): Tool => defineTool({
   input: z.strictObject({
     identifier: identifierSchema.describe('dashboard id, UUID or slug'),
     dashboard_title: z.string().trim().min(1).max(500).optional(),
-    description: z.string().max(2000).nullable().optional(),
-    slug: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,254}$/, 'lowercase letters, digits, - and _').nullable().optional(),
+    description: z.string().max(2000).nullable().optional().describe('null clears it'),
+    slug: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,254}$/, 'lowercase letters, digits, - and _').nullable().optional().describe('lowercase letters, digits, - and _; null clears it'),
     published: z.boolean().optional(),
-    css: z.string().max(20_000).nullable().optional(),
+    css: z.string().max(20_000).nullable().optional().describe('null clears it'),
     chart_ids: z.array(z.int().positive()).max(50).optional()
   }),
   output: z.object({
