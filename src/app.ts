@@ -7,6 +7,7 @@ import type { Config } from './config.ts'
 import { publicError, RouteNotFoundError } from './errors.ts'
 import { loggerOptions, requestIdFrom } from './logger.ts'
 import mcpRoute from './mcp/route.ts'
+import type { McpSurface } from './mcp/surface.ts'
 import authPlugin from './plugins/auth.ts'
 import cachePlugin from './plugins/cache.ts'
 import catalogPlugin from './plugins/catalog.ts'
@@ -31,6 +32,8 @@ export interface BuildAppOptions {
   logger?: FastifyServerOptions['logger']
   /** An existing pino logger to use instead (tests capture logs this way). */
   loggerInstance?: FastifyBaseLogger
+  /** MCP resources, templates, prompts and tools beside the service's own (the conformance fixture's). */
+  surface?: Partial<McpSurface>
 }
 
 /**
@@ -106,7 +109,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.register(sizeGuardPlugin)
     await app.register(toolsPlugin)
     await app.register(pagesPlugin)
-    await app.register(mcpRoute)
+    await app.register(mcpRoute, { surface: options.surface })
     await app.ready()
   } catch (err) {
     await app.close().catch(() => {})

@@ -10,8 +10,17 @@ import { hasScope, SCOPES } from '../auth/scopes.ts'
 import type { ClusterEvents } from '../events/cluster-events.ts'
 import type { RateDecision } from './rate-limits.ts'
 import { ListenStreams } from './listen-streams.ts'
-import { INSTANCE_METADATA_URI, Resources } from './resources.ts'
+import { servicePrompts } from './prompts.ts'
+import { objectTemplates } from './resource-templates.ts'
+import { INSTANCE_METADATA_URI, serviceResources } from './resources.ts'
 import { createServerFactory, requestAuthInfo } from './server-factory.ts'
+import { mergeSurfaces } from './surface.ts'
+import type { McpSurface } from './surface.ts'
+
+export interface McpRouteOptions {
+  /** Resources, templates, prompts and tools added to the service's own (the conformance fixture's). */
+  surface?: Partial<McpSurface> | undefined
+}
 
 /** Fastify's own body errors, re-worded for MCP clients. */
 function describeError (error: FastifyError, bodyLimit: number): FastifyError {
@@ -66,19 +75,33 @@ function notifySubscribers (events: ClusterEvents, bus: ServerEventBus, streams:
   })
 }
 
-/** Scopes a request needs before anything runs: the tool's, or mcp:read for resources. */
+/** Methods that show catalog content (names included), so a scope-limited credential needs mcp:read. */
+const READ_METHODS = new Set(['resources/read', 'resources/list', 'resources/templates/list', 'completion/complete'])
+
+/** Scopes a request needs before anything runs: the tool's, or mcp:read for resources and completions. */
 function neededScope (app: FastifyInstance, body: { method?: unknown, params?: unknown }): string | undefined {
   if (body.method === 'tools/call') {
     const name = (body.params as { name?: unknown } | undefined)?.name
     return typeof name === 'string' ? app.toolset.get(name)?.scope : undefined
   }
-  return body.method === 'resources/read' || body.method === 'resources/list' ? SCOPES.read : undefined
+  return typeof body.method === 'string' && READ_METHODS.has(body.method) ? SCOPES.read : undefined
 }
 
-export default async function mcpRoute (app: FastifyInstance): Promise<void> {
+/** A tools/call whose client asked for progress notifications: its answer streams (SSE). */
+function wantsProgress (body: { method?: unknown, params?: unknown }): boolean {
+  const meta = (body.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta
+  return body.method === 'tools/call' && (typeof meta?.progressToken === 'string' || typeof meta?.progressToken === 'number')
+}
+
+export default async function mcpRoute (app: FastifyInstance, options: McpRouteOptions = {}): Promise<void> {
   const { config, toolset, metrics, rateLimits } = app
-  const resources = new Resources(app.catalog, app.responseCache)
-  const createServer = createServerFactory(toolset, resources, config)
+  const surface = mergeSurfaces({
+    resources: serviceResources(app.catalog, app.responseCache),
+    templates: objectTemplates(app.catalog, toolset),
+    prompts: servicePrompts(app.catalog, config.MCP_APP_NAME),
+    tools: []
+  }, options.surface)
+  const createServer = createServerFactory(toolset, surface, config)
   const bus = new InMemoryServerEventBus()
   const streams = new ListenStreams(app.catalog, { perPrincipal: config.MCP_LISTEN_STREAMS_PER_PRINCIPAL, maxSeconds: config.MCP_LISTEN_STREAM_MAX_SECONDS })
   const stopNotifying = notifySubscribers(app.clusterEvents, bus, streams)
@@ -120,10 +143,20 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
 
   app.addHook('onRequest', app.authenticate)
 
-  async function serveLegacy (webRequest: Request, body: unknown, authInfo: AuthInfo): Promise<Response> {
+  /**
+   * One legacy request on its own server and transport. The answer is JSON, except for a call
+   * that asked for progress: it streams (SSE) until its result, and the server is closed when
+   * the reply ends.
+   */
+  async function serveLegacy (webRequest: Request, body: { method?: unknown, params?: unknown }, authInfo: AuthInfo, reply: FastifyReply): Promise<Response> {
     const server = createServer('legacy')
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true })
+    const streaming = wantsProgress(body)
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !streaming })
     await server.connect(transport)
+    if (streaming) {
+      reply.raw.once('close', () => { server.close().catch(() => {}) })
+      return await transport.handleRequest(webRequest, { parsedBody: body, authInfo })
+    }
     try {
       return await transport.handleRequest(webRequest, { parsedBody: body, authInfo })
     } finally {
@@ -163,7 +196,7 @@ export default async function mcpRoute (app: FastifyInstance): Promise<void> {
     const legacy = await isLegacyRequest(webRequest, body)
     metrics.mcpRequest(body.method, legacy ? 'legacy' : 'modern')
     const response = legacy
-      ? await serveLegacy(webRequest, body, authInfo)
+      ? await serveLegacy(webRequest, body, authInfo, reply)
       : await modern.fetch(webRequest, { parsedBody: body, authInfo })
 
     reply.code(response.status)

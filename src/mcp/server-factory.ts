@@ -1,10 +1,11 @@
-import { ProtocolError, ProtocolErrorCode, Server } from '@modelcontextprotocol/server'
-import type { AuthInfo, ServerContext } from '@modelcontextprotocol/server'
+import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server } from '@modelcontextprotocol/server'
+import type { AuthInfo, CompleteRequestParams, CompleteResult, ReadResourceResult, ServerContext } from '@modelcontextprotocol/server'
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv'
 import type { Config } from '../config.ts'
 import { SERVICE_VERSION } from '../version.ts'
-import type { Resources } from './resources.ts'
+import type { McpSurface } from './surface.ts'
 import type { CallScope, Toolset } from './toolset.ts'
+import type { ProgressReporter } from '../tools/tool.ts'
 
 /** Key under which the /mcp route hands the request scope to handlers, inside AuthInfo.extra. */
 const SCOPE_KEY = 'analytics-mcp/scope'
@@ -27,15 +28,56 @@ function scopeOf (context: ServerContext): CallScope {
   return scope
 }
 
+/** Where a resources/read goes: a listed resource, else the first template that matches. */
+async function readResource (surface: McpSurface, uri: string, scope: CallScope): Promise<ReadResourceResult> {
+  const resource = surface.resources.find(entry => entry.resource.uri === uri)
+  if (resource !== undefined) return await resource.read(uri, scope)
+  for (const template of surface.templates) {
+    const variables = template.match(uri)
+    if (variables !== undefined) return await template.read(uri, variables, scope)
+  }
+  throw new ResourceNotFoundError(uri, `Resource not found: ${uri}. Call resources/list and resources/templates/list to see the resources.`)
+}
+
+type CompleteRequest = CompleteRequestParams
+async function complete (surface: McpSurface, params: CompleteRequest, scope: CallScope): Promise<CompleteResult> {
+  const { ref, argument } = params
+  let values: readonly string[] = []
+  if (ref.type === 'ref/prompt') {
+    const prompt = surface.prompts.find(entry => entry.prompt.name === ref.name)
+    if (prompt === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${ref.name}. Call prompts/list to see the prompts.`)
+    values = await prompt.complete?.(argument.name, argument.value, scope) ?? []
+  } else {
+    const template = surface.templates.find(entry => entry.template.uriTemplate === ref.uri)
+    if (template === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown resource template: ${ref.uri}. Call resources/templates/list to see the templates.`)
+    values = await template.complete?.(argument.name, argument.value, scope) ?? []
+  }
+  return { completion: { values: [...values], total: values.length, hasMore: false } }
+}
+
+/** Progress notifications for a call whose client asked for them (a progressToken in _meta). */
+function progressReporter (context: ServerContext): ProgressReporter | undefined {
+  const token = context.mcpReq._meta?.progressToken
+  if (token === undefined) return undefined
+  return async (progress, total, message) => {
+    await context.mcpReq.notify({
+      method: 'notifications/progress',
+      params: { progressToken: token, progress, ...(total === undefined ? {} : { total }), ...(message === undefined ? {} : { message }) }
+    })
+  }
+}
+
 /**
  * Returns the factory that builds one low-level MCP `Server` per HTTP request. Everything
  * expensive is built once here and shared: the JSON-schema validator, the tool schemas
  * and the cached tools/list results (in the Toolset).
  *
- * Change notifications only exist for the 2026-07-28 era (subscriptions/listen): legacy
- * requests are stateless, with no stream to notify on, so their capabilities say so.
+ * What is advertised is what works statelessly. Change notifications only exist for the
+ * 2026-07-28 era (subscriptions/listen): legacy requests have no stream to notify on, so their
+ * capabilities say so. Logging is not offered: `logging/setLevel` sets a level for a session,
+ * and this server has none.
  */
-export function createServerFactory (toolset: Toolset, resources: Resources, config: Config): (era: 'legacy' | 'modern') => Server {
+export function createServerFactory (toolset: Toolset, surface: McpSurface, config: Config): (era: 'legacy' | 'modern') => Server {
   const validator = new AjvJsonSchemaValidator()
   const serverInfo = { name: 'analytics-mcp', title: config.MCP_APP_NAME, version: SERVICE_VERSION }
   const ttl = config.MCP_CACHE_CONFIG
@@ -45,23 +87,44 @@ export function createServerFactory (toolset: Toolset, resources: Resources, con
     // How long clients may reuse list results (MCP_CACHE_CONFIG list_*_ttl); per principal.
     cacheHints: {
       'tools/list': { ttlMs: ttl.list_tools_ttl * 1000, cacheScope: 'private' as const },
-      'resources/list': { ttlMs: ttl.list_resources_ttl * 1000, cacheScope: 'private' as const }
+      'resources/list': { ttlMs: ttl.list_resources_ttl * 1000, cacheScope: 'private' as const },
+      'resources/templates/list': { ttlMs: ttl.list_resources_ttl * 1000, cacheScope: 'private' as const },
+      'prompts/list': { ttlMs: ttl.list_prompts_ttl * 1000, cacheScope: 'private' as const }
     }
   }
+  const shared = { prompts: { listChanged: false }, completions: {} }
   const options = {
-    legacy: { ...common, capabilities: { tools: { listChanged: false }, resources: { subscribe: false, listChanged: false } } },
-    modern: { ...common, capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: false } } }
+    legacy: { ...common, capabilities: { ...shared, tools: { listChanged: false }, resources: { subscribe: false, listChanged: false } } },
+    modern: { ...common, capabilities: { ...shared, tools: { listChanged: true }, resources: { subscribe: true, listChanged: false } } }
   }
+  const surfaceTools = new Map(surface.tools.map(tool => [tool.listing.name, tool]))
+  const resourceList = { resources: surface.resources.map(entry => entry.resource) }
+  const templateList = { resourceTemplates: surface.templates.map(entry => entry.template) }
+  const promptList = { prompts: surface.prompts.map(entry => entry.prompt) }
 
   return function createServer (era: 'legacy' | 'modern'): Server {
     const server = new Server(serverInfo, options[era])
-    server.setRequestHandler('tools/list', (_request, context) => toolset.listFor(scopeOf(context).principal))
-    server.setRequestHandler('resources/list', () => resources.list())
-    server.setRequestHandler('resources/read', async (request, context) => await resources.read(request.params.uri, scopeOf(context).principal))
+    server.setRequestHandler('tools/list', (_request, context) => {
+      const listing = toolset.listFor(scopeOf(context).principal)
+      return surfaceTools.size === 0 ? listing : { tools: [...listing.tools, ...surface.tools.map(tool => tool.listing)] }
+    })
+    server.setRequestHandler('resources/list', () => ({ resources: resourceList.resources }))
+    server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: templateList.resourceTemplates }))
+    server.setRequestHandler('resources/read', async (request, context) => await readResource(surface, request.params.uri, scopeOf(context)))
+    server.setRequestHandler('prompts/list', () => ({ prompts: promptList.prompts }))
+    server.setRequestHandler('prompts/get', async (request, context) => {
+      const prompt = surface.prompts.find(entry => entry.prompt.name === request.params.name)
+      if (prompt === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}. Call prompts/list to see the prompts.`)
+      return await prompt.get(request.params.arguments ?? {}, scopeOf(context))
+    })
+    server.setRequestHandler('completion/complete', async (request, context) => await complete(surface, request.params, scopeOf(context)))
     server.setRequestHandler('tools/call', async (request, context) => {
       const scope = scopeOf(context)
       const signal = AbortSignal.any([scope.signal, context.mcpReq.signal])
-      const result = await toolset.call(request.params.name, request.params.arguments, { ...scope, signal })
+      const progress = progressReporter(context)
+      const own = surfaceTools.get(request.params.name)
+      if (own !== undefined) return await own.call(request.params.arguments ?? {}, context, { ...scope, signal, progress })
+      const result = await toolset.call(request.params.name, request.params.arguments, { ...scope, signal, progress })
       return server.projectCallToolResult(result, toolset.outputSchemaOf(request.params.name))
     })
     return server

@@ -10,7 +10,7 @@ import type { LinkSigner } from '../links/signer.ts'
 import { hasScope } from '../auth/scopes.ts'
 import { invalidArguments, permissionDenied, ToolError } from '../errors.ts'
 import type { ToolErrorType } from '../errors.ts'
-import type { Principal, Tool, ToolOutcome } from '../tools/tool.ts'
+import type { Principal, ProgressReporter, Tool, ToolOutcome } from '../tools/tool.ts'
 import { CACHE_ARGUMENTS } from '../cache/response-cache.ts'
 import type { CacheStatus, ResponseCache } from '../cache/response-cache.ts'
 import type { AuditStream } from '../events/audit-stream.ts'
@@ -36,6 +36,8 @@ export interface CallScope {
   principal: Principal
   log: FastifyBaseLogger
   signal: AbortSignal
+  /** Present when the client asked for progress notifications. */
+  progress?: ProgressReporter | undefined
 }
 
 export interface ToolsetDependencies {
@@ -191,7 +193,8 @@ export class Toolset {
         log,
         signal: scope.signal,
         callId,
-        availableTools: this.namesFor(principal)
+        availableTools: this.namesFor(principal),
+        progress: scope.progress
       })
       const guarded = sizeGuard === undefined ? result : sizeGuard.apply(compiled.tool, result, log)
       if (key !== undefined && cache !== undefined) await cache.set(key, guarded, cache.ttlFor(compiled.tool))

@@ -105,6 +105,8 @@ export const executeSql = (config: Config): Tool => defineTool({
     if (database.backend === 'sqlite' && args.schema !== undefined && args.schema !== 'main') {
       throw invalidArguments(`Schema "${args.schema}" does not exist: SQLite databases have only the schema "main".`, 'Omit `schema`.')
     }
+    // A long query shows the client something is happening (when it asked for progress).
+    await context.progress?.(0, 1, `Running SQL on ${database.database_name}`)
     const result = await context.engines.execute(database, {
       sql: args.sql,
       maxRows: args.limit,
@@ -115,6 +117,7 @@ export const executeSql = (config: Config): Tool => defineTool({
     }).catch((err: unknown) => {
       throw withSqlHint(err, database.backend)
     })
+    await context.progress?.(1, 1, `${result.rowCount} row${result.rowCount === 1 ? '' : 's'}`)
     // A statement that changed data or schema: cached answers about this database are stale.
     if (!result.returnsRows && !args.dry_run) context.catalog.noteDataChanged()
     const names = uniqueColumnNames(result.columns.map(column => column.name))

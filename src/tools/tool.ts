@@ -48,7 +48,12 @@ export interface ToolContext {
   availableTools: readonly string[]
   /** Add an image (a PNG preview) to the result's content, after its text. */
   attachImage?: (image: ToolImage) => void
+  /** Report progress; present only when the client asked for it (a progressToken). */
+  progress?: ProgressReporter | undefined
 }
+
+/** Sends one notifications/progress for the call in flight. */
+export type ProgressReporter = (progress: number, total?: number, message?: string) => Promise<void>
 
 /** Image content of a result, base64 as MCP carries it. */
 export interface ToolImage {

@@ -1,0 +1,108 @@
+import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError } from '@modelcontextprotocol/server'
+import type { ReadResourceResult } from '@modelcontextprotocol/server'
+import type { Catalog } from '../catalog/catalog.ts'
+import type { ListQuery } from '../catalog/list-query.ts'
+import type { Principal } from '../tools/tool.ts'
+import { completionsFor, uriTemplateMatcher } from './surface.ts'
+import type { SurfaceTemplate } from './surface.ts'
+import type { CallScope, Toolset } from './toolset.ts'
+
+/** Candidates looked at for one completion: the caller's visible objects that match the text. */
+const COMPLETION_SCAN = 200
+
+interface ObjectKind {
+  noun: string
+  scheme: string
+  tool: string
+  /** What `identifier` may be besides an id or UUID. */
+  names: string
+  /** Names of the visible objects whose name matches `search`. */
+  namesLike: (catalog: Catalog, principal: Principal, search: string) => string[]
+  /** The id of the visible object with exactly this name, for kinds whose tool takes no names. */
+  idByName?: (catalog: Catalog, principal: Principal, name: string) => number | undefined
+}
+
+/** The row named exactly `name`, else the only one named so ignoring case. */
+function byName<Row> (rows: readonly Row[], nameOf: (row: Row) => string, name: string): Row | undefined {
+  const exact = rows.find(row => nameOf(row) === name)
+  if (exact !== undefined) return exact
+  const folded = rows.filter(row => nameOf(row).toLowerCase() === name.toLowerCase())
+  return folded.length === 1 ? folded[0] : undefined
+}
+
+function searchQuery (search: string): ListQuery {
+  return { page: 1, pageSize: COMPLETION_SCAN, filters: [], orderColumn: 'id', orderDirection: 'asc', ...(search === '' ? {} : { search }) }
+}
+
+const KINDS: readonly ObjectKind[] = [
+  {
+    noun: 'dataset',
+    scheme: 'dataset',
+    tool: 'get_dataset_info',
+    names: 'table name',
+    namesLike: (catalog, principal, search) => catalog.listDatasets(searchQuery(search), principal.access).rows.map(row => row.table_name)
+  },
+  {
+    noun: 'chart',
+    scheme: 'chart',
+    tool: 'get_chart_info',
+    names: 'chart name',
+    namesLike: (catalog, principal, search) => catalog.listCharts(searchQuery(search), principal.access).rows.map(row => row.slice_name),
+    idByName: (catalog, principal, name) => byName(catalog.listCharts(searchQuery(name), principal.access).rows, row => row.slice_name, name)?.id
+  },
+  {
+    noun: 'dashboard',
+    scheme: 'dashboard',
+    tool: 'get_dashboard_info',
+    names: 'slug or title',
+    namesLike: (catalog, principal, search) => catalog.listDashboards(searchQuery(search), principal.access).rows.map(row => row.dashboard_title),
+    idByName: (catalog, principal, name) => byName(catalog.listDashboards(searchQuery(name), principal.access).rows, row => row.dashboard_title, name)?.id
+  }
+]
+
+/** "12" → 12; UUIDs and names stay text. */
+function identifierArgument (text: string): number | string {
+  return /^[1-9]\d{0,15}$/.test(text) ? Number(text) : text
+}
+
+/**
+ * Resource templates for one dataset, chart or dashboard (`dataset://orders`,
+ * `chart://Revenue%20by%20region`, `dashboard://sales`): the JSON of get_dataset_info,
+ * get_chart_info or get_dashboard_info, read through the Toolset, so scopes, roles, the cache and
+ * the size guard apply exactly as to the tool. Their `identifier` completes with the names of the
+ * objects the caller may see.
+ */
+export function objectTemplates (catalog: Catalog, toolset: Toolset): SurfaceTemplate[] {
+  return KINDS.map(kind => {
+    const uriTemplate = `${kind.scheme}://{identifier}`
+    const match = uriTemplateMatcher(uriTemplate)
+    return {
+      template: {
+        uriTemplate,
+        name: `${kind.noun}_info`,
+        title: `One ${kind.noun}`,
+        description: `What ${kind.tool} returns for one ${kind.noun}, as JSON. identifier: the ${kind.noun}'s id, UUID or ${kind.names} (completion offers the ${kind.noun}s you may see).`,
+        mimeType: 'application/json'
+      },
+      match,
+      async read (uri, variables, scope): Promise<ReadResourceResult> {
+        const text = variables.identifier ?? ''
+        const identifier = identifierArgument(text)
+        const id = typeof identifier === 'string' ? kind.idByName?.(catalog, scope.principal, text) : undefined
+        const result = await toolset.call(kind.tool, { identifier: id ?? identifier }, scope)
+        if (result.isError === true) {
+          const message = result.content.map(block => block.type === 'text' ? block.text : '').join('\n')
+          if (result._meta?.error_type === 'not_found') throw new ResourceNotFoundError(uri, message)
+          throw new ProtocolError(ProtocolErrorCode.InvalidParams, message)
+        }
+        return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(result.structuredContent) }] }
+      },
+      complete (variable, value, scope: CallScope) {
+        const tool = toolset.get(kind.tool)
+        // Names are only offered to those who may call the tool that reads the object.
+        if (variable !== 'identifier' || tool === undefined || toolset.refusal(tool, scope.principal) !== undefined) return []
+        return completionsFor(kind.namesLike(catalog, scope.principal, value), value)
+      }
+    }
+  })
+}
