@@ -79,8 +79,11 @@ function portableNode (input: JsonSchema, insideUnion: boolean, branch = false):
     node[keyword] = value
   }
   if ('const' in node) {
-    node.enum = [node.const]
+    // Gemini has no const; an enum of one value needs its type beside it.
+    const value = node.const
+    node.enum = [value]
     delete node.const
+    if (node.type === undefined && ['string', 'number', 'boolean'].includes(typeof value)) node.type = typeof value
   }
   for (const [exclusive, inclusive, step] of [['exclusiveMinimum', 'minimum', 1], ['exclusiveMaximum', 'maximum', -1]] as const) {
     const bound = node[exclusive]

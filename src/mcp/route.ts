@@ -87,6 +87,13 @@ function neededScope (app: FastifyInstance, body: { method?: unknown, params?: u
   return typeof body.method === 'string' && READ_METHODS.has(body.method) ? SCOPES.read : undefined
 }
 
+/** The tool, resource or prompt a request names, for the debug log. */
+function requestTarget (body: { params?: unknown }): string | undefined {
+  const params = body.params as { name?: unknown, uri?: unknown } | undefined
+  const target = params?.name ?? params?.uri
+  return typeof target === 'string' ? target.slice(0, 200) : undefined
+}
+
 /** A tools/call whose client asked for progress notifications: its answer streams (SSE). */
 function wantsProgress (body: { method?: unknown, params?: unknown }): boolean {
   const meta = (body.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta
@@ -195,6 +202,9 @@ export default async function mcpRoute (app: FastifyInstance, options: McpRouteO
 
     const legacy = await isLegacyRequest(webRequest, body)
     metrics.mcpRequest(body.method, legacy ? 'legacy' : 'modern')
+    // --debug (MCP_DEBUG): what each request asked for and what it got, without arguments.
+    const debug = request.log.level === 'debug' || request.log.level === 'trace'
+    if (debug) request.log.debug({ method: body.method, era: legacy ? 'legacy' : 'modern', target: requestTarget(body), user: principal.user.username }, 'MCP request')
     const response = legacy
       ? await serveLegacy(webRequest, body, authInfo, reply)
       : await modern.fetch(webRequest, { parsedBody: body, authInfo })
@@ -208,6 +218,7 @@ export default async function mcpRoute (app: FastifyInstance, options: McpRouteO
       return reply.send(response.body)
     }
     const text = await response.text()
+    if (debug) request.log.debug({ status: response.status, bytes: Buffer.byteLength(text), is_error: text.includes('"isError":true') }, 'MCP response')
     return reply.send(text === '' ? undefined : text)
   })
 
