@@ -27,16 +27,17 @@ t.test('portableInputSchema rewrites what Gemini, OpenAI-style clients and the I
       count: { type: 'integer', exclusiveMinimum: 0 },
       share: { type: 'number', exclusiveMaximum: 1 },
       kind: { const: 'xy' },
-      config: { type: 'object', propertyNames: { type: 'string' }, additionalProperties: {} },
+      config: { type: 'object', propertyNames: { type: 'string' }, additionalProperties: {}, properties: { chart_type: { type: 'string' } } },
+      free: { type: 'object' },
       list: { type: 'array' }
     },
     required: ['id'],
     additionalProperties: false
   }
   const portable = portableInputSchema(zodLike)
-  t.same(inputPortabilityFindings(portable), [], 'no finding is left')
+  t.same(inputPortabilityFindings(portable), [{ path: '.free', rule: 'object without properties' }], 'nothing is left but what needs the source to change: an object without properties (Gemini refuses it)')
   t.same(inputPortabilityFindings(zodLike).map(finding => finding.rule).sort(), [
-    'additionalProperties is a schema', 'array without items', 'no type', 'null type', 'type is an array', 'type is an array', 'type is an array',
+    'additionalProperties is a schema', 'array without items', 'no type', 'null type', 'object without properties', 'type is an array', 'type is an array', 'type is an array',
     'uses $schema', 'uses const', 'uses exclusiveMaximum', 'uses exclusiveMinimum', 'uses propertyNames'
   ].sort(), 'the checker sees each problem of the zod output')
   const properties = portable.properties as Record<string, Record<string, unknown>>
@@ -47,7 +48,7 @@ t.test('portableInputSchema rewrites what Gemini, OpenAI-style clients and the I
   t.same(properties.count, { type: 'integer', minimum: 1 }, 'an exclusive integer bound becomes the inclusive one')
   t.same(properties.share, { type: 'number', maximum: 1 })
   t.same(properties.kind, { enum: ['xy'], type: 'string' })
-  t.same(properties.config, { type: 'object', additionalProperties: true })
+  t.same(properties.config, { type: 'object', additionalProperties: true, properties: { chart_type: { type: 'string' } } })
   t.same(properties.list, { type: 'array', items: { type: 'string' } })
   t.same(portable.required, ['id'], 'required and additionalProperties stay')
 })

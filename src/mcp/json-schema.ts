@@ -4,7 +4,7 @@
  * Input schemas are what a model fills in, so they must load in every client people run:
  * Claude, ChatGPT, the Inspector and Gemini (whose function declarations are an OpenAPI
  * subset: one `type` per node, never `type` beside `anyOf`, no `null` type, no `$ref`, array
- * `items` always given). `portableInputSchema` rewrites zod's 2020-12 output into that subset
+ * `items` always given, objects with properties). `portableInputSchema` rewrites zod's 2020-12 output into that subset
  * and `inputPortabilityFindings` proves it; the server still validates arguments with the
  * original zod schema, so a looser advertised form never lets a bad call through.
  *
@@ -187,6 +187,8 @@ export function inputPortabilityFindings (schema: JsonSchema): PortabilityFindin
     if ('anyOf' in node && 'type' in node) add('type beside anyOf')
     if (!('type' in node) && !('anyOf' in node)) add('no type')
     if (node.type === 'array' && !isSchema(node.items)) add('array without items')
+    // Gemini: "properties: should be non-empty for OBJECT type".
+    if (node.type === 'object' && (!isSchema(node.properties) || Object.keys(node.properties).length === 0) && path !== '') add('object without properties')
     if (isSchema(node.additionalProperties)) add('additionalProperties is a schema')
     if (Array.isArray(node.anyOf)) {
       if (insideUnion) add('anyOf inside anyOf')

@@ -40,7 +40,7 @@ function requestId (body: unknown): string | number | null {
   return null
 }
 
-function isJsonRpcMessage (body: unknown): body is { jsonrpc: '2.0', method?: unknown } {
+function isJsonRpcMessage (body: unknown): body is { jsonrpc: '2.0', method?: unknown, params?: unknown } {
   return body !== null && typeof body === 'object' && !Array.isArray(body) && (body as { jsonrpc?: unknown }).jsonrpc === '2.0'
 }
 

@@ -68,10 +68,6 @@ interface CompiledTool {
   outputSchema: Record<string, unknown>
 }
 
-const REQUEST_WRAPPER_PROPERTY = {
-  type: 'object',
-  description: 'Superset-compatible form: the same arguments wrapped in one object, e.g. {"request": {"page": 2}}. Prefer flat arguments.'
-}
 
 /**
  * The tool registry of one replica: tool schemas converted to JSON Schema once at start-up,
@@ -308,10 +304,9 @@ function compile (tool: Tool): CompiledTool {
   // Volatile tools are never cached, so Superset's cache arguments would mean nothing there.
   const cacheArguments = tool.annotations.readOnlyHint && !tool.volatile
   const properties = { ...inputSchema.properties, ...(cacheArguments ? CACHE_ARGUMENTS : {}) }
-  // Superset's {"request": {...}} form is accepted from every tool; it is advertised only where
-  // there are arguments to wrap.
-  const advertised = Object.keys(properties).length === 0 ? properties : { ...properties, request: REQUEST_WRAPPER_PROPERTY }
-  const listedInput = portableInputSchema({ ...inputSchema, properties: advertised }) as ObjectSchema
+  // Superset's {"request": {...}} form is accepted from every tool (arguments.ts) but not
+  // advertised: a property-less object is one more thing some clients refuse.
+  const listedInput = portableInputSchema({ ...inputSchema, properties }) as ObjectSchema
   const findings = inputPortabilityFindings(listedInput)
   if (findings.length > 0) {
     throw new Error(`tool ${tool.name}: input schema not portable: ${findings.map(finding => `${finding.path} ${finding.rule}`).join('; ')}`)

@@ -25,7 +25,10 @@ export const CHART_VIEWER_META = { ui: { resourceUri: CHART_VIEWER_URI }, 'ui/re
 
 // Checked by parseChartConfig, which knows Superset's synonyms (viz_type, groupby, metrics, …)
 // and says what to fix; the schema only says it is an object (or that object as JSON text).
-export const configArgument = z.union([z.record(z.string(), z.unknown()), z.string().max(100_000)]).describe(`The chart definition, with chart_type one of ${CHART_TYPES.join(', ')} (Superset viz types such as echarts_timeseries_line, pie, big_number_total work too). Call get_chart_type_schema with the chart_type for its fields and an example; e.g. {"chart_type": "xy", "kind": "line", "x": "order_date", "time_grain": "P1M", "y": ["revenue"], "group_by": "region"}.`)
+// The advertised object names chart_type, its one field every chart has: clients such as Gemini
+// refuse an object without properties.
+const configObject = z.record(z.string(), z.unknown()).meta({ properties: { chart_type: { type: 'string', description: `${CHART_TYPES.join(', ')}, or a Superset viz_type` } } })
+export const configArgument = z.union([configObject, z.string().max(100_000)]).describe(`The chart definition, with chart_type one of ${CHART_TYPES.join(', ')} (Superset viz types such as echarts_timeseries_line, pie, big_number_total work too). Call get_chart_type_schema with the chart_type for its fields and an example; e.g. {"chart_type": "xy", "kind": "line", "x": "order_date", "time_grain": "P1M", "y": ["revenue"], "group_by": "region"}.`)
 
 export const previewFormatsArgument = z.array(z.enum(PREVIEW_FORMATS)).max(5).describe('url: a link to the chart page; ascii: a text chart; table: markdown; vega_lite: a Vega-Lite spec with the data; png: an image (returned as image content)')
 
