@@ -62,3 +62,22 @@ t.test('arguments must be an object', async t => {
   fails([1, 2, 3], /must be a JSON object/)
   fails('page=1', /must be a JSON object/)
 })
+
+t.test('a missing argument is called missing, even one that takes an id or a name', async t => {
+  const { defineTool, describeIssues, READ_ONLY } = await import('../src/tools/tool.ts')
+  const z = await import('zod')
+  const tool = defineTool({
+    name: 'probe',
+    title: 'Probe',
+    description: 'test',
+    annotations: READ_ONLY,
+    input: z.strictObject({ identifier: z.union([z.int(), z.string()]), page: z.int().optional() }),
+    output: z.object({}),
+    run: () => ({}),
+    render: () => ''
+  })
+  await t.rejects(tool.invoke({}, {} as never), /identifier: required, but missing/)
+  await t.rejects(tool.invoke({ identifier: { a: 1 } }, {} as never), /identifier: Invalid input/, 'a wrong value keeps zod\'s message')
+  const unknown = z.strictObject({ a: z.string() }).safeParse({ a: 'x', b: 1 })
+  t.match(describeIssues(unknown.error as never, { a: 'x', b: 1 }), /Unrecognized key/, 'an unknown argument is not "missing"')
+})

@@ -115,7 +115,7 @@ function prepareSingleStatement (handle: OpenDatabase, sql: string): StatementSy
     } catch (err) {
       restIsEmpty = err instanceof RunnerError && err.kind === 'empty_statement'
     }
-    if (!restIsEmpty) throw new RunnerError('multiple_statements', 'Only one SQL statement can run per execute_sql call; send the statements in separate calls.')
+    if (!restIsEmpty) throw new RunnerError('multiple_statements', 'Only one SQL statement can run per execute_sql call.')
   }
   return statement
 }

@@ -58,7 +58,8 @@ function visibleCharts (context: ToolContext, chartIds: readonly number[]): Char
     if (chart === undefined) missing.push(id)
     else charts.push(chart)
   }
-  if (missing.length > 0) throw notFound(missing.length === 1 ? 'chart' : 'charts', missing.join(', '), 'id', 'list_charts')
+  if (missing.length === 1) throw notFound('chart', missing[0] as number, 'id', 'list_charts')
+  if (missing.length > 1) throw notFound('charts', missing.join(', '), 'id', 'list_charts')
   return charts
 }
 

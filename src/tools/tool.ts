@@ -185,7 +185,7 @@ export function defineTool<Input extends z.ZodObject, Output extends z.ZodObject
       const parsed = definition.input.safeParse(args)
       if (!parsed.success) {
         throw invalidArguments(
-          `Invalid arguments for ${definition.name}: ${describeIssues(parsed.error)}`,
+          `Invalid arguments for ${definition.name}: ${describeIssues(parsed.error, args)}`,
           argumentNames.length === 0 ? `${definition.name} takes no arguments.` : `Arguments of ${definition.name}: ${argumentNames.join(', ')}.`
         )
       }
@@ -196,10 +196,19 @@ export function defineTool<Input extends z.ZodObject, Output extends z.ZodObject
   }
 }
 
-/** "page_size: Too big: expected number to be <=100; filters.0.opr: Invalid option ..." */
-export function describeIssues (error: z.ZodError): string {
+/**
+ * "page_size: Too big: expected number to be <=100; filters.0.opr: Invalid option ...". A missing
+ * top-level argument says so (zod's message for a missing union, e.g. an id or a name, is only
+ * "Invalid input").
+ */
+export function describeIssues (error: z.ZodError, input?: unknown): string {
+  const given = input !== null && typeof input === 'object' ? input as Record<string, unknown> : undefined
   return error.issues.map(issue => {
     const where = issue.path.length === 0 ? '' : `${issue.path.map(String).join('.')}: `
+    const [first] = issue.path
+    if (issue.path.length === 1 && typeof first === 'string' && given !== undefined && given[first] === undefined && issue.code !== 'unrecognized_keys') {
+      return `${where}required, but missing`
+    }
     return `${where}${issue.message}`
   }).join('; ')
 }
