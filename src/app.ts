@@ -12,6 +12,7 @@ import authPlugin from './plugins/auth.ts'
 import cachePlugin from './plugins/cache.ts'
 import catalogPlugin from './plugins/catalog.ts'
 import configPlugin from './plugins/config.ts'
+import corsPlugin from './plugins/cors.ts'
 import enginesPlugin from './plugins/engines.ts'
 import healthPlugin from './plugins/health.ts'
 import linksPlugin from './plugins/links.ts'
@@ -38,7 +39,7 @@ export interface BuildAppOptions {
 
 /**
  * The service as a Fastify app: the plugin graph, registered explicitly in data-flow order.
- * config → security → metrics → health → catalog → engines → redis (+ events, audit) → auth (+ OAuth
+ * config → security → cors → metrics → health → catalog → engines → redis (+ events, audit) → auth (+ OAuth
  * metadata, token exchange) → rate limits → cache → size guard → tools → /mcp
  */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -95,6 +96,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
   try {
     await app.register(configPlugin, { config })
     await app.register(securityPlugin)
+    await app.register(corsPlugin)
     await app.register(metricsPlugin)
     await app.register(healthPlugin)
     await app.register(catalogPlugin, options.catalog === undefined ? {} : { catalog: options.catalog })

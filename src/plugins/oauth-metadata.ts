@@ -38,9 +38,9 @@ async function oauthMetadataPlugin (app: FastifyInstance): Promise<void> {
     resource_name: config.MCP_APP_NAME
   }
   for (const url of metadataPaths(config.resourceUrl)) {
-    app.get(url, async function protectedResourceMetadata (_request, reply) {
-      // Browser-based clients read it cross-origin; it holds nothing secret.
-      reply.header('access-control-allow-origin', '*').header('cache-control', 'public, max-age=3600')
+    // Browser-based clients read it cross-origin; it holds nothing secret.
+    app.get(url, { config: { cors: 'public' } }, async function protectedResourceMetadata (_request, reply) {
+      reply.header('cache-control', 'public, max-age=3600')
       return metadata
     })
   }

@@ -19,6 +19,8 @@ export interface TransportSecurityPolicy {
   allowedHostnames: readonly string[] | undefined
   /** Origins accepted exactly; origins whose host is an accepted Host name are accepted too. */
   allowedOrigins: ReadonlySet<string> | undefined
+  /** MCP_ALLOWED_ORIGINS is `*`: every Origin is accepted on purpose, not merely left unchecked. */
+  anyOrigin: boolean
 }
 
 /**
@@ -37,14 +39,15 @@ export function transportSecurityPolicy (config: Config): TransportSecurityPolic
     allowedHostnames = names.length > 0 ? names : undefined
   }
 
+  const anyOrigin = config.MCP_ALLOWED_ORIGINS.includes('*')
   let allowedOrigins: Set<string> | undefined
-  if (!config.MCP_ALLOWED_ORIGINS.includes('*')) {
+  if (!anyOrigin) {
     allowedOrigins = new Set(config.MCP_ALLOWED_ORIGINS)
     if (publicUrl !== undefined) allowedOrigins.add(publicUrl.origin)
     if (allowedHostnames === undefined && allowedOrigins.size === 0) allowedOrigins = undefined
   }
 
-  return { allowedHostnames, allowedOrigins }
+  return { allowedHostnames, allowedOrigins, anyOrigin }
 }
 
 export function originAllowed (policy: TransportSecurityPolicy, origin: string | undefined): boolean {

@@ -53,7 +53,7 @@ async function tokenExchangePlugin (app: FastifyInstance): Promise<void> {
 
   app.post('/v1/auth/', exchange)
   app.post('/v1/auth', exchange)
-  app.get('/.well-known/jwks.json', async function serviceJwks (_request, reply) {
+  app.get('/.well-known/jwks.json', { config: { cors: 'public' } }, async function serviceJwks (_request, reply) {
     reply.header('cache-control', 'public, max-age=300')
     return tokens.jwks()
   })
