@@ -139,6 +139,14 @@ t.test('SIGTERM lets an in-flight query on a keep-alive connection finish, then 
   }
   const exit = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
   child.kill('SIGTERM')
+  // While the query runs, the server stops listening: a new connection is refused (a load
+  // balancer moves on to another replica) rather than answered with 503.
+  let refused = false
+  for (let i = 0; i < 300 && !refused; i++) {
+    refused = await fetch(new URL('/healthz', url), { headers: { connection: 'close' } }).then(() => false, (err: { cause?: { code?: string } }) => err.cause?.code === 'ECONNREFUSED')
+    if (!refused) await new Promise(resolve => setTimeout(resolve, 10))
+  }
+  t.ok(refused, 'new connections are refused during shutdown')
   const response = await slow
   t.equal(response.status, 200, 'the in-flight request is answered')
   t.same(response.json.result.structuredContent.rows, [{ n: 20_000_000 }], 'with its result')
