@@ -20,11 +20,13 @@ export npm_config_nodedir := $(NODE_HOME)
 endif
 
 DEPS_STAMP := node_modules/.install-stamp
+# the compiled package (dist/); scripts/build.ts writes dist/cli.js only when the build succeeds
+BUILD_TARGET := dist/cli.js
 
-.PHONY: setup run test test-services check typecheck bench bench-png settings-doc clean distclean
+.PHONY: setup run test test-services check typecheck bench bench-png settings-doc conformance clean distclean
 
-## setup: Node 24 (if needed) and the locked dependencies
-setup: $(DEPS_STAMP)
+## setup: Node 24 (if needed), the locked dependencies and the compiled package in dist/
+setup: $(DEPS_STAMP) $(BUILD_TARGET)
 
 $(NODE_HOME)/bin/node:
 	@mkdir -p $(TOOLS_DIR)
@@ -38,9 +40,13 @@ $(DEPS_STAMP): package.json package-lock.json $(NODE_STAMP)
 	npx tap build
 	@touch $@
 
-## run: start the server on the embedded default (SQLite catalog, example data, dev user)
+$(BUILD_TARGET): $(DEPS_STAMP) tsconfig.json tsconfig.build.json scripts/build.ts $(shell find src)
+	npm run build --silent
+
+## run: start the server on the embedded default (SQLite catalog, example data, dev user),
+## through the same entry point as the installed command
 run: setup
-	node src/cli.ts run $(ARGS)
+	node bin/analytics-mcp.js run $(ARGS)
 
 ## test: type-check, then the whole tap suite (it starts real redis-server processes)
 test: setup typecheck test-services
@@ -87,7 +93,11 @@ settings-doc: setup
 	node scripts/settings-doc.ts --write
 
 clean:
-	rm -rf .tap coverage
+	rm -rf .tap coverage dist
 
 distclean: clean
 	rm -rf node_modules .tools data
+
+## conformance: the official MCP conformance suites against the real stack; prints the results table
+conformance: setup
+	npx tap --disable-coverage --reporter=tap test/conformance.test.ts

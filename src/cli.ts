@@ -169,10 +169,18 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  const code = await main(process.argv.slice(2), {
+/**
+ * The process edge: run `argv` on the process's streams and set its exit code. Called by
+ * bin/analytics-mcp.js (through dist/) and by `node src/cli.ts` in a checkout. After `run`
+ * succeeds the server keeps the process alive and exits on its own when it shuts down.
+ */
+export async function runCli (argv: string[] = process.argv.slice(2)): Promise<number> {
+  const code = await main(argv, {
     out: line => process.stdout.write(`${line}\n`),
     err: line => process.stderr.write(`${line}\n`)
   })
-  if (code !== EXIT.ok || process.argv[2] !== 'run') process.exitCode = code
+  if (code !== EXIT.ok || argv[0] !== 'run') process.exitCode = code
+  return code
 }
+
+if (import.meta.main) await runCli()

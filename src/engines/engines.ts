@@ -55,7 +55,7 @@ export interface SqlEngine {
 const INTROSPECTION_TIMEOUT_MS = 10_000
 const MAX_LISTED_TABLES = 500
 
-const RUNNER_MODULE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sqlite-runner.ts')
+const RUNNER_MODULE = fileURLToPath(new URL(`sqlite-runner${path.extname(import.meta.url)}`, import.meta.url))
 
 export class SqliteEngine implements SqlEngine {
   readonly backend = 'sqlite' as const
