@@ -115,7 +115,7 @@ export function createServerFactory (toolset: Toolset, surface: McpSurface, conf
     server.setRequestHandler('prompts/get', async (request, context) => {
       const prompt = surface.prompts.find(entry => entry.prompt.name === request.params.name)
       if (prompt === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}. Call prompts/list to see the prompts.`)
-      return await prompt.get(request.params.arguments ?? {}, scopeOf(context))
+      return await prompt.get(request.params.arguments ?? {}, scopeOf(context), context)
     })
     server.setRequestHandler('completion/complete', async (request, context) => await complete(surface, request.params, scopeOf(context)))
     server.setRequestHandler('tools/call', async (request, context) => {

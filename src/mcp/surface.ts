@@ -1,5 +1,5 @@
 import type {
-  CallToolResult, GetPromptResult, Prompt, ReadResourceResult, Resource, ResourceTemplateType, ServerContext, Tool as ListedTool
+  CallToolResult, GetPromptResult, InputRequiredResult, Prompt, ReadResourceResult, Resource, ResourceTemplateType, ServerContext, Tool as ListedTool
 } from '@modelcontextprotocol/server'
 import type { CallScope } from './toolset.ts'
 
@@ -34,13 +34,14 @@ export interface SurfaceTemplate {
 
 export interface SurfacePrompt {
   prompt: Prompt
-  get: (args: Readonly<Record<string, string>>, scope: CallScope) => Promise<GetPromptResult> | GetPromptResult
+  /** May ask the client for input first (2026-07-28 multi-round-trip): `context` carries its answers. */
+  get: (args: Readonly<Record<string, string>>, scope: CallScope, context: ServerContext) => Promise<GetPromptResult | InputRequiredResult> | GetPromptResult | InputRequiredResult
   complete?: (argument: string, value: string, scope: CallScope) => Promise<readonly string[]> | readonly string[]
 }
 
 export interface SurfaceTool {
   listing: ListedTool
-  call: (args: Record<string, unknown>, context: ServerContext, scope: CallScope) => Promise<CallToolResult> | CallToolResult
+  call: (args: Record<string, unknown>, context: ServerContext, scope: CallScope) => Promise<CallToolResult | InputRequiredResult> | CallToolResult | InputRequiredResult
 }
 
 export const EMPTY_SURFACE: McpSurface = { resources: [], templates: [], prompts: [], tools: [] }
