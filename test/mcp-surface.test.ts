@@ -104,6 +104,9 @@ t.test('templates and completions follow the caller\'s roles and scopes', async 
 
   t.same(await values('u_orders', 'dataset://{identifier}', ''), ['orders'], 'only the datasets the user may see')
   t.same(await values('u_none', 'dataset://{identifier}', ''), [], 'no role, no names')
+  const promptValues = async (username: string): Promise<string[]> => (await post(server.url, rpc('completion/complete', { ref: { type: 'ref/prompt', name: 'create_chart_guided' }, argument: { name: 'dataset', value: '' } }), as(username))).json.result.completion.values
+  t.same(await promptValues('u_orders'), ['orders'], 'the prompt\'s dataset argument offers the same names as the template')
+  t.same(await promptValues('u_none'), [])
   const hidden = await post(server.url, rpc('resources/read', { uri: 'dataset://customers' }), as('u_orders'))
   t.match(hidden.json.error.message, /No dataset matches identifier "customers"/, 'a hidden dataset reads as a missing one')
   const readOnly = await post(server.url, rpc('completion/complete', { ref: { type: 'ref/resource', uri: 'dataset://{identifier}' }, argument: { name: 'identifier', value: '' } }), as('admin', 'mcp:sql'))

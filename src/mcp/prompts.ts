@@ -4,6 +4,7 @@ import type { Catalog } from '../catalog/catalog.ts'
 import { CHART_TYPES } from '../charts/config.ts'
 import { completionsFor } from './surface.ts'
 import type { SurfacePrompt } from './surface.ts'
+import type { CallScope } from './toolset.ts'
 
 const USER_TYPES = ['analyst', 'executive', 'developer'] as const
 const FOCUS_AREAS = ['general', 'sales', 'marketing', 'operations', 'finance', 'product'] as const
@@ -71,7 +72,10 @@ function quickstart (appName: string): SurfacePrompt {
   }
 }
 
-function createChartGuided (catalog: Catalog): SurfacePrompt {
+/** Names of the datasets the caller may see that match what was typed (the dataset template's completion). */
+export type DatasetNames = (value: string, scope: CallScope) => Promise<readonly string[]> | readonly string[]
+
+function createChartGuided (catalog: Catalog, datasetNames: DatasetNames): SurfacePrompt {
   return {
     prompt: {
       name: 'create_chart_guided',
@@ -111,19 +115,16 @@ function createChartGuided (catalog: Catalog): SurfacePrompt {
         ].join('\n'))]
       }
     },
-    complete (argument, value, { principal }) {
+    complete (argument, value, scope) {
       if (argument === 'chart_type') return completionsFor(CHART_KINDS, value)
       if (argument === 'business_goal') return completionsFor(BUSINESS_GOALS, value)
-      if (argument === 'dataset' && principal.access.can('can_read', 'Dataset')) {
-        const rows = catalog.listDatasets({ page: 1, pageSize: 200, filters: [], orderColumn: 'id', orderDirection: 'asc', ...(value === '' ? {} : { search: value }) }, principal.access).rows
-        return completionsFor(rows.map(row => row.table_name), value)
-      }
+      if (argument === 'dataset') return datasetNames(value, scope)
       return []
     }
   }
 }
 
 /** Superset's two prompts, `quickstart` and `create_chart_guided`, with completions for their arguments. */
-export function servicePrompts (catalog: Catalog, appName: string): SurfacePrompt[] {
-  return [quickstart(appName), createChartGuided(catalog)]
+export function servicePrompts (catalog: Catalog, appName: string, datasetNames: DatasetNames): SurfacePrompt[] {
+  return [quickstart(appName), createChartGuided(catalog, datasetNames)]
 }

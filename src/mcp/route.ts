@@ -102,10 +102,12 @@ function wantsProgress (body: { method?: unknown, params?: unknown }): boolean {
 
 export default async function mcpRoute (app: FastifyInstance, options: McpRouteOptions = {}): Promise<void> {
   const { config, toolset, metrics, rateLimits } = app
+  const templates = objectTemplates(app.catalog, toolset)
+  const datasetTemplate = templates.find(template => template.template.uriTemplate === 'dataset://{identifier}')
   const surface = mergeSurfaces({
     resources: serviceResources(app.catalog, app.responseCache),
-    templates: objectTemplates(app.catalog, toolset),
-    prompts: servicePrompts(app.catalog, config.MCP_APP_NAME),
+    templates,
+    prompts: servicePrompts(app.catalog, config.MCP_APP_NAME, async (value, scope) => await datasetTemplate?.complete?.('identifier', value, scope) ?? []),
     tools: []
   }, options.surface)
   const createServer = createServerFactory(toolset, surface, config)
