@@ -13,7 +13,7 @@ import { authConfigProblems, authenticationRequired } from './auth/config-checks
  * (environment variables, command-line flags).
  */
 
-type SettingGroup = 'Service' | 'Authentication' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution' | 'Redis, cache, response size and rate limits' | 'Charts, links and pages'
+type SettingGroup = 'Service' | 'Load and fair sharing' | 'Authentication' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution' | 'Redis, cache, response size and rate limits' | 'Charts, links and pages'
 
 /** One key of an object setting (MCP_CACHE_CONFIG.call_tool_ttl, ...). */
 export interface SettingKey {
@@ -84,6 +84,12 @@ function booleanSetting (group: SettingGroup, defaultValue: boolean, description
 function integerSetting (group: SettingGroup, defaultValue: number, min: number, max: number, description: string) {
   const error = `expected an integer between ${min} and ${max}`
   return { group, description, type: `integer ${min}–${max}`, default: defaultValue, schema: z.preprocess(integerText, z.int({ error }).min(min, { error }).max(max, { error })) }
+}
+
+/** An integer that may be left unset (its default is then derived from other settings). */
+function optionalIntegerSetting (group: SettingGroup, min: number, max: number, description: string) {
+  const error = `expected an integer between ${min} and ${max}`
+  return { group, description, type: `integer ${min}–${max}`, default: undefined, schema: z.preprocess(raw => integerText(blankAsUnset(raw)), z.int({ error }).min(min, { error }).max(max, { error }).optional()) }
 }
 
 function stringSetting (group: SettingGroup, defaultValue: string, description: string, check?: (value: string) => string | undefined) {
@@ -256,6 +262,16 @@ function checkHttpUrl (value: string): string | undefined {
   return undefined
 }
 
+function checkProxyAddress (value: string): string | undefined {
+  const [address = '', bits, ...rest] = value.split('/')
+  const version = isIP(address)
+  const maxBits = version === 6 ? 128 : 32
+  if (version === 0 || rest.length > 0 || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits))) {
+    return `"${value}" is not an IP address or CIDR range (e.g. 10.0.0.0/8, fd00::/8)`
+  }
+  return undefined
+}
+
 function checkHostname (value: string): string | undefined {
   if (value === '*') return undefined
   const bracketedIpv6 = /^\[[0-9a-f:.]+\]$/i.test(value)
@@ -292,6 +308,16 @@ export const SETTINGS = {
   MCP_DEV_USERNAME: optionalStringSetting('Service', 'Development mode (authentication off): the catalog user every MCP call runs as; `admin` when unset. The user must exist and be active. Setting it together with authentication stops start-up.'),
   MCP_SHUTDOWN_TIMEOUT: integerSetting('Service', 10, 0, 600, 'Seconds to let in-flight requests finish after SIGTERM before the process exits.'),
 
+  MCP_EVENT_LOOP_MAX_DELAY_MS: integerSetting('Load and fair sharing', 1000, 0, 60_000, 'Load shedding: while the event loop lags more than this many milliseconds, /mcp answers 503 with Retry-After (probes and /metrics still answer). 0 turns it off.'),
+  MCP_SQL_USER_CONCURRENCY: optionalIntegerSetting('Load and fair sharing', 1, 64, 'Queries one user may run at once on a replica; more wait in that user\'s queue, and waiting users take turns (round-robin). Unset: MCP_SQL_WORKERS − 1 (at least 1), so a runner is always left for someone else.'),
+  MCP_SQL_USER_QUEUE_LIMIT: integerSetting('Load and fair sharing', 16, 0, 100_000, 'Queries one user may have waiting for a runner; beyond it that user\'s execute_sql answers "busy" (others are unaffected).'),
+  MCP_RENDER_WORKERS: integerSetting('Load and fair sharing', 1, 1, 32, 'Worker threads that render chart images (Vega → SVG → PNG) off the event loop.'),
+  MCP_RENDER_QUEUE_LIMIT: integerSetting('Load and fair sharing', 16, 0, 10_000, 'Renders allowed to wait for a worker; beyond it a PNG preview answers "busy, retry".'),
+  MCP_RENDER_USER_CONCURRENCY: integerSetting('Load and fair sharing', 1, 1, 32, 'Renders one user may run at once; more wait in that user\'s queue (round-robin across users).'),
+  MCP_RENDER_USER_QUEUE_LIMIT: integerSetting('Load and fair sharing', 4, 0, 10_000, 'Renders one user may have waiting; beyond it that user gets "busy, retry".'),
+  MCP_RENDER_TIMEOUT: integerSetting('Load and fair sharing', 30, 1, 600, 'Seconds a render may wait and run; past it the render is stopped (its worker thread is ended).'),
+  MCP_RENDER_MEMORY_MB: integerSetting('Load and fair sharing', 256, 32, 8192, 'Heap limit of each render worker thread, in MiB; a render that needs more ends its worker, not the server.'),
+
   MCP_AUTH_ENABLED: booleanSetting('Authentication', false, 'Require a bearer JWT on /mcp (RFC 6750). Needs MCP_JWT_AUDIENCE and key material (MCP_JWKS_URI, MCP_JWT_PUBLIC_KEY or MCP_JWT_SECRET).'),
   MCP_JWT_ALGORITHM: enumSetting('Authentication', 'RS256', JWT_ALGORITHMS, 'The one signing algorithm accepted (tokens with any other `alg`, including `none`, are refused). RS*/ES* use MCP_JWKS_URI or MCP_JWT_PUBLIC_KEY; HS* use MCP_JWT_SECRET.'),
   MCP_JWKS_URI: optionalStringSetting('Authentication', 'JWKS endpoint of the identity provider (RS*/ES*); keys are cached by `kid`, an unknown `kid` triggers a rate-limited refetch.', checkHttpUrl),
@@ -303,6 +329,8 @@ export const SETTINGS = {
   MCP_REQUIRED_SCOPES: listSetting('Authentication', 'Scopes every token or API key must carry (403 insufficient_scope otherwise), on top of the per-tool scopes.', checkedString(undefined, LIST_ERROR)),
   MCP_ALLOW_UNSCOPED_TOKENS: booleanSetting('Authentication', false, 'Accept JWTs that carry no `scope`/`scp` claim as allowed every tool scope (their roles still limit them). Off: such tokens have no scopes, so every tool answers 403 insufficient_scope. For identity providers that put no scopes in machine tokens (e.g. Entra ID app-only tokens).'),
   MCP_JWT_CLOCK_SKEW: integerSetting('Authentication', 60, 0, 600, 'Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.'),
+  MCP_JWT_MAX_LIFETIME: integerSetting('Authentication', 86_400, 60, 31_536_000, 'Longest token lifetime accepted, in seconds: `exp` − `iat` (or `exp` − now without `iat`). Longer-lived tokens, and an `exp` that is not a finite number, are refused.'),
+  MCP_AUTH_FAILURE_LIMIT: integerSetting('Authentication', 30, 0, 100_000, 'Failed authentications per minute one client address may make (the same number at once); past it every request from that address with a credential gets 429 and Retry-After until the budget refills. Behind a proxy set MCP_TRUSTED_PROXIES so the address is the client\'s. 0 turns it off.'),
   MCP_JWT_DEBUG_ERRORS: booleanSetting('Authentication', false, 'Log why a token was refused (server side only; responses never say).'),
   MCP_JWKS_CACHE_TTL: integerSetting('Authentication', 600, 10, 86_400, 'Seconds the JWKS key set is used before it is fetched again in the background (a set that cannot be refreshed keeps working).'),
   MCP_JWKS_TIMEOUT: integerSetting('Authentication', 5, 1, 60, 'Seconds a JWKS fetch may take before the request is answered without it.'),
@@ -334,6 +362,7 @@ export const SETTINGS = {
   MCP_ALLOWED_ORIGINS: listSetting('HTTP and transport security', 'Origins (scheme://host[:port]) accepted when a request carries an Origin header, e.g. https://claude.ai. Also accepted: origins whose host is an accepted Host name (see MCP_ALLOWED_HOSTS), and localhost origins when bound to loopback. "*" disables the check.', originItem),
   MCP_LISTEN_STREAMS_PER_PRINCIPAL: integerSetting('HTTP and transport security', 10, 1, 10_000, 'Open subscriptions/listen streams (change notifications, protocol 2026-07-28) one user may hold on a replica; one more gets 429.'),
   MCP_LISTEN_STREAM_MAX_SECONDS: integerSetting('HTTP and transport security', 3600, 10, 86_400, 'Longest life of a subscriptions/listen stream; it also ends when its credential expires or its user is deactivated. Clients listen again with a fresh credential.'),
+  MCP_TRUSTED_PROXIES: listSetting('HTTP and transport security', 'Addresses or CIDR ranges of proxies (ingress controllers, load balancers) whose X-Forwarded-For names the client, e.g. 10.0.0.0/8. The client address feeds MCP_AUTH_FAILURE_LIMIT and the logs. Empty: the peer address is the client.', checkedString(checkProxyAddress, LIST_ERROR)),
   MCP_MAX_REQUEST_BYTES: integerSetting('HTTP and transport security', 1_048_576, 1024, 67_108_864, 'Largest accepted request body in bytes; larger bodies get 413.'),
 
   MCP_SQL_WORKERS: integerSetting('SQL execution', 2, 1, 64, 'Query runner processes per replica. Each runs one query at a time; a query past its timeout is stopped by ending its process.'),
@@ -341,7 +370,7 @@ export const SETTINGS = {
   MCP_SQL_DEFAULT_LIMIT: integerSetting('SQL execution', 1000, 1, 1_000_000, 'Row cap of execute_sql when the call gives no `limit`.'),
   MCP_SQL_MAX_LIMIT: integerSetting('SQL execution', 10_000, 1, 1_000_000, 'Ceiling of the `limit` argument of execute_sql.'),
   MCP_SQL_MAX_RESULT_BYTES: integerSetting('SQL execution', 8_388_608, 65_536, 268_435_456, 'Size budget of one execute_sql result (estimated JSON bytes); rows past it are left out and the result says truncated.'),
-  MCP_SQL_RUNNER_MEMORY_MB: integerSetting('SQL execution', 512, 64, 65_536, 'Heap limit of each query runner process, in MiB; a query that needs more ends its runner (the server is unaffected).'),
+  MCP_SQL_RUNNER_MEMORY_MB: integerSetting('SQL execution', 512, 64, 65_536, 'Memory of each query runner process beyond what it needs to start, in MiB. Bounds the V8 heap and, on Linux, the process data size (RLIMIT_DATA), so SQLite\'s own memory, its sorts and temporary tables (kept in memory, never on disk) are bounded too; a query that needs more is refused with "resource_limit" (the server is unaffected).'),
   MCP_SQL_DEFAULT_TIMEOUT: integerSetting('SQL execution', 30, 1, 3600, 'Seconds a query may run when the call gives no `timeout`.'),
   MCP_SQL_MAX_TIMEOUT: integerSetting('SQL execution', 300, 1, 3600, 'Ceiling of the `timeout` argument of execute_sql, in seconds.'),
 

@@ -65,6 +65,8 @@ export type ToolErrorType =
   | 'multiple_statements'
   | 'empty_statement'
   | 'result_too_large'
+  /** A query or render needed more memory (or temporary storage) than its configured limit. */
+  | 'resource_limit'
   | 'query_timeout'
   | 'cancelled'
   | 'busy'
@@ -101,6 +103,11 @@ export function notFound (kind: string, identifier: string | number, lookups: st
 /** The caller may not do this (a missing class permission, scope or data access); Superset's permission_denied. */
 export function permissionDenied (message: string, hint?: string): ToolError {
   return new ToolError('permission_denied', message, hint)
+}
+
+/** No capacity right now (a full queue): retry after `retryAfterSeconds`; `_meta` carries retry_after_seconds. */
+export function busy (message: string, retryAfterSeconds: number, hint = `Retry in ${retryAfterSeconds} s.`): ToolError {
+  return new ToolError('busy', message, hint, { retry_after_seconds: retryAfterSeconds })
 }
 
 export function invalidArguments (message: string, hint?: string): ToolError {

@@ -26,6 +26,7 @@ export type RunnerErrorKind =
   | 'multiple_statements'
   | 'empty_statement'
   | 'result_too_large'
+  | 'resource_limit'
   | 'database_unavailable'
 
 export type RunnerResponse =

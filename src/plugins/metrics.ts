@@ -1,6 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { performance } from 'node:perf_hooks'
+import type { EventLoopUtilization } from 'node:perf_hooks'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { FairQueueOptions } from '../concurrency/fair-queue.ts'
 import type { QueryObservation } from '../engines/engines.ts'
 import type { RunnerEndReason } from '../engines/runner-pool.ts'
 import type { CallOutcome, ToolCallHooks } from '../mcp/toolset.ts'
@@ -35,7 +38,18 @@ export interface ServiceMetrics {
   sizeGuard: (tool: string, action: 'warned' | 'truncated' | 'refused') => void
   /** Requests and tool calls refused by a rate limit. */
   rateLimited: (scope: 'principal' | 'tool', tool?: string) => void
+  /** Queue depth, wait time and refusals of a fair work queue (SQL runners, chart renders). */
+  workQueue: (pool: WorkPool) => Pick<FairQueueOptions, 'onDepth' | 'onWait' | 'onRefused'>
+  /** One chart render in a worker thread, by outcome. */
+  render: (outcome: RenderOutcome, seconds: number) => void
+  /** One /mcp request answered 503 because the event loop lagged (load shedding). */
+  loadShed: () => void
+  /** One request refused because its client address failed authentication too often. */
+  authThrottled: () => void
 }
+
+export type WorkPool = 'sql' | 'render'
+export type RenderOutcome = 'success' | 'error' | 'timeout' | 'busy' | 'crashed'
 
 /** Redis operations whose failures are counted (the request goes on without them). */
 export type RedisOperation = 'connection' | 'cache_get' | 'cache_set' | 'rate_limit' | 'publish' | 'subscribe' | 'audit'
@@ -94,6 +108,38 @@ export function createServiceMetrics (): ServiceMetrics {
   const rateLimitRefusals = new Counter({ name: 'mcp_rate_limited_total', help: 'Requests refused by a rate limit, by scope (principal, tool) and tool', labelNames: ['scope', 'tool'], registers: [registry] })
   const runnerRestarts = new Counter({ name: 'sql_runner_restarts_total', help: 'Query runner processes ended mid-query, by reason (timeout, cancelled, crashed)', labelNames: ['reason'], registers: [registry] })
 
+  const queueDepth = new Gauge({ name: 'mcp_work_queue_depth', help: 'Jobs waiting for a slot, by pool (sql: query runners, render: chart render threads)', labelNames: ['pool'], registers: [registry] })
+  const queueWait = new Histogram({
+    name: 'mcp_work_queue_wait_seconds',
+    help: 'Time a job waited for a slot (per-user fair queue), by pool',
+    labelNames: ['pool'],
+    buckets: [0, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry]
+  })
+  const queueRefusals = new Counter({ name: 'mcp_work_queue_refused_total', help: 'Jobs refused a place in a queue, by pool and reason (queue_full, key_queue_full: one user\'s queue is full)', labelNames: ['pool', 'reason'], registers: [registry] })
+  const renders = new Histogram({
+    name: 'chart_render_duration_seconds',
+    help: 'Chart image renders in worker threads, by outcome (success, error, timeout, busy, crashed)',
+    labelNames: ['outcome'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry]
+  })
+  const shed = new Counter({ name: 'mcp_load_shed_total', help: '/mcp requests answered 503 because the event loop lagged past MCP_EVENT_LOOP_MAX_DELAY_MS', registers: [registry] })
+  const throttled = new Counter({ name: 'mcp_auth_throttled_total', help: 'Requests refused (429) because their client address failed authentication more than MCP_AUTH_FAILURE_LIMIT allows', registers: [registry] })
+  // Event-loop utilisation (busy share of wall time) between two scrapes; prom-client has lag, not this.
+  let lastUtilization: EventLoopUtilization = performance.eventLoopUtilization()
+  new Gauge({
+    name: 'nodejs_eventloop_utilization_ratio',
+    help: 'Share of time the event loop was busy since the previous scrape (0..1)',
+    registers: [registry],
+    collect () {
+      const now = performance.eventLoopUtilization()
+      this.set(performance.eventLoopUtilization(now, lastUtilization).utilization)
+      lastUtilization = now
+    }
+  })
+  for (const pool of ['sql', 'render'] as const) queueDepth.set({ pool }, 0)
+
   return {
     registry,
     httpRequest (labels, seconds) {
@@ -130,7 +176,15 @@ export function createServiceMetrics (): ServiceMetrics {
     redisError: operation => redisErrors.inc({ operation }),
     cacheLookup: (tool, result) => cacheLookups.inc({ tool, result }),
     sizeGuard: (tool, action) => sizeGuardActions.inc({ tool, action }),
-    rateLimited: (scope, tool) => rateLimitRefusals.inc({ scope, tool: tool ?? '' })
+    rateLimited: (scope, tool) => rateLimitRefusals.inc({ scope, tool: tool ?? '' }),
+    workQueue: pool => ({
+      onDepth: waiting => queueDepth.set({ pool }, waiting),
+      onWait: seconds => queueWait.observe({ pool }, seconds),
+      onRefused: reason => queueRefusals.inc({ pool, reason })
+    }),
+    render: (outcome, seconds) => renders.observe({ outcome }, seconds),
+    loadShed: () => shed.inc(),
+    authThrottled: () => throttled.inc()
   }
 }
 
