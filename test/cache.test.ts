@@ -245,6 +245,35 @@ t.test('what a catalog write does not announce', async t => {
     t.equal(server.app.responseCache?.ttlFor(tool), 60, 'and changes made outside (ETL) show within a minute: its table list is cached 60 s at most')
   })
 
+  t.test('a statement that changes nothing flushes no cache and tells no replica', async t => {
+    const file = path.join(t.testdir(), 'noop.db')
+    new BetterSqlite3(file).exec('CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1)').close()
+    catalog.createDatabase({ database_name: 'noop', backend: 'sqlite', connection: file, allow_dml: true })
+    const announced: string[] = []
+    const stop = catalog.onChange(change => announced.push(change))
+    t.teardown(stop)
+    await call('get_database_info', { identifier: 'examples' })
+    const version = catalog.contentState().version
+    const noOps = [
+      ['examples', 'DROP TABLE IF EXISTS no_such_table'],
+      ['noop', 'DROP TABLE IF EXISTS no_such_table'],
+      ['noop', 'UPDATE a SET x = 2 WHERE x = 99'],
+      ['noop', 'DELETE FROM a WHERE 0'],
+      ['noop', 'CREATE TABLE IF NOT EXISTS a (x INTEGER)']
+    ]
+    for (const [database, sql] of noOps) {
+      const result = await call('execute_sql', { database_id: database, sql })
+      t.notOk(result.isError, `${sql} runs on ${database ?? ''}`)
+    }
+    t.equal(catalog.contentState().version, version, 'the content version did not move')
+    t.same(announced, [], 'no content event went out')
+    t.equal((await call('get_database_info', { identifier: 'examples' }))._meta.cache_status.hit, true, 'the cached answer is still used')
+    const changed = await call('execute_sql', { database_id: 'noop', sql: 'UPDATE a SET x = 3 RETURNING x' })
+    t.same(changed.structuredContent.rows, [{ x: 3 }])
+    t.equal(catalog.contentState().version, version + 1, 'a change that returns rows counts as a change')
+    t.same(announced, ['content'])
+  })
+
   t.test('joining a role that grants nothing still changes what get_instance_info shows', async t => {
     await call('get_instance_info')
     t.equal((await call('get_instance_info'))._meta.cache_status.hit, true)

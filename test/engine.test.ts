@@ -198,7 +198,7 @@ t.test('read-only databases', async t => {
     const rowCapped = await engines.execute(examples, request('SELECT order_id FROM orders', { maxRows: 2 }))
     t.equal(rowCapped.truncatedBy, 'rows')
     t.equal(await errorTypeOf(engines.execute(examples, request("SELECT printf('%.*c', 2000000, 'x')", { maxBytes: 1_000_000 }))), 'result_too_large', 'a single row over the budget')
-    t.equal(await errorTypeOf(engines.execute(examples, request("SELECT printf('%.*c', 400000000, 'x') AS huge"))), 'result_too_large', 'a 400 MB value never reaches the server')
+    t.equal(await errorTypeOf(engines.execute(examples, request("SELECT printf('%.*c', 400000000, 'x') AS huge"))), 'resource_limit', 'a 400 MB value is refused by the runner\'s memory limit and never reaches the server')
   })
 
   t.test('a runner that dies mid-query fails that query only', async t => {

@@ -5,7 +5,7 @@
  * another user's job by at most the time one job takes, never by the flood's length.
  */
 
-export type QueueRefusalReason = 'queue_full' | 'key_queue_full' | 'timeout' | 'cancelled' | 'closed'
+export type QueueRefusalReason = 'queue_full' | 'key_queue_full' | 'timeout' | 'cancelled' | 'closed' | 'unavailable'
 
 /** Why a job got no slot; callers turn it into their own tool error. */
 export class QueueRefusal extends Error {
@@ -56,12 +56,15 @@ interface Waiter {
 interface KeyState {
   running: number
   waiting: Waiter[]
+  /** When this key last got a slot (a tick); -1 for never. The least recently served goes next. */
+  servedAt: number
 }
 
 export class FairQueue {
   private readonly options: FairQueueOptions
-  /** Keys in turn order; a key that is served moves to the back. */
+  /** Keys with work running or waiting. */
   private readonly keys = new Map<string, KeyState>()
+  private tick = 0
   private running = 0
   private waiting = 0
   private closed = false
@@ -148,7 +151,7 @@ export class FairQueue {
   private stateOf (key: string): KeyState {
     let state = this.keys.get(key)
     if (state === undefined) {
-      state = { running: 0, waiting: [] }
+      state = { running: 0, waiting: [], servedAt: -1 }
       this.keys.set(key, state)
     }
     return state
@@ -162,6 +165,7 @@ export class FairQueue {
   private take (key: string, state: KeyState): Release {
     this.running++
     state.running++
+    state.servedAt = this.tick++
     let released = false
     return () => {
       if (released) return
@@ -182,20 +186,20 @@ export class FairQueue {
       const waiter = state.waiting.shift()
       if (waiter === undefined) continue
       this.setWaiting(this.waiting - 1)
-      // Served: this key goes to the back of the turn order.
-      this.keys.delete(key)
-      this.keys.set(key, state)
       this.options.onWait?.((performance.now() - waiter.enqueuedAt) / 1000)
       waiter.grant(this.take(key, state))
     }
   }
 
+  /** Round-robin: of the keys that may take a slot, the one served longest ago (or never). */
   private nextKey (): [string, KeyState] | undefined {
+    let next: [string, KeyState] | undefined
     for (const entry of this.keys) {
       const state = entry[1]
-      if (state.waiting.length > 0 && state.running < this.options.perKeyRunning) return entry
+      if (state.waiting.length === 0 || state.running >= this.options.perKeyRunning) continue
+      if (next === undefined || state.servedAt < next[1].servedAt) next = entry
     }
-    return undefined
+    return next
   }
 
   private setWaiting (waiting: number): void {

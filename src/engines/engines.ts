@@ -19,6 +19,8 @@ export interface QueryRequest {
   timeoutMs: number
   dryRun: boolean
   signal?: AbortSignal | undefined
+  /** Whose query this is: queries wait in per-owner queues that take turns (fair sharing). */
+  owner?: string | undefined
 }
 
 /** Outcome labels of the SQL metrics. */
@@ -47,7 +49,7 @@ export interface SqlEngine {
   readonly backend: Backend
   execute: (database: DatabaseRecord, request: QueryRequest) => Promise<QueryResult>
   /** Tables and views a query can read, for models writing SQL. */
-  listTables: (database: DatabaseRecord, signal?: AbortSignal) => Promise<TableInfo[]>
+  listTables: (database: DatabaseRecord, signal?: AbortSignal, owner?: string) => Promise<TableInfo[]>
   close: () => Promise<void>
 }
 
@@ -74,11 +76,12 @@ export class SqliteEngine implements SqlEngine {
       maxRows: request.maxRows,
       maxBytes: request.maxBytes,
       dryRun: request.dryRun
-    }, request.timeoutMs, request.signal)
+    }, request.timeoutMs, request.signal, request.owner)
   }
 
-  async listTables (database: DatabaseRecord, signal?: AbortSignal): Promise<TableInfo[]> {
+  async listTables (database: DatabaseRecord, signal?: AbortSignal, owner?: string): Promise<TableInfo[]> {
     const result = await this.execute(database, {
+      owner,
       sql: "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%' ORDER BY name",
       maxRows: MAX_LISTED_TABLES,
       maxBytes: 1_048_576,
@@ -102,17 +105,25 @@ const OUTCOME_BY_ERROR: Readonly<Record<string, QueryOutcome>> = {
   read_only: 'refused',
   not_allowed: 'refused',
   multiple_statements: 'refused',
-  empty_statement: 'refused'
+  empty_statement: 'refused',
+  resource_limit: 'refused'
 }
 
 /** The engines of this replica, one per backend, with query metrics around every call. */
 export class EngineRegistry {
   private readonly engines: ReadonlyMap<Backend, SqlEngine>
   private readonly hooks: EngineHooks
+  private readonly owner: string | undefined
 
-  constructor (engines: readonly SqlEngine[], hooks: EngineHooks = {}) {
-    this.engines = new Map(engines.map(engine => [engine.backend, engine]))
+  constructor (engines: readonly SqlEngine[] | ReadonlyMap<Backend, SqlEngine>, hooks: EngineHooks = {}, owner?: string) {
+    this.engines = engines instanceof Map ? engines : new Map((engines as readonly SqlEngine[]).map(engine => [engine.backend, engine]))
     this.hooks = hooks
+    this.owner = owner
+  }
+
+  /** The same engines, with every query counted as `owner`'s for fair sharing. */
+  forPrincipal (owner: string): EngineRegistry {
+    return new EngineRegistry(this.engines, this.hooks, owner)
   }
 
   engineFor (backend: Backend): SqlEngine {
@@ -126,7 +137,7 @@ export class EngineRegistry {
     let outcome: QueryOutcome = 'error'
     let rows = 0
     try {
-      const result = await this.engineFor(database.backend).execute(database, request)
+      const result = await this.engineFor(database.backend).execute(database, { owner: this.owner, ...request })
       outcome = 'success'
       rows = result.rowCount
       return result
@@ -139,7 +150,7 @@ export class EngineRegistry {
   }
 
   listTables (database: DatabaseRecord, signal?: AbortSignal): Promise<TableInfo[]> {
-    return this.engineFor(database.backend).listTables(database, signal)
+    return this.engineFor(database.backend).listTables(database, signal, this.owner)
   }
 
   async close (): Promise<void> {

@@ -49,6 +49,8 @@ export interface QueryResult {
   truncatedBy: 'rows' | 'bytes' | null
   /** Rows changed by a data-modifying statement; null for queries. */
   affectedRows: number | null
+  /** Whether the statement changed anything: rows (also via RETURNING) or the schema (DDL). */
+  changed: boolean
   returnsRows: boolean
   executionMs: number
 }

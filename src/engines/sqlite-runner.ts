@@ -8,9 +8,15 @@
  * - an authorizer denies ATTACH/DETACH (also VACUUM INTO), transactions, extension loading,
  *   every PRAGMA but table introspection, and, on read-only databases, every write;
  * - only one statement per call: SQLite compiles the first statement and the rest of the
- *   text must compile to nothing.
+ *   text must compile to nothing (and text holding a NUL, which SQLite would stop reading at,
+ *   is refused);
+ * - memory is bounded by the OS, not by V8 alone: on Linux the runner caps its own data size
+ *   (RLIMIT_DATA, via prlimit) at its start-up size plus `--memory-mb`, and SQLite keeps
+ *   temporary tables and sort spills in memory (temp_store = MEMORY), so a huge blob, sort or
+ *   join fails with "out of memory" instead of growing the process or filling the disk.
  */
-import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { DatabaseSync, constants } from 'node:sqlite'
 import type { StatementSync } from 'node:sqlite'
 import type { RunnerRequest, RunnerResponse, RunnerErrorKind, QueryColumn, QueryResult } from './protocol.ts'
@@ -42,7 +48,31 @@ interface OpenDatabase {
   db: DatabaseSync
   /** Why the authorizer refused the last statement, for a clear error message. */
   denial: { kind: RunnerErrorKind, message: string } | undefined
+  /** Set while the runner runs its own bookkeeping statements, which the authorizer lets through. */
+  internal: boolean
 }
+
+/** `--memory-mb=N`: this runner's memory beyond its start-up size. */
+const MEMORY_MB = Number(process.argv.find(arg => arg.startsWith('--memory-mb='))?.slice('--memory-mb='.length) ?? NaN)
+
+/**
+ * Cap this process's data size (heap and private mappings) at what it uses now plus the
+ * budget. Node cannot call setrlimit itself; util-linux's prlimit can, on a running process.
+ * V8 reserves ~0.5 GB at start-up, so a fixed cap on the command line would not start at all.
+ */
+function limitOwnMemory (): void {
+  if (!Number.isFinite(MEMORY_MB) || process.platform !== 'linux') return
+  try {
+    const kib = /^VmData:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]
+    if (kib === undefined) return
+    const limit = Number(kib) * 1024 + MEMORY_MB * 1024 * 1024
+    execFileSync('prlimit', ['--pid', String(process.pid), `--data=${limit}:${limit}`], { stdio: 'ignore' })
+  } catch {
+    // No prlimit: the server warns at start-up (engines plugin); V8's heap limit still applies.
+  }
+}
+
+limitOwnMemory()
 
 const handles = new Map<string, OpenDatabase>()
 
@@ -61,8 +91,12 @@ function openDatabase (file: string, allowDml: boolean): OpenDatabase {
   }
   db.enableDefensive(true)
   if (!allowDml) db.exec('PRAGMA query_only = 1')
-  const handle: OpenDatabase = { db, denial: undefined }
+  // Sorts, GROUP BY and temporary results spill to memory (bounded by RLIMIT_DATA), never to
+  // temp files that could fill the pod's ephemeral storage.
+  db.exec('PRAGMA temp_store = MEMORY')
+  const handle: OpenDatabase = { db, denial: undefined, internal: false }
   db.setAuthorizer((action, arg1, arg2) => {
+    if (handle.internal) return constants.SQLITE_OK
     const refuse = (kind: RunnerErrorKind, message: string): number => {
       handle.denial = { kind, message }
       return constants.SQLITE_DENY
@@ -101,6 +135,8 @@ class RunnerError extends Error {
 
 function prepareSingleStatement (handle: OpenDatabase, sql: string): StatementSync {
   handle.denial = undefined
+  // SQLite reads statement text up to the first NUL: whatever follows would be dropped silently.
+  if (sql.includes('\u0000')) throw new RunnerError('sql_error', 'The SQL text contains a NUL character (\\u0000); SQLite would ignore everything after it. Remove it and send each statement in its own call.')
   const statement = prepare(handle, sql)
   const source = statement.sourceSQL
   const start = sql.indexOf(source)
@@ -140,12 +176,18 @@ function toRunnerError (handle: OpenDatabase, err: unknown): RunnerError {
   if (error.errcode === 8) {
     return new RunnerError('read_only', 'This database is read-only: execute_sql may only read data here.')
   }
+  // SQLITE_NOMEM (the runner's memory cap) and SQLITE_FULL (temporary storage).
+  if (error.errcode === 7 || error.errcode === 13) {
+    const limit = Number.isFinite(MEMORY_MB) ? ` (${MEMORY_MB} MiB, MCP_SQL_RUNNER_MEMORY_MB)` : ''
+    return new RunnerError('resource_limit', `The query needed more memory than a query runner may use${limit}: large sorts, joins, DISTINCT/GROUP BY over many rows and huge values all count. Filter or aggregate first, select fewer or smaller columns, or add a LIMIT.`)
+  }
   return new RunnerError('sql_error', error.message ?? String(err))
 }
 
-/** Estimated JSON size of a cell, for the result's size budget. */
+/** Estimated JSON size of a cell as SQLite returned it (blobs become base64), for the result's size budget. */
 function cellBytes (value: unknown): number {
   if (typeof value === 'string') return value.length + 2
+  if (value instanceof Uint8Array) return Math.ceil(value.byteLength / 3) * 4 + 2
   return value === null ? 4 : 8
 }
 
@@ -164,6 +206,33 @@ function inferType (value: unknown): string | null {
   return 'TEXT'
 }
 
+/**
+ * What a statement changed: rows, as the growth of total_changes() (sqlite3_changes() keeps
+ * the count of the last INSERT/UPDATE/DELETE across DDL), and the schema, as a new
+ * schema_version. A no-op such as `DROP TABLE IF EXISTS missing` changes neither, so it does
+ * not count as a data change (which would flush every user's cache).
+ */
+function changeMeter (handle: OpenDatabase, allowDml: boolean): { rows: () => number, since: () => boolean } {
+  // A read-only handle (query_only, authorizer) cannot change anything.
+  if (!allowDml) return { rows: () => 0, since: () => false }
+  const read = (sql: string): number => {
+    handle.internal = true
+    try {
+      const statement = handle.db.prepare(sql)
+      statement.setReturnArrays(true)
+      return Number((statement.get() as unknown as unknown[])[0])
+    } finally {
+      handle.internal = false
+    }
+  }
+  const rowsBefore = read('SELECT total_changes()')
+  const schemaBefore = read('PRAGMA schema_version')
+  return {
+    rows: () => read('SELECT total_changes()') - rowsBefore,
+    since: () => read('SELECT total_changes()') !== rowsBefore || read('PRAGMA schema_version') !== schemaBefore
+  }
+}
+
 function execute (request: RunnerRequest): QueryResult {
   const started = performance.now()
   const handle = openDatabase(request.file, request.allowDml)
@@ -173,19 +242,14 @@ function execute (request: RunnerRequest): QueryResult {
   const returnsRows = declared.length > 0
 
   if (request.dryRun) {
-    return { columns, rows: [], rowCount: 0, truncated: false, truncatedBy: null, affectedRows: null, returnsRows, executionMs: performance.now() - started }
+    return { columns, rows: [], rowCount: 0, truncated: false, truncatedBy: null, affectedRows: null, changed: false, returnsRows, executionMs: performance.now() - started }
   }
 
   try {
+    const changes = changeMeter(handle, request.allowDml)
     if (!returnsRows) {
-      // sqlite3_changes() keeps the count of the last INSERT/UPDATE/DELETE across DDL, so
-      // measure this statement's own changes as the growth of total_changes().
-      const totalChanges = handle.db.prepare('SELECT total_changes()')
-      totalChanges.setReturnArrays(true)
-      const before = Number((totalChanges.get() as unknown as unknown[])[0])
       statement.run(...request.params)
-      const after = Number((totalChanges.get() as unknown as unknown[])[0])
-      return { columns, rows: [], rowCount: 0, truncated: false, truncatedBy: null, affectedRows: after - before, returnsRows, executionMs: performance.now() - started }
+      return { columns, rows: [], rowCount: 0, truncated: false, truncatedBy: null, affectedRows: changes.rows(), changed: changes.since(), returnsRows, executionMs: performance.now() - started }
     }
     statement.setReturnArrays(true)
     statement.setReadBigInts(true)
@@ -202,8 +266,8 @@ function execute (request: RunnerRequest): QueryResult {
         truncatedBy = 'rows'
         break
       }
-      const values = row.map(toJsonValue)
-      bytes += values.reduce<number>((sum, value) => sum + cellBytes(value), rowOverhead)
+      // Measured before conversion: a huge blob is refused before it is copied into base64.
+      bytes += row.reduce<number>((sum, value) => sum + cellBytes(value), rowOverhead)
       if (bytes > request.maxBytes) {
         if (rows.length === 0) {
           throw new RunnerError('result_too_large', `The first row alone is larger than the result size limit (${Math.round(request.maxBytes / 1024)} KiB).`)
@@ -218,9 +282,9 @@ function execute (request: RunnerRequest): QueryResult {
         column.type = type
         untyped.delete(index)
       }
-      rows.push(values)
+      rows.push(row.map(toJsonValue))
     }
-    return { columns, rows, rowCount: rows.length, truncated: truncatedBy !== null, truncatedBy, affectedRows: null, returnsRows, executionMs: performance.now() - started }
+    return { columns, rows, rowCount: rows.length, truncated: truncatedBy !== null, truncatedBy, affectedRows: null, changed: changes.since(), returnsRows, executionMs: performance.now() - started }
   } catch (err) {
     throw toRunnerError(handle, err)
   }

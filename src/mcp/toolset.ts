@@ -183,7 +183,8 @@ export class Toolset {
       const result = await compiled.tool.invoke(toolArguments, {
         principal,
         catalog,
-        engines,
+        // The principal's queries share the runners fairly with other users' (per-user queues).
+        engines: engines.forPrincipal(String(principal.user.id)),
         links,
         config,
         log,

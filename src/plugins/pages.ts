@@ -103,7 +103,7 @@ async function pagesPlugin (app: FastifyInstance): Promise<void> {
         // Stop the queries when the browser goes away.
         const controller = new AbortController()
         reply.raw.once('close', () => controller.abort())
-        const context: ChartContext = { catalog, engines, config, links, principal, signal: controller.signal }
+        const context: ChartContext = { catalog, engines: engines.forPrincipal(String(principal.user.id)), config, links, principal, signal: controller.signal }
         return await send(reply, await build(context, check.claims, request) ?? notFoundPage())
       } catch (err) {
         request.log.error({ err, kind }, 'page failed')

@@ -118,8 +118,9 @@ export const executeSql = (config: Config): Tool => defineTool({
       throw withSqlHint(err, database.backend)
     })
     await context.progress?.(1, 1, `${result.rowCount} row${result.rowCount === 1 ? '' : 's'}`)
-    // A statement that changed data or schema: cached answers about this database are stale.
-    if (!result.returnsRows && !args.dry_run) context.catalog.noteDataChanged()
+    // Only a statement that really changed rows or the schema makes cached answers stale
+    // (a no-op such as DROP TABLE IF EXISTS on a missing table must not flush every cache).
+    if (result.changed) context.catalog.noteDataChanged()
     const names = uniqueColumnNames(result.columns.map(column => column.name))
     const notes: string[] = []
     if (result.truncatedBy === 'rows') notes.push(truncationNote(result.rowCount, args.limit, context.config.MCP_SQL_MAX_LIMIT))
