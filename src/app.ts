@@ -16,6 +16,7 @@ import corsPlugin from './plugins/cors.ts'
 import enginesPlugin from './plugins/engines.ts'
 import healthPlugin from './plugins/health.ts'
 import linksPlugin from './plugins/links.ts'
+import loadSheddingPlugin from './plugins/load-shedding.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import oauthMetadataPlugin from './plugins/oauth-metadata.ts'
 import pagesPlugin from './plugins/pages.ts'
@@ -40,7 +41,7 @@ export interface BuildAppOptions {
 /**
  * The service as a Fastify app: the plugin graph, registered explicitly in data-flow order.
  * config → security → cors → metrics → health → catalog → engines → redis (+ events, audit) → auth (+ OAuth
- * metadata, token exchange) → rate limits → cache → size guard → tools → /mcp
+ * metadata, token exchange) → rate limits → cache → size guard → tools → pages → load shedding → /mcp
  */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -111,6 +112,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.register(sizeGuardPlugin)
     await app.register(toolsPlugin)
     await app.register(pagesPlugin)
+    // Late, so that start-up work (example data) is not measured as event-loop lag.
+    await app.register(loadSheddingPlugin)
     await app.register(mcpRoute, { surface: options.surface })
     await app.ready()
   } catch (err) {
