@@ -1,0 +1,48 @@
+import { copyFileSync, existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+import t from 'tap'
+import { parse } from 'yaml'
+import { startTestServer } from './helpers/app.ts'
+import { sharedExamplesFile } from './helpers/examples.ts'
+import { post, toolCall } from './helpers/rpc.ts'
+
+/** One hostile statement and the refusal it must get (test/redteam/<engine>.yml). */
+interface Case {
+  sql: string
+  expect: string
+  database?: string
+  timeout?: number
+  why?: string
+}
+
+const corpus = parse(readFileSync(path.join(import.meta.dirname, 'redteam', 'sqlite.yml'), 'utf8')) as Case[]
+
+t.test('the hostile SQL corpus gets the refusals it lists, and changes nothing it should not', async t => {
+  const server = await startTestServer(t, {
+    MCP_DEV_USERNAME: 'alice',
+    MCP_SQL_RUNNER_MEMORY_MB: 64,
+    MCP_SQL_MAX_RESULT_BYTES: 1_048_576,
+    MCP_RESPONSE_SIZE_CONFIG: { enabled: false }
+  })
+  const scratchFile = path.join(t.testdir(), 'scratch.db')
+  copyFileSync(sharedExamplesFile(), scratchFile)
+  const scratch = server.app.catalog.createDatabase({ database_name: 'scratch', backend: 'sqlite', connection: scratchFile, allow_dml: true })
+  server.app.catalog.grantPermission('sql_lab', { permission: 'database_access', resource: 'Database', resource_id: scratch.id })
+  t.ok(corpus.length >= 50, `${corpus.length} cases`)
+
+  for (const [index, entry] of corpus.entries()) {
+    const args = { database_id: entry.database ?? 'examples', sql: entry.sql, ...(entry.timeout === undefined ? {} : { timeout: entry.timeout }) }
+    const { status, json } = await post(server.url, toolCall('execute_sql', args, index + 1))
+    const result = json?.result
+    const outcome = result?.isError === true ? result._meta?.error_type : result === undefined ? `protocol error ${JSON.stringify(json?.error)}` : 'ok'
+    t.equal(status, 200)
+    t.equal(outcome, entry.expect, `${JSON.stringify(entry.sql).slice(0, 90)} on ${args.database_id}${entry.why === undefined ? '' : ` (${entry.why})`}`)
+    if (result?.isError === true) t.notMatch(result.content[0].text, /\bat .*\.(ts|js):\d+|node:internal|SqliteError/, 'no internals in the message')
+  }
+
+  const count = async (database: string): Promise<unknown> => (await post(server.url, toolCall('execute_sql', { database_id: database, sql: 'SELECT COUNT(*) AS n FROM orders' }))).json.result.structuredContent.rows[0].n
+  t.equal(await count('examples'), 120_000, 'the read-only database is untouched')
+  t.equal(await count('scratch'), 120_000 - 10, 'only the one allowed DELETE ran on the writable copy')
+  t.notOk(existsSync('/tmp/stolen.db'), 'VACUUM INTO wrote nothing')
+  t.equal((await fetch(`${server.origin}/healthz`)).status, 200, 'the server is still up')
+})
