@@ -33,7 +33,7 @@ t.test('while the event loop lags, /mcp sheds load and the probes still answer',
   t.equal(shed.json.error.data.retry_after_seconds, 2)
   t.equal(health.status, 200, '/healthz stays cheap and honest: the process serves HTTP')
   t.equal(ready.status, 200, 'a lagging replica stays in the Service (it recovers by itself)')
-  t.equal((await ready.json()).checks.event_loop, 'degraded', 'but /readyz says why it sheds')
+  t.equal((await ready.json() as { checks: Record<string, string> }).checks.event_loop, 'degraded', 'but /readyz says why it sheds')
 
   // Calm again: after the next samples the lag is gone.
   let status = 503
