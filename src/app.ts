@@ -52,6 +52,8 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     bodyLimit: config.MCP_MAX_REQUEST_BYTES,
     return503OnClosing: true,
+    // request.ip is the client only behind a proxy we trust; otherwise X-Forwarded-For is ignored.
+    trustProxy: config.MCP_TRUSTED_PROXIES.length === 0 ? false : [...config.MCP_TRUSTED_PROXIES],
     // The first start generates the example data.
     pluginTimeout: 60_000
   })

@@ -16,6 +16,7 @@ export const InvalidJsonError = createError('MCP_ERR_INVALID_JSON', 'Parse error
 export const BatchNotSupportedError = createError('MCP_ERR_BATCH_NOT_SUPPORTED', 'Invalid Request: JSON-RPC batches are not supported (removed in protocol 2025-06-18); send one message per request', 400)
 export const InvalidJsonRpcError = createError('MCP_ERR_INVALID_JSONRPC', 'Invalid Request: expected one JSON-RPC 2.0 message object', 400)
 export const BodyTooLargeError = createError('MCP_ERR_BODY_TOO_LARGE', 'Request body too large: the limit is %s bytes (MCP_MAX_REQUEST_BYTES)', 413)
+export const AuthThrottledError = createError('MCP_ERR_AUTH_THROTTLED', 'Too many failed authentications from this address: at most %s per minute (MCP_AUTH_FAILURE_LIMIT). Retry in %s s.', 429)
 export const PrincipalUnavailableError = createError('MCP_ERR_PRINCIPAL_UNAVAILABLE', 'Service unavailable: the configured user is missing or inactive', 503)
 export const RouteNotFoundError = createError('MCP_ERR_NOT_FOUND', 'Not found: the MCP endpoint is POST /mcp', 404)
 export const InternalServerError = createError('MCP_ERR_INTERNAL', 'Internal server error', 500)

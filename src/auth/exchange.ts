@@ -46,6 +46,8 @@ export class ServiceTokens {
       issuers: [options.issuer],
       audiences: [options.audience],
       clockSkewMs: options.clockSkewMs,
+      // This service signs these tokens for exactly ttlSeconds: anything longer is not one of ours.
+      maxLifetimeMs: options.ttlSeconds * 1000,
       requiredClaims: ['sub', 'akid']
     })
   }

@@ -34,6 +34,8 @@ export interface JwtVerifierOptions {
   audiences: readonly string[]
   /** Tolerance on `exp`, `nbf` and `iat`. */
   clockSkewMs: number
+  /** Longest lifetime accepted: `exp` − `iat`, or `exp` − now without `iat` (plus the clock skew). */
+  maxLifetimeMs: number
   /** Claims that must be present besides `exp` (e.g. `sub`). */
   requiredClaims?: readonly string[]
 }
@@ -59,8 +61,27 @@ const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set(['FAST_JWT_KEY_FETCHING_
 const decodeHeader = createDecoder({ complete: true })
 
 /**
+ * The time claims fast-jwt leaves unchecked: `exp`, `nbf` and `iat` must be finite numbers (JSON
+ * reads `1e309` as Infinity, which never expires), `iat` not in the future, and the lifetime at
+ * most `maxLifetimeMs`, so a stolen long-lived token is not good for years.
+ */
+function timeClaimProblem (claims: Readonly<Record<string, unknown>>, options: JwtVerifierOptions, now: number): string | undefined {
+  const { exp, nbf, iat } = claims
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return 'exp is not a finite number'
+  if (nbf !== undefined && (typeof nbf !== 'number' || !Number.isFinite(nbf))) return 'nbf is not a finite number'
+  if (iat !== undefined && (typeof iat !== 'number' || !Number.isFinite(iat))) return 'iat is not a finite number'
+  if (iat !== undefined && iat * 1000 > now + options.clockSkewMs) return 'token issued in the future (iat)'
+  const lifetimeMs = exp * 1000 - (iat === undefined ? now : iat * 1000)
+  if (lifetimeMs > options.maxLifetimeMs + options.clockSkewMs) {
+    return `token lifetime ${Math.round(lifetimeMs / 1000)} s ${iat === undefined ? '(exp − now, no iat) ' : ''}exceeds ${options.maxLifetimeMs / 1000} s (MCP_JWT_MAX_LIFETIME)`
+  }
+  return undefined
+}
+
+/**
  * A verifier for JWT access tokens (fast-jwt): signature with the pinned algorithm, `exp`
- * required, `nbf` and `iat` within the clock skew, `iss` and `aud` against the lists.
+ * required, `nbf` and `iat` within the clock skew, a bounded lifetime, `iss` and `aud` against
+ * the lists.
  */
 export function createJwtVerifier (options: JwtVerifierOptions): TokenVerifier {
   const { key } = options
@@ -96,11 +117,8 @@ export function createJwtVerifier (options: JwtVerifierOptions): TokenVerifier {
     const claims = decoded.payload
     if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new TokenRejectedError('payload is not a JSON object')
     const record = claims as Record<string, unknown>
-    if (typeof record.exp !== 'number') throw new TokenRejectedError('exp is not a number')
-    const iat = record.iat
-    if (iat !== undefined && (typeof iat !== 'number' || iat * 1000 > Date.now() + options.clockSkewMs)) {
-      throw new TokenRejectedError('token issued in the future (iat)')
-    }
+    const problem = timeClaimProblem(record, options, Date.now())
+    if (problem !== undefined) throw new TokenRejectedError(problem)
     return { header: decoded.header, claims: record }
   }
 }

@@ -147,7 +147,10 @@ export default async function mcpRoute (app: FastifyInstance, options: McpRouteO
     else request.log.info({ code: error.code, status }, 'MCP request rejected')
     if (status === 405) reply.header('allow', 'POST')
     reply.code(status).type('application/json; charset=utf-8')
-    return { jsonrpc: '2.0', id: requestId(request.body), error: { code: jsonRpcCodeFor(code), message } }
+    // A refusal with a retry time (MCP_AUTH_FAILURE_LIMIT) says it in the body too, as the rate limit does.
+    const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
+    const data = typeof retryAfter === 'number' ? { data: { retry_after_seconds: retryAfter } } : {}
+    return { jsonrpc: '2.0', id: requestId(request.body), error: { code: jsonRpcCodeFor(code), message, ...data } }
   })
 
   app.addHook('onRequest', app.authenticate)

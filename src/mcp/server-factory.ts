@@ -1,8 +1,9 @@
 import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server } from '@modelcontextprotocol/server'
-import type { AuthInfo, CompleteRequestParams, CompleteResult, ReadResourceResult, ServerContext } from '@modelcontextprotocol/server'
+import type { AuthInfo, CompleteRequestParams, CompleteResult, JSONRPCRequest, ReadResourceResult, Result, ServerContext } from '@modelcontextprotocol/server'
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv'
 import type { Config } from '../config.ts'
 import { SERVICE_VERSION } from '../version.ts'
+import { invalidParamsMessage } from './request-params.ts'
 import type { McpSurface } from './surface.ts'
 import type { CallScope, Toolset } from './toolset.ts'
 import type { ProgressReporter } from '../tools/tool.ts'
@@ -26,6 +27,35 @@ function scopeOf (context: ServerContext): CallScope {
   // Only reachable if the route forgot to pass the scope: a bug, not a client error.
   if (scope === undefined) throw new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error')
   return scope
+}
+
+/**
+ * A Server whose errors are fit for a client: params that fail the SDK's request schema become
+ * -32602 with a message naming the field (the SDK reports them as the raw zod issue list, and as
+ * -32603 for every method but tools/call), and an uncoded error becomes a bare -32603 "Internal
+ * error", its details logged.
+ */
+class PublicErrorServer extends Server {
+  protected override _wrapHandler (method: string, handler: (request: JSONRPCRequest, context: ServerContext) => Promise<Result>): (request: JSONRPCRequest, context: ServerContext) => Promise<Result> {
+    const wrapped = super._wrapHandler(method, handler)
+    return async (request, context) => {
+      try {
+        return await wrapped(request, context)
+      } catch (error) {
+        throw publicProtocolError(method, request, context, error)
+      }
+    }
+  }
+}
+
+function publicProtocolError (method: string, request: JSONRPCRequest, context: ServerContext, error: unknown): unknown {
+  // Checked only once the request has failed, so valid requests pay nothing.
+  const invalid = invalidParamsMessage(method, request.params)
+  if (invalid !== undefined) return new ProtocolError(ProtocolErrorCode.InvalidParams, invalid)
+  if (Number.isSafeInteger((error as { code?: unknown } | null)?.code)) return error
+  const scope = context.http?.authInfo?.extra?.[SCOPE_KEY] as CallScope | undefined
+  scope?.log.error({ err: error, method }, 'MCP request handler failed')
+  return new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error')
 }
 
 /** Where a resources/read goes: a listed resource, else the first template that matches. */
@@ -103,7 +133,7 @@ export function createServerFactory (toolset: Toolset, surface: McpSurface, conf
   const promptList = { prompts: surface.prompts.map(entry => entry.prompt) }
 
   return function createServer (era: 'legacy' | 'modern'): Server {
-    const server = new Server(serverInfo, options[era])
+    const server = new PublicErrorServer(serverInfo, options[era])
     server.setRequestHandler('tools/list', (_request, context) => {
       const listing = toolset.listFor(scopeOf(context).principal)
       return surfaceTools.size === 0 ? listing : { tools: [...listing.tools, ...surface.tools.map(tool => tool.listing)] }

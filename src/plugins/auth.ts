@@ -1,9 +1,12 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Algorithm } from 'fast-jwt'
 import { CredentialAuthenticator, principalFor } from '../auth/authenticator.ts'
 import type { Authenticator, CustomVerifier } from '../auth/authenticator.ts'
+import { AuthChallengeError } from '../auth/challenge.ts'
 import type { ChallengeContext } from '../auth/challenge.ts'
+import { AuthFailureLimit, refuseThrottled } from '../auth/failure-limit.ts'
+import { MemoryTokenBuckets, RedisTokenBuckets } from '../store/token-buckets.ts'
 import { ServiceTokens } from '../auth/exchange.ts'
 import { JwksKeyStore } from '../auth/jwks.ts'
 import { createJwtVerifier } from '../auth/jwt.ts'
@@ -18,7 +21,9 @@ import type { Principal } from '../tools/tool.ts'
 declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook of protected routes: sets request.principal or rejects the request. */
-    authenticate: (request: FastifyRequest) => Promise<void>
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** MCP_AUTH_FAILURE_LIMIT: failed authentications per client address (shared through Redis when configured). */
+    authFailureLimit: AuthFailureLimit
     /** How challenges point clients at the OAuth metadata (401/403 WWW-Authenticate). */
     authChallenge: ChallengeContext
     /** This service's own tokens (token exchange), when enabled. */
@@ -84,7 +89,7 @@ function jwtVerifier (app: FastifyInstance): TokenVerifier | undefined {
     // Allowed (IdPs name audiences their own way), but MCP clients ask for tokens for this URL.
     app.log.warn({ audiences: config.MCP_JWT_AUDIENCE, resource: config.resourceUrl }, 'MCP_JWT_AUDIENCE does not hold this service\'s resource URL (MCP_SERVICE_URL + /mcp); tokens MCP clients obtain through OAuth (RFC 8707 resource indicators) name that URL as their audience')
   }
-  return createJwtVerifier({ algorithm, key, issuers: config.MCP_JWT_ISSUER, audiences: config.MCP_JWT_AUDIENCE, clockSkewMs: config.MCP_JWT_CLOCK_SKEW * 1000 })
+  return createJwtVerifier({ algorithm, key, issuers: config.MCP_JWT_ISSUER, audiences: config.MCP_JWT_AUDIENCE, clockSkewMs: config.MCP_JWT_CLOCK_SKEW * 1000, maxLifetimeMs: config.MCP_JWT_MAX_LIFETIME * 1000 })
 }
 
 /** MCP_AUTH_FACTORY(app): a function, or an object with a verify method. Never a silent fallback. */
@@ -159,10 +164,28 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
     app.log.info({ jwt: config.MCP_AUTH_ENABLED, custom: config.MCP_AUTH_FACTORY !== undefined, api_keys: config.MCP_API_KEY_ENABLED, token_exchange: config.MCP_TOKEN_EXCHANGE_ENABLED }, 'authentication is on')
   }
 
+  const failureLimit = new AuthFailureLimit(config.MCP_AUTH_FAILURE_LIMIT, app.redis === undefined ? new MemoryTokenBuckets() : new RedisTokenBuckets(app.redis.client), {
+    throttled: () => app.metrics.authThrottled(),
+    storeError: error => {
+      app.metrics.redisError('rate_limit')
+      app.log.debug({ err: error }, 'auth failure limit check failed')
+    }
+  })
+  app.decorate('authFailureLimit', failureLimit)
+
   app.decorateRequest('principal', null)
-  app.decorate('authenticate', async function authenticate (request: FastifyRequest) {
-    request.principal = await authenticator.authenticate(request)
+  app.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply) {
+    // Development mode checks no credential, so there is nothing to guess and nothing to limit.
+    const credential = config.authRequired && request.headers.authorization !== undefined && request.headers.authorization.trim() !== ''
+    if (credential) await refuseThrottled(failureLimit, request, reply)
+    try {
+      request.principal = await authenticator.authenticate(request)
+    } catch (err) {
+      // Only a refused credential counts: no credential at all, or too few scopes, is no guess.
+      if (credential && err instanceof AuthChallengeError && err.code === 'MCP_ERR_INVALID_TOKEN') await failureLimit.failed(request.ip)
+      throw err
+    }
   })
 }
 
-export default fp(authPlugin, { name: 'auth', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog'] })
+export default fp(authPlugin, { name: 'auth', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog', 'redis'] })

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import * as z from 'zod'
 import { ApiKeyRejectedError, isApiKeyShaped, parseApiKey, recordApiKeyUse, secretMatches, usableKey } from '../auth/api-keys.ts'
+import { refuseThrottled } from '../auth/failure-limit.ts'
 
 const exchangeRequest = z.object({
   name: z.string().min(1).max(200),
@@ -24,6 +25,8 @@ async function tokenExchangePlugin (app: FastifyInstance): Promise<void> {
 
   async function exchange (request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     reply.header('cache-control', 'no-store')
+    // A name and secret are a credential: an address out of its failure budget is refused first.
+    await refuseThrottled(app.authFailureLimit, request, reply)
     const parsed = exchangeRequest.safeParse(request.body)
     if (!parsed.success) {
       return await reply.code(400).send({ error: 'invalid_request', error_description: 'Send JSON {"name": "<API token name>", "secret": "<API token secret>"}' })
@@ -45,6 +48,7 @@ async function tokenExchangePlugin (app: FastifyInstance): Promise<void> {
       return { payload: { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn } }
     } catch (err) {
       app.metrics.authAttempt('token_exchange', 'rejected')
+      await app.authFailureLimit.failed(request.ip)
       if (config.MCP_JWT_DEBUG_ERRORS) request.log.warn({ reason: (err as Error).message, source_ip: request.ip }, 'token exchange refused')
       else request.log.info('token exchange refused')
       return await reply.code(401).send(INVALID_CLIENT)

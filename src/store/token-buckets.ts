@@ -17,7 +17,12 @@ export type TakeResult =
 /** Token buckets by key, shared by all replicas through Redis or kept in this process. */
 export interface TokenBuckets {
   readonly kind: 'memory' | 'redis'
-  take: (key: string, limit: BucketLimit) => Promise<TakeResult>
+  /**
+   * Take `cost` tokens (default 1) when the bucket has at least one. A cost of 0 only looks:
+   * "would one be allowed now?", writing nothing (the failed-authentication limit asks this
+   * of every request and spends only on failures).
+   */
+  take: (key: string, limit: BucketLimit, cost?: 0 | 1) => Promise<TakeResult>
 }
 
 /** How long an idle bucket is kept: the time to refill it completely (then it is full anyway). */
@@ -42,7 +47,7 @@ export class MemoryTokenBuckets implements TokenBuckets {
     this.now = now
   }
 
-  async take (key: string, limit: BucketLimit): Promise<TakeResult> {
+  async take (key: string, limit: BucketLimit, cost: 0 | 1 = 1): Promise<TakeResult> {
     const now = this.now()
     this.sweep(now)
     const perMs = limit.perMinute / 60_000
@@ -50,10 +55,10 @@ export class MemoryTokenBuckets implements TokenBuckets {
     const bucket = this.buckets.get(key) ?? { tokens: limit.capacity, at: now, idleMs: idle }
     const tokens = Math.min(limit.capacity, bucket.tokens + (now - bucket.at) * perMs)
     if (tokens >= 1) {
-      this.buckets.set(key, { tokens: tokens - 1, at: now, idleMs: idle })
+      if (cost > 0) this.buckets.set(key, { tokens: tokens - cost, at: now, idleMs: idle })
       return { allowed: true }
     }
-    this.buckets.set(key, { tokens, at: now, idleMs: idle })
+    if (cost > 0) this.buckets.set(key, { tokens, at: now, idleMs: idle })
     return { allowed: false, retryAfterMs: Math.ceil((1 - tokens) / perMs) }
   }
 
@@ -68,11 +73,13 @@ export class MemoryTokenBuckets implements TokenBuckets {
 /**
  * The same bucket as one Lua script, so concurrent replicas update it atomically. Time comes
  * from the Redis server (TIME), so replicas with skewed clocks agree.
- * KEYS[1] bucket; ARGV capacity, tokens per ms, idle expiry (ms). Returns {allowed, retry ms}.
+ * KEYS[1] bucket; ARGV capacity, tokens per ms, idle expiry (ms), cost (0: look only, write
+ * nothing). Returns {allowed, retry ms}.
  */
 const TAKE_SCRIPT = `
 local capacity = tonumber(ARGV[1])
 local per_ms = tonumber(ARGV[2])
+local cost = tonumber(ARGV[4])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -83,17 +90,18 @@ tokens = math.min(capacity, tokens + math.max(0, now - at) * per_ms)
 local allowed = 0
 local retry = 0
 if tokens >= 1 then
-  tokens = tokens - 1
+  tokens = tokens - cost
   allowed = 1
 else
   retry = math.ceil((1 - tokens) / per_ms)
 end
+if cost == 0 then return {allowed, retry} end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {allowed, retry}
 `
 
-type TakeCommand = (key: string, capacity: number, perMs: string, idle: number) => Promise<[number, number]>
+type TakeCommand = (key: string, capacity: number, perMs: string, idle: number, cost: number) => Promise<[number, number]>
 
 export class RedisTokenBuckets implements TokenBuckets {
   readonly kind = 'redis'
@@ -107,9 +115,9 @@ export class RedisTokenBuckets implements TokenBuckets {
     this.take_ = command.bind(client)
   }
 
-  async take (key: string, limit: BucketLimit): Promise<TakeResult> {
+  async take (key: string, limit: BucketLimit, cost: 0 | 1 = 1): Promise<TakeResult> {
     try {
-      const [allowed, retry] = await this.take_(key, limit.capacity, String(limit.perMinute / 60_000), idleMs(limit))
+      const [allowed, retry] = await this.take_(key, limit.capacity, String(limit.perMinute / 60_000), idleMs(limit), cost)
       return allowed === 1 ? { allowed: true } : { allowed: false, retryAfterMs: retry }
     } catch (error) {
       return { allowed: undefined, error: error as Error }

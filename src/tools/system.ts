@@ -19,8 +19,8 @@ export const healthCheck = (): Tool => defineTool({
     timestamp: z.string(),
     service: z.string(),
     version: z.string(),
-    node_version: z.string(),
-    platform: z.string(),
+    node_version: z.string().nullable().describe('administrators only'),
+    platform: z.string().nullable().describe('administrators only'),
     uptime_seconds: z.number(),
     checks: z.object({ catalog: z.enum(['ok', 'error']) })
   }),
@@ -32,13 +32,15 @@ export const healthCheck = (): Tool => defineTool({
       context.log.warn({ err }, 'health_check: catalog ping failed')
       catalog = 'error'
     }
+    // Runtime and kernel versions tell an attacker which exploits to try: administrators only.
+    const admin = context.principal.access.superuser
     return {
       status: catalog === 'ok' ? 'healthy' as const : 'error' as const,
       timestamp: new Date().toISOString(),
       service: `${context.config.MCP_APP_NAME} MCP Service`,
       version: SERVICE_VERSION,
-      node_version: process.version,
-      platform: `${os.type()} ${os.release()} ${process.arch}`,
+      node_version: admin ? process.version : null,
+      platform: admin ? `${os.type()} ${os.release()} ${process.arch}` : null,
       uptime_seconds: Math.round(process.uptime()),
       checks: { catalog }
     }

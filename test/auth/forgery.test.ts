@@ -12,7 +12,8 @@ const now = (): number => Math.floor(Date.now() / 1000)
 t.test('forged and broken tokens', async t => {
   const key = testKey('idp-2026')
   const jwks = await JwksServer.start(t, [key.jwk])
-  const server = await startTestServer(t, jwtSettings({ MCP_JWKS_URI: jwks.url, MCP_JWKS_REFRESH_INTERVAL: 1, MCP_REQUIRED_SCOPES: [] }))
+  // The corpus is far more than MCP_AUTH_FAILURE_LIMIT allows one address (see hardening.test.ts).
+  const server = await startTestServer(t, jwtSettings({ MCP_JWKS_URI: jwks.url, MCP_JWKS_REFRESH_INTERVAL: 1, MCP_REQUIRED_SCOPES: [], MCP_AUTH_FAILURE_LIMIT: 0 }))
   server.app.catalog.createUser({ username: 'mallory-inactive', roles: ['Admin'], active: false })
 
   const attacker = testKey('attacker')

@@ -11,6 +11,9 @@ export function testConfig (dataDir: string, settings: Record<string, unknown> =
       MCP_EXAMPLES_PATH: sharedExamplesFile(),
       MCP_SERVICE_PORT: 0,
       MCP_LOG_LEVEL: 'silent',
+      // Parallel test files load a 2-core machine far beyond production: only a stall this long
+      // is shed here (test/load-shedding.test.ts sets its own bound).
+      MCP_EVENT_LOOP_MAX_DELAY_MS: 10_000,
       ...settings
     }
   }])
