@@ -46,8 +46,9 @@ t.test('db upgrade, db version', async t => {
   t.match(upgrade.out, /Applied migration 2: role permissions/)
   t.match(upgrade.out, /Applied migration 3: catalog identity and content version/)
   t.match(upgrade.out, /Applied migration 4: link states/)
-  t.match((await cli(['db', 'upgrade'], env)).out, /up to date \(schema version 4\)/)
-  t.match((await cli(['db', 'version'], env)).out, /schema version 4 \(this release: 4\)/)
+  t.match(upgrade.out, /Applied migration 5: dashboard slugs unique per caller/)
+  t.match((await cli(['db', 'upgrade'], env)).out, /up to date \(schema version 5\)/)
+  t.match((await cli(['db', 'version'], env)).out, /schema version 5 \(this release: 5\)/)
 })
 
 t.test('load-examples and users', async t => {

@@ -244,9 +244,17 @@ export class Catalog {
     if (rows.length > 1) {
       // A name shared by several objects: say so, rather than picking one or claiming none exists.
       const ids = rows.slice(0, 5).map(row => row.id).join(', ')
-      throw invalidArguments(`${rows.length > 5 ? 'More than five' : String(rows.length)} ${kind}s match ${JSON.stringify(predicate.params[0])} (ids ${ids}${rows.length > 5 ? ', …' : ''}).`, 'Pass the id instead.')
+      throw invalidArguments(`${rows.length > 5 ? 'More than five' : String(rows.length)} ${kind}s match ${JSON.stringify(predicate.params[0])} (ids ${ids}${rows.length > 5 ? ', …' : ''}).`, 'Pass the id or UUID instead: the name is ambiguous.')
     }
     return rows[0]
+  }
+
+  /** Ids of the objects whose `column` is `value`, among those `visibility` lets the caller see (all without it). */
+  private idsWhere (spec: ListSpec, column: string, value: string, visibility: Visibility | undefined): number[] {
+    const access = visibility?.visible(spec.kind, spec.alias)
+    const where = `${spec.alias}.${column} = ?${access === undefined ? '' : ` AND (${access.sql})`}`
+    return (this.prepare(`SELECT ${spec.idColumn} AS id FROM ${spec.from} WHERE ${where} ORDER BY ${spec.idColumn}`)
+      .all(value, ...(access?.params ?? [])) as Array<{ id: number }>).map(row => row.id)
   }
 
   // ---- users and roles -------------------------------------------------------------
@@ -506,6 +514,21 @@ export class Catalog {
     return this.findOne(DATASET_LIST, identifierPredicate('ds', identifier, 'table_name'), visibility)
   }
 
+  /**
+   * Refuse a dataset name the caller already sees. Names are unique only among the datasets
+   * each caller may see: one they may not see neither blocks the name nor is revealed by it.
+   */
+  assertDatasetNameFree (name: string, visibility: Visibility | undefined): void {
+    const ids = this.idsWhere(DATASET_LIST, 'table_name', name, visibility)
+    if (ids.length > 0) throw invalidArguments(`A dataset named "${name}" exists already (id ${ids.join(', ')}).`, 'Choose another dataset_name, or use that dataset.')
+  }
+
+  /** Refuse a dashboard slug the caller already sees on another dashboard (unique per caller, as dataset names). */
+  assertDashboardSlugFree (slug: string, visibility: Visibility | undefined, exceptId?: number): void {
+    const ids = this.idsWhere(DASHBOARD_LIST, 'slug', slug, visibility).filter(id => id !== exceptId)
+    if (ids.length > 0) throw invalidArguments(`The slug "${slug}" is taken by another dashboard (id ${ids.join(', ')}).`, 'Choose another slug.')
+  }
+
   datasetColumns (datasetId: number): DatasetColumnRecord[] {
     return this.prepare('SELECT id, column_name, verbose_name, type, is_dttm, groupby, filterable, description FROM dataset_columns WHERE dataset_id = ? ORDER BY ordinal, id')
       .all(datasetId).map(row => fromRow<DatasetColumnRecord>(row))
@@ -529,8 +552,10 @@ export class Catalog {
     owners?: readonly number[]
     columns: ReadonlyArray<Omit<DatasetColumnRecord, 'id'>>
     metrics?: ReadonlyArray<Omit<DatasetMetricRecord, 'id'>>
-  }): DatasetRecord {
+  }, options: { uniqueAmong?: Visibility } = {}): DatasetRecord {
     return this.write('content', () => {
+      // Checked again inside the write transaction, so two concurrent creations cannot both pass.
+      if (options.uniqueAmong !== undefined) this.assertDatasetNameFree(dataset.table_name, options.uniqueAmong)
       const stamp = now()
       const { lastInsertRowid } = this.prepare(`
         INSERT INTO datasets (uuid, database_id, schema, table_name, sql, description, main_dttm_col, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)
@@ -701,9 +726,10 @@ export class Catalog {
     position_json?: unknown
     chart_ids?: readonly number[]
     changed_by_fk?: number | null
-  }): DashboardRecord {
+  }, options: { slugUniqueAmong?: Visibility } = {}): DashboardRecord {
     return this.write('content', () => {
       const current = this.mustFind(this.findDashboard(id), 'dashboard')
+      if (options.slugUniqueAmong !== undefined && changes.slug !== undefined && changes.slug !== null) this.assertDashboardSlugFree(changes.slug, options.slugUniqueAmong, id)
       this.prepare('UPDATE dashboards SET dashboard_title = ?, slug = ?, description = ?, published = ?, css = ?, position_json = ?, changed_by_fk = ?, changed_on = ? WHERE id = ?')
         .run(changes.dashboard_title ?? current.dashboard_title,
           changes.slug === undefined ? current.slug : changes.slug,

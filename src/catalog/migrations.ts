@@ -309,6 +309,52 @@ export const MIGRATIONS: readonly Migration[] = [
       -- this catalog, so a link made on one opens on any other, and after restarts.
       INSERT INTO catalog_state (key, value) VALUES ('link_secret', lower(hex(randomblob(32))));
     `
+  },
+  {
+    version: 5,
+    name: 'dashboard slugs unique per caller, not across the catalog',
+    // A slug unique across every dashboard made "taken" an oracle: a caller learnt that a
+    // dashboard they may not see has that slug. Slugs are now unique among the dashboards each
+    // caller sees (checked by update_dashboard), as dataset names are. SQLite cannot drop a
+    // column's UNIQUE, so the table is rebuilt with the same rows and ids. Dropping the old
+    // table cascades to its link tables (foreign keys stay on inside the migration's
+    // transaction), so their rows are kept aside and put back; its triggers are made again.
+    sql: `
+      CREATE TEMP TABLE kept_dashboard_charts AS SELECT dashboard_id, chart_id FROM dashboard_charts;
+      CREATE TEMP TABLE kept_dashboard_owners AS SELECT dashboard_id, user_id FROM dashboard_owners;
+
+      CREATE TABLE dashboards_v5 (
+        id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        dashboard_title TEXT NOT NULL,
+        slug TEXT,
+        description TEXT,
+        published INTEGER NOT NULL DEFAULT 0 CHECK (published IN (0, 1)),
+        css TEXT,
+        position_json TEXT,
+        json_metadata TEXT,
+        certified_by TEXT,
+        certification_details TEXT,
+        created_by_fk INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        changed_by_fk INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_on TEXT NOT NULL,
+        changed_on TEXT NOT NULL
+      );
+      INSERT INTO dashboards_v5 (id, uuid, dashboard_title, slug, description, published, css, position_json, json_metadata, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)
+        SELECT id, uuid, dashboard_title, slug, description, published, css, position_json, json_metadata, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on FROM dashboards;
+      DROP TABLE dashboards;
+      ALTER TABLE dashboards_v5 RENAME TO dashboards;
+      CREATE INDEX dashboards_slug ON dashboards (slug);
+
+      INSERT INTO dashboard_charts (dashboard_id, chart_id) SELECT dashboard_id, chart_id FROM temp.kept_dashboard_charts;
+      INSERT INTO dashboard_owners (dashboard_id, user_id) SELECT dashboard_id, user_id FROM temp.kept_dashboard_owners;
+      DROP TABLE temp.kept_dashboard_charts;
+      DROP TABLE temp.kept_dashboard_owners;
+
+      CREATE TRIGGER content_version_dashboards_insert AFTER INSERT ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboards_update AFTER UPDATE ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+      CREATE TRIGGER content_version_dashboards_delete AFTER DELETE ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+    `
   }
 ]
 

@@ -46,9 +46,19 @@ export function formatValue (value: string | number | boolean | null | undefined
   return String(value)
 }
 
-/** Pipes would end the cell and newlines the row; a backslash is doubled so it stays literal. */
-function escapeCell (text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')
+/**
+ * Every line break a reader of the text might honour: CommonMark's (CRLF, CR, LF) and the
+ * other breaks of Unicode and of common line splitters (VT, FF, FS, GS, RS, NEL, LS, PS).
+ */
+const LINE_BREAK = /\r\n|[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]/g
+
+/**
+ * Text made safe for one cell of a markdown table: a pipe would end the cell and a line break
+ * the row (the next line could then be a heading or instructions of the value's choosing), so
+ * pipes are escaped and line breaks become spaces; a backslash is doubled so it stays literal.
+ */
+export function escapeMarkdownCell (text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(LINE_BREAK, ' ')
 }
 
 interface Column {
@@ -108,16 +118,16 @@ export function markdownTable (view: ChartView, maxRows = 50): string {
   if (view.kind === 'big_number') {
     const measure = view.y[0]
     const value = formatValue(view.bigNumber?.value ?? null, measure)
-    const header = escapeCell(measure?.label ?? 'Value')
-    return [`| ${header} |`, '| ---: |', `| ${value === '' ? '–' : escapeCell(value)} |`].join('\n')
+    const header = escapeMarkdownCell(measure?.label ?? 'Value')
+    return [`| ${header} |`, '| ---: |', `| ${value === '' ? '–' : escapeMarkdownCell(value)} |`].join('\n')
   }
   const columns = columnsOf(view)
   const lines = [
-    `| ${columns.map(column => escapeCell(column.header)).join(' | ')} |`,
+    `| ${columns.map(column => escapeMarkdownCell(column.header)).join(' | ')} |`,
     `| ${columns.map(column => (column.numeric ? '---:' : '---')).join(' | ')} |`
   ]
   const shown = view.rows.slice(0, Math.max(0, maxRows))
-  for (const row of shown) lines.push(`| ${columns.map(column => escapeCell(column.cell(row))).join(' | ')} |`)
+  for (const row of shown) lines.push(`| ${columns.map(column => escapeMarkdownCell(column.cell(row))).join(' | ')} |`)
   if (view.rows.length === 0) lines.push('', 'No data.')
   const more = view.rows.length - shown.length
   if (more > 0) lines.push('', `… ${more.toLocaleString('en-US')} more row${more === 1 ? '' : 's'}`)

@@ -18,16 +18,17 @@ interface ObjectKind {
   names: string
   /** Names of the visible objects whose name matches `search`. */
   namesLike: (catalog: Catalog, principal: Principal, search: string) => string[]
-  /** The id of the visible object with exactly this name, for kinds whose tool takes no names. */
-  idByName?: (catalog: Catalog, principal: Principal, name: string) => number | undefined
+  /**
+   * The ids of the visible objects with this name, for kinds whose tool takes no names: those
+   * named exactly so, else those named so ignoring case. More than one is ambiguous.
+   */
+  idsByName?: (catalog: Catalog, principal: Principal, name: string) => number[]
 }
 
-/** The row named exactly `name`, else the only one named so ignoring case. */
-function byName<Row> (rows: readonly Row[], nameOf: (row: Row) => string, name: string): Row | undefined {
-  const exact = rows.find(row => nameOf(row) === name)
-  if (exact !== undefined) return exact
-  const folded = rows.filter(row => nameOf(row).toLowerCase() === name.toLowerCase())
-  return folded.length === 1 ? folded[0] : undefined
+function idsNamed<Row extends { id: number }> (rows: readonly Row[], nameOf: (row: Row) => string, name: string): number[] {
+  const exact = rows.filter(row => nameOf(row) === name)
+  const matched = exact.length > 0 ? exact : rows.filter(row => nameOf(row).toLowerCase() === name.toLowerCase())
+  return matched.map(row => row.id)
 }
 
 function searchQuery (search: string): ListQuery {
@@ -48,7 +49,7 @@ const KINDS: readonly ObjectKind[] = [
     tool: 'get_chart_info',
     names: 'chart name',
     namesLike: (catalog, principal, search) => catalog.listCharts(searchQuery(search), principal.access).rows.map(row => row.slice_name),
-    idByName: (catalog, principal, name) => byName(catalog.listCharts(searchQuery(name), principal.access).rows, row => row.slice_name, name)?.id
+    idsByName: (catalog, principal, name) => idsNamed(catalog.listCharts(searchQuery(name), principal.access).rows, row => row.slice_name, name)
   },
   {
     noun: 'dashboard',
@@ -56,7 +57,7 @@ const KINDS: readonly ObjectKind[] = [
     tool: 'get_dashboard_info',
     names: 'slug or title',
     namesLike: (catalog, principal, search) => catalog.listDashboards(searchQuery(search), principal.access).rows.map(row => row.dashboard_title),
-    idByName: (catalog, principal, name) => byName(catalog.listDashboards(searchQuery(name), principal.access).rows, row => row.dashboard_title, name)?.id
+    idsByName: (catalog, principal, name) => idsNamed(catalog.listDashboards(searchQuery(name), principal.access).rows, row => row.dashboard_title, name)
   }
 ]
 
@@ -88,8 +89,12 @@ export function objectTemplates (catalog: Catalog, toolset: Toolset): SurfaceTem
       async read (uri, variables, scope): Promise<ReadResourceResult> {
         const text = variables.identifier ?? ''
         const identifier = identifierArgument(text)
-        const id = typeof identifier === 'string' ? kind.idByName?.(catalog, scope.principal, text) : undefined
-        const result = await toolset.call(kind.tool, { identifier: id ?? identifier }, scope)
+        const ids = typeof identifier === 'string' ? kind.idsByName?.(catalog, scope.principal, text) ?? [] : []
+        if (ids.length > 1) {
+          // Only objects the caller may see are listed: picking one would be a guess.
+          throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${ids.length} ${kind.noun}s you may see are named ${JSON.stringify(text)} (ids ${ids.join(', ')}): the name is ambiguous, read ${kind.scheme}://<id> or ${kind.scheme}://<uuid> instead.`)
+        }
+        const result = await toolset.call(kind.tool, { identifier: ids[0] ?? identifier }, scope)
         if (result.isError === true) {
           const message = result.content.map(block => block.type === 'text' ? block.text : '').join('\n')
           if (result._meta?.error_type === 'not_found') throw new ResourceNotFoundError(uri, message)

@@ -204,9 +204,8 @@ export const updateDashboard = (): Tool => defineTool({
     const changed = Object.keys(fields).filter(key => fields[key as keyof typeof fields] !== undefined)
     if (chartIdsArgument !== undefined) changed.push('chart_ids')
     if (changed.length === 0) throw invalidArguments('Nothing to change: give dashboard_title, description, slug, published, css or chart_ids.')
-    if (args.slug !== undefined && args.slug !== null && args.slug !== dashboard.slug && context.catalog.findDashboard(args.slug) !== undefined) {
-      throw invalidArguments(`The slug "${args.slug}" is taken by another dashboard.`, 'Choose another slug.')
-    }
+    // Slugs are unique among the dashboards this caller sees: one they may not see is not revealed.
+    if (args.slug !== undefined && args.slug !== null) context.catalog.assertDashboardSlugFree(args.slug, context.principal.access, dashboard.id)
     let layout = layoutOf(context, dashboard)
     let chartIds: number[] | undefined
     if (chartIdsArgument !== undefined) {
@@ -230,9 +229,11 @@ export const updateDashboard = (): Tool => defineTool({
       ...(chartIds === undefined ? {} : { chart_ids: chartIds }),
       position_json: layout,
       changed_by_fk: context.principal.user.id
-    })
+    }, { slugUniqueAmong: context.principal.access })
     const summary = summaryOf(context, updated)
-    return { success: true as const, dashboard: summary, dashboard_url: summary.url, changed, positions: chartPositions(layout).map(positionOf) }
+    // Charts the caller cannot see keep their place but are not shown, as in get_dashboard_layout.
+    const visible = new Set(context.catalog.chartsOfDashboard(updated.id, context.principal.access).map(chart => chart.id))
+    return { success: true as const, dashboard: summary, dashboard_url: summary.url, changed, positions: chartPositions(layout).filter(position => visible.has(position.chartId)).map(positionOf) }
   },
   render: result => [
     `Updated dashboard "${result.dashboard.dashboard_title}" (id ${result.dashboard.id}): ${result.changed.join(', ')}.`,

@@ -27,6 +27,52 @@ async function probe (context: ToolContext, databaseId: number, sql: string, par
   })
 }
 
+/** What closes a quoted string or identifier that the key opens (SQLite: '…', "…", `…`, […]). */
+const CLOSING_QUOTE: Readonly<Record<string, string>> = { "'": "'", '"': '"', '`': '`', '[': ']' }
+
+/** Just past the quote opened at `start`: a doubled quote stands for itself; unclosed runs to the end. */
+function endOfQuoted (sql: string, start: number, closer: string): number {
+  let at = start + 1
+  for (;;) {
+    const close = sql.indexOf(closer, at)
+    if (close === -1) return sql.length
+    if (closer === ']' || sql[close + 1] !== closer) return close + 1
+    at = close + 2
+  }
+}
+
+const isSpace = (char: string): boolean => char === ' ' || char === '\t' || char === '\n' || char === '\r' || char === '\f' || char === '\v'
+
+/**
+ * `sql` without the statement terminators, comments and whitespace after its last token, so it
+ * can be wrapped as a subquery (a trailing `;` would end the statement inside the wrapper, a
+ * trailing `--` comment would swallow its closing parenthesis). One pass over the text, in
+ * linear time: strings and quoted identifiers are skipped whole, so `;`, `--` and `/*` inside
+ * them are kept; an unclosed one runs to the end and is kept, for the database to reject.
+ */
+export function withoutTrailingTerminator (sql: string): string {
+  let end = 0
+  let at = 0
+  while (at < sql.length) {
+    const char = sql[at] as string
+    const next = sql[at + 1]
+    if (char === '-' && next === '-') {
+      const newline = sql.indexOf('\n', at + 2)
+      at = newline === -1 ? sql.length : newline + 1
+    } else if (char === '/' && next === '*') {
+      const close = sql.indexOf('*/', at + 2)
+      at = close === -1 ? sql.length : close + 2
+    } else if (char === ';' || isSpace(char)) {
+      at += 1
+    } else {
+      const closer = CLOSING_QUOTE[char]
+      at = closer === undefined ? at + 1 : endOfQuoted(sql, at, closer)
+      end = at
+    }
+  }
+  return sql.slice(0, end)
+}
+
 /** A column type from its values, when SQLite declares none (expressions): the first non-null one decides. */
 function typeOfValues (values: readonly unknown[]): string | null {
   const value = values.find(candidate => candidate !== null && candidate !== undefined)
@@ -71,9 +117,12 @@ export const createVirtualDataset = (): Tool => defineTool({
     const database = context.catalog.findDatabase(args.database_id, access)
     if (database === undefined) throw notFound('database', args.database_id, 'id, UUID or name', 'list_databases')
     if (!access.canQueryDatabase(database.id)) throw permissionDenied(`You may not define datasets on database ${database.database_name}: that needs database access to it.`, 'Ask an administrator for database_access on it.')
-    if (context.catalog.findDataset(args.dataset_name) !== undefined) throw invalidArguments(`A dataset named "${args.dataset_name}" exists already.`, 'Choose another dataset_name.')
-    // A trailing semicolon (and comments after it) would end the statement inside the wrapper.
-    const sql = args.sql.replace(/;(\s*(--[^\n]*)?)*$/, '').trimEnd()
+    // Only the datasets this caller may see can clash: one they may not see is not revealed. (The
+    // schema's unique (database, schema, name) index cannot clash with one either: defining a
+    // dataset on a database needs database access to it, and that shows every dataset there.)
+    context.catalog.assertDatasetNameFree(args.dataset_name, access)
+    const sql = withoutTrailingTerminator(args.sql)
+    if (sql === '') throw invalidArguments('The SQL holds no statement, only comments or semicolons.', 'Give one SELECT statement.')
     // On lines of its own, so a trailing -- comment cannot swallow the closing parenthesis.
     const result = await probe(context, database.id, `SELECT * FROM (\n${sql}\n) AS virtual_dataset`, [], 200).catch((err: unknown) => {
       if (err instanceof ToolError) throw new ToolError(err.errorType, `The dataset's SQL does not run: ${err.message}`, 'Fix the SELECT statement (execute_sql helps to try it); nothing was saved.')
@@ -124,7 +173,7 @@ export const createVirtualDataset = (): Tool => defineTool({
       owners: [userId],
       columns,
       metrics: model.metrics.map(metric => ({ ...metric, description: null }))
-    })
+    }, { uniqueAmong: access })
     return {
       success: true as const,
       id: dataset.id,

@@ -1,4 +1,5 @@
 /** Text helpers for the concise renderings that accompany structured results. */
+import { escapeMarkdownCell } from '../charts/markdown.ts'
 
 const UNITS: ReadonlyArray<readonly [string, number]> = [
   ['year', 365 * 86_400],
@@ -21,7 +22,7 @@ export function humanizeSince (iso: string, now: number = Date.now()): string {
 export function formatCell (value: unknown): string {
   if (value === null || value === undefined) return ''
   const text = typeof value === 'object' ? JSON.stringify(value) : String(value)
-  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ')
+  return escapeMarkdownCell(text)
 }
 
 /** A GitHub-flavoured markdown table. */
