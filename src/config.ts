@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import path from 'node:path'
 import * as z from 'zod'
 import { isLoopbackHost } from './hosts.ts'
+import { trimEnd } from './text.ts'
 import { authConfigProblems, authenticationRequired } from './auth/config-checks.ts'
 
 /**
@@ -544,7 +545,7 @@ function withDerived (values: Record<string, unknown>): Config {
   const dataDir = values.MCP_DATA_DIR as string
   const explicitUrl = values.MCP_SERVICE_URL as string | undefined
   const linkHost = host === '0.0.0.0' || host === '::' ? 'localhost' : isIP(host) === 6 ? `[${host}]` : host
-  const serviceUrl = (explicitUrl ?? `http://${linkHost}:${port}`).replace(/\/+$/, '')
+  const serviceUrl = trimEnd(explicitUrl ?? `http://${linkHost}:${port}`, '/')
   const debug = values.MCP_DEBUG as boolean
   const level = values.MCP_LOG_LEVEL as Config['logLevel']
   return {

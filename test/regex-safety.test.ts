@@ -49,13 +49,6 @@ const DYNAMIC_PATTERNS: ReadonlyArray<{ file: string, pattern: string, reason: s
  * fix a new finding instead.
  */
 const PENDING_FIXES: ReadonlyArray<{ file: string, source: string, flags: string, fix: string }> = [
-  { file: 'src/auth/failure-limit.ts', source: '%.*$', flags: '', fix: 'cut at the zone index: const zone = address.indexOf(\'%\'); zone === -1 ? address : address.slice(0, zone)' },
-  { file: 'src/config.ts', source: String.raw`\/+$`, flags: '', fix: 'trim trailing slashes with a loop (while (url.endsWith(\'/\')) url = url.slice(0, -1)), or /(?<!\/)\/+$/' },
-  { file: 'src/links/signer.ts', source: String.raw`\/+$`, flags: '', fix: 'as in src/config.ts' },
-  { file: 'src/pages/assets.ts', source: String.raw`\s+as\s+`, flags: '', fix: '/(?<!\s)\s+as\s+/' },
-  { file: 'src/pages/assets.ts', source: String.raw`export\s*\{([^}]*)\}\s*;?\s*$`, flags: '', fix: '/export\s*\{([^}]*)\}\s*(?:;\s*)?$/y with lastIndex = source.lastIndexOf(\'export\')' },
-  { file: 'src/pages/assets.ts', source: String.raw`^import\s*\{([^}]*)\}\s*from\s*['"]vega-util['"];?[ \t]*$`, flags: 'm', fix: 'the same pattern without the m flag, on each line that starts with import' },
-  { file: 'src/pages/assets.ts', source: String.raw`^\s*(import|export)\b`, flags: 'm', fix: '/^[ \t]*(import|export)\b/m' },
   { file: 'src/query/time-range.ts', source: String.raw`(?:^|\s+):(?:\s+|$)|\s*\u2026\s*`, flags: '', fix: '/(?<!\s)(?:\s+:(?:\s+|$)|^:(?:\s+|$)|\s*\u2026\s*)/ (same splits)' }
 ]
 

@@ -21,7 +21,9 @@ import type { BucketLimit, TokenBuckets } from '../store/token-buckets.ts'
  * otherwise change address for every guess.
  */
 export function clientAddressKey (address: string): string {
-  const bare = address.replace(/%.*$/, '')
+  // An IPv6 zone (fe80::1%eth0) names the interface, not the client.
+  const zone = address.indexOf('%')
+  const bare = zone === -1 ? address : address.slice(0, zone)
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)
   if (mapped !== null) return mapped[1] as string
   if (isIP(bare) !== 6) return bare

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
+import { trimEnd } from '../text.ts'
 
 /**
  * Signed links to the service's pages. A link names one object (a chart, a dashboard, or
@@ -44,7 +45,7 @@ export class LinkSigner {
 
   constructor (secret: string, baseUrl: string, ttlSeconds: number) {
     this.key = Buffer.from(secret, 'utf8')
-    this.baseUrl = baseUrl.replace(/\/+$/, '')
+    this.baseUrl = trimEnd(baseUrl, '/')
     this.ttlSeconds = ttlSeconds
   }
 

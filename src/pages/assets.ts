@@ -50,8 +50,9 @@ export function browserFile (name: string): string {
 /** `a as b, c` → [['b', 'a'], ['c', 'c']]: exported name, local name. */
 function exportedNames (clause: string): Array<[string, string]> {
   return clause.split(',').map(part => part.trim()).filter(part => part !== '').map(part => {
-    const [local, exported] = part.split(/\s+as\s+/)
-    return [(exported ?? local ?? '').trim(), (local ?? '').trim()]
+    const words = part.split(/\s/).filter(word => word !== '')
+    const local = words[0] ?? ''
+    return [words.length === 3 && words[1] === 'as' ? words[2] ?? local : local, local]
   })
 }
 
@@ -60,7 +61,10 @@ function exportedNames (clause: string): Array<[string, string]> {
  * only ship as modules. Fails start-up when the build no longer has that shape.
  */
 export function exportsToGlobal (source: string, globalName: string, what: string): string {
-  const match = /export\s*\{([^}]*)\}\s*;?\s*$/.exec(source)
+  // Anchored at the last `export` (sticky), so the scan is linear in the source's length.
+  const tail = /export\s*\{([^}]*)\}\s*(?:;\s*)?$/y
+  tail.lastIndex = source.lastIndexOf('export')
+  const match = tail.lastIndex === -1 ? null : tail.exec(source)
   if (match === null) throw new Error(`page asset ${what}: expected the build to end with export { … }`)
   const entries = exportedNames(match[1] ?? '').map(([exported, local]) => `${JSON.stringify(exported)}: ${local}`)
   return `${source.slice(0, match.index)}\nglobalThis.${globalName} = { ${entries.join(', ')} };\n`
@@ -74,11 +78,14 @@ export function exportsToGlobal (source: string, globalName: string, what: strin
  */
 export function interpreterScript (): string {
   const source = packageScript('vega-interpreter', 'vega-interpreter.js')
-  const imports = /^import\s*\{([^}]*)\}\s*from\s*['"]vega-util['"];?[ \t]*$/m
-  const match = imports.exec(source)
+  const importLine = /^import\s*\{([^}]*)\}\s*from\s*['"]vega-util['"];?[ \t]*$/
+  const lines = source.split('\n')
+  const index = lines.findIndex(line => line.startsWith('import') && importLine.test(line))
+  const match = index === -1 ? null : importLine.exec(lines[index] ?? '')
   if (match === null) throw new Error('page asset vega-interpreter: expected one import from vega-util')
-  const body = exportsToGlobal(source.replace(imports, ''), 'vegaInterpreter', 'vega-interpreter')
-  if (/^\s*(import|export)\b/m.test(body)) throw new Error('page asset vega-interpreter: unexpected import or export statement')
+  lines.splice(index, 1, '')
+  const body = exportsToGlobal(lines.join('\n'), 'vegaInterpreter', 'vega-interpreter')
+  if (/^[ \t]*(import|export)\b/m.test(body)) throw new Error('page asset vega-interpreter: unexpected import or export statement')
   return `(function () {\n'use strict';\nconst { ${(match[1] ?? '').trim()} } = vega;\n${body}\n})();\n`
 }
 
