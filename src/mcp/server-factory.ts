@@ -2,6 +2,7 @@ import { ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server } from 
 import type { AuthInfo, CompleteRequestParams, CompleteResult, JSONRPCRequest, ReadResourceResult, Result, ServerContext } from '@modelcontextprotocol/server'
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv'
 import type { Config } from '../config.ts'
+import { ToolError } from '../errors.ts'
 import { SERVICE_VERSION } from '../version.ts'
 import { invalidParamsMessage } from './request-params.ts'
 import type { McpSurface } from './surface.ts'
@@ -53,6 +54,10 @@ function publicProtocolError (method: string, request: JSONRPCRequest, context: 
   const invalid = invalidParamsMessage(method, request.params)
   if (invalid !== undefined) return new ProtocolError(ProtocolErrorCode.InvalidParams, invalid)
   if (Number.isSafeInteger((error as { code?: unknown } | null)?.code)) return error
+  // A tool-style refusal outside tools/call (a prompt's ambiguous dataset name): the caller can act on it.
+  if (error instanceof ToolError && error.errorType !== 'internal_error') {
+    return new ProtocolError(ProtocolErrorCode.InvalidParams, error.hint === undefined ? error.message : `${error.message} ${error.hint}`)
+  }
   const scope = context.http?.authInfo?.extra?.[SCOPE_KEY] as CallScope | undefined
   scope?.log.error({ err: error, method }, 'MCP request handler failed')
   return new ProtocolError(ProtocolErrorCode.InternalError, 'Internal error')

@@ -108,6 +108,9 @@ t.test('dataset names and dashboard slugs are no oracle', async t => {
     t.match(textOf(chart), /2 datasets match/, 'a chart by that name is not drawn on a guess')
     const create = await call('admin', 'create_virtual_dataset', { database_id: 'examples', dataset_name: 'secret_orders', sql: 'SELECT 1 AS a' })
     t.match(textOf(create), /A dataset named "secret_orders" exists already \(id \d+, \d+\)/)
+    const prompt = (await post(server.url, rpc('prompts/get', { name: 'create_chart_guided', arguments: { dataset: 'secret_orders' } }), headers('admin'))).json
+    t.equal(prompt.error?.code, -32602, 'the guided prompt refuses the ambiguous name as invalid params, not an internal error')
+    t.match(prompt.error?.message, /2 datasets match "secret_orders".*id or UUID/)
   })
 
   t.test('dashboard slugs: unique among the dashboards a caller sees', async t => {
