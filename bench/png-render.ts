@@ -3,11 +3,16 @@
  * step for one chart, against baselines measured in the same run (building the spec, and a
  * JSON round trip of it): absolute ms depend on the machine, the ratios are what to compare.
  *
+ * Last, the line chart through the render pool (one worker thread, as PNG previews render),
+ * with the event-loop time each render still costs the main thread (posting the spec, taking
+ * the PNG back).
+ *
  *   node bench/png-render.ts            (BENCH_RENDERS=60 timed renders per chart by default)
  */
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { compileSpec, renderPng, svgToPng, vegaToSvg } from '../src/charts/png.ts'
+import { RenderPool } from '../src/charts/render-pool.ts'
 import { toVegaLite } from '../src/charts/vega-lite.ts'
 import type { ChartField, ChartView } from '../src/charts/view.ts'
 
@@ -123,6 +128,14 @@ const stepTotal = steps.reduce((sum, { samples }) => sum + quantile(samples, 0.5
 for (const { step, samples } of steps) {
   console.log(`| ${step} | ${ms(quantile(samples, 0.5))} | ${ms(quantile(samples, 0.9))} | ${((quantile(samples, 0.5) / stepTotal) * 100).toFixed(0)}% |`)
 }
+const pool = new RenderPool({ workers: 1, perUserRunning: 1, queueLimit: 1, perUserQueueLimit: 1, timeoutSeconds: 600, memoryMb: 512 })
+const pooled = await time(() => pool.render(lineSpec, { ...size, key: 'bench' }), renders)
+const loopBefore = performance.eventLoopUtilization()
+for (let index = 0; index < renders; index++) await pool.render(lineSpec, { ...size, key: 'bench' })
+const loopBusy = performance.eventLoopUtilization(loopBefore).active / renders
+await pool.close()
+const inThread = rows[0]?.median ?? NaN
+console.log(`\nThrough the render pool (a worker thread): median ${ms(quantile(pooled, 0.5))} ms (p90 ${ms(quantile(pooled, 0.9))} ms), ${(quantile(pooled, 0.5) / inThread).toFixed(2)}× the in-thread ${line.kind} render; the event loop was busy ${ms(loopBusy)} ms per render.`)
 console.log(`\nBaselines: toVegaLite ${ms(buildSpec)} ms, JSON.stringify + JSON.parse of the spec ${ms(jsonRoundTrip)} ms (medians).`)
 all.sort((a, b) => a - b)
 console.log(`png-render: median ${ms(quantile(all, 0.5))} ms (p90 ${ms(quantile(all, 0.9))} ms) over ${all.length} renders`)

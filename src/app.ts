@@ -22,6 +22,7 @@ import oauthMetadataPlugin from './plugins/oauth-metadata.ts'
 import pagesPlugin from './plugins/pages.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import redisPlugin from './plugins/redis.ts'
+import rendererPlugin from './plugins/renderer.ts'
 import securityPlugin from './plugins/security.ts'
 import sizeGuardPlugin from './plugins/size-guard.ts'
 import tokenExchangePlugin from './plugins/token-exchange.ts'
@@ -40,7 +41,7 @@ export interface BuildAppOptions {
 
 /**
  * The service as a Fastify app: the plugin graph, registered explicitly in data-flow order.
- * config → security → cors → metrics → health → catalog → engines → redis (+ events, audit) → auth (+ OAuth
+ * config → security → cors → metrics → health → catalog → engines → renderer → redis (+ events, audit) → auth (+ OAuth
  * metadata, token exchange) → rate limits → cache → size guard → tools → pages → load shedding → /mcp
  */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -104,6 +105,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.register(healthPlugin)
     await app.register(catalogPlugin, options.catalog === undefined ? {} : { catalog: options.catalog })
     await app.register(enginesPlugin)
+    await app.register(rendererPlugin)
     await app.register(linksPlugin)
     await app.register(redisPlugin)
     await app.register(authPlugin)

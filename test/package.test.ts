@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { PNG } from 'pngjs'
 import t from 'tap'
 import { EXIT } from '../src/cli.ts'
 import { post } from './helpers/rpc.ts'
@@ -74,6 +75,7 @@ t.test('npm pack, npm install -g: the installed analytics-mcp command works', { 
   t.ok(files.includes('dist/cli.js'), 'the tarball holds the compiled CLI')
   t.ok(files.includes('dist/cli.d.ts'), 'with its declarations')
   t.ok(files.includes('dist/pages/browser/pages.js'), 'and the browser files the pages serve')
+  t.ok(files.includes('dist/charts/render-worker.js'), 'and the chart render worker')
   t.ok(files.includes('assets/fonts/DejaVuSans.ttf'), 'and the fonts')
   t.ok(files.includes('bin/analytics-mcp.js'))
   t.same(files.filter(file => /^(src|test|bench|scripts)\//.test(file)), [], 'no sources, tests, benchmarks or scripts')
@@ -98,6 +100,13 @@ t.test('npm pack, npm install -g: the installed analytics-mcp command works', { 
   const listed = await post(url, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'mcp-protocol-version': '2025-11-25' })
   t.equal(listed.status, 200)
   t.ok((listed.json?.result?.tools as Array<{ name: string }> | undefined)?.some(tool => tool.name === 'health_check'), 'analytics-mcp run serves MCP: tools/list has health_check')
+  const preview = await post(url, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'get_chart_preview', arguments: { identifier: 3, format: 'png', width: 400, height: 300 } } }, { 'mcp-protocol-version': '2025-11-25' })
+  const image = (preview.json?.result?.content as Array<{ type: string, data?: string }> | undefined)?.find(item => item.type === 'image')
+  t.ok(image?.data, 'a PNG preview is drawn by the installed render worker', { result: preview.text.slice(0, 500) })
+  if (image?.data !== undefined) {
+    const png = PNG.sync.read(Buffer.from(image.data, 'base64'))
+    t.same([png.width, png.height], [400, 300], 'at the size asked for')
+  }
   const exit = new Promise<number | null>(resolve => server.once('exit', code => resolve(code)))
   server.kill('SIGTERM')
   t.equal(await exit, EXIT.ok, 'and exits 0 on SIGTERM')

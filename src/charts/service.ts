@@ -12,7 +12,7 @@ import { parseChartConfig } from './config.ts'
 import type { ChartConfig } from './config.ts'
 import { storedChartConfig } from './form-data.ts'
 import { markdownTable } from './markdown.ts'
-import { renderPng } from './png.ts'
+import type { RenderPool } from './render-pool.ts'
 import { runChart } from './run.ts'
 import type { ChartOutcome } from './run.ts'
 import { toVegaLite } from './vega-lite.ts'
@@ -30,6 +30,13 @@ export interface ChartContext {
   config: Config
   links: LinkSigner
   principal: { user: UserRecord, access: AccessProfile }
+  signal: AbortSignal
+}
+
+/** What a PNG preview needs: the render pool, whose turn it is, and when to stop. */
+export interface PreviewContext {
+  renderer: RenderPool
+  principal: { user: Pick<UserRecord, 'id'> }
   signal: AbortSignal
 }
 
@@ -147,8 +154,8 @@ function capRows (config: ChartConfig, maxRows: number): ChartConfig {
   return config.chart_type !== 'histogram' && 'row_limit' in config && config.row_limit > maxRows ? { ...config, row_limit: maxRows } : config
 }
 
-/** The previews asked for; PNGs also come back as image content. */
-export async function renderPreviews (outcome: ChartOutcome, formats: readonly PreviewFormat[], options: PreviewOptions): Promise<RenderedPreviews> {
+/** The previews asked for; PNGs (rendered in the pool's worker threads) also come back as image content. */
+export async function renderPreviews (context: PreviewContext, outcome: ChartOutcome, formats: readonly PreviewFormat[], options: PreviewOptions): Promise<RenderedPreviews> {
   const previews: RenderedPreviews['previews'] = {}
   const images: RenderedPreviews['images'] = []
   for (const format of new Set(formats)) {
@@ -166,7 +173,8 @@ export async function renderPreviews (outcome: ChartOutcome, formats: readonly P
         previews.vega_lite = { type: 'vega_lite', specification: toVegaLite(outcome.view, { width: options.width, height: options.height }) as unknown as Record<string, unknown> }
         break
       case 'png': {
-        const png = await renderPng(toVegaLite(outcome.view, { width: options.width, height: options.height }), { width: options.width, height: options.height })
+        const spec = toVegaLite(outcome.view, { width: options.width, height: options.height })
+        const png = await context.renderer.render(spec, { width: options.width, height: options.height, key: String(context.principal.user.id), signal: context.signal })
         images.push({ data: png.toString('base64'), mimeType: 'image/png' })
         previews.png = { type: 'png', mime_type: 'image/png', width: options.width, height: options.height, bytes: png.length, note: 'Returned as image content in this result.' }
         break

@@ -4,6 +4,7 @@ import * as z from 'zod'
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server'
 import type { CallToolResult, ListToolsResult, Tool as ListedTool } from '@modelcontextprotocol/server'
 import type { Catalog } from '../catalog/catalog.ts'
+import type { RenderPool } from '../charts/render-pool.ts'
 import type { Config } from '../config.ts'
 import type { EngineRegistry } from '../engines/engines.ts'
 import type { LinkSigner } from '../links/signer.ts'
@@ -43,6 +44,7 @@ export interface CallScope {
 export interface ToolsetDependencies {
   catalog: Catalog
   engines: EngineRegistry
+  renderer: RenderPool
   links: LinkSigner
   config: Config
   hooks?: ToolCallHooks
@@ -140,7 +142,7 @@ export class Toolset {
     if (compiled === undefined) {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}. Call tools/list to see the available tools.`)
     }
-    const { hooks, catalog, engines, links, config, cache, sizeGuard, rateLimits } = this.dependencies
+    const { hooks, catalog, engines, renderer, links, config, cache, sizeGuard, rateLimits } = this.dependencies
     const { principal } = scope
     // randomUUID draws from a buffered pool: much cheaper per call than randomBytes.
     const callId = randomUUID().replaceAll('-', '').slice(0, 16)
@@ -185,6 +187,7 @@ export class Toolset {
         catalog,
         // The principal's queries share the runners fairly with other users' (per-user queues).
         engines: engines.forPrincipal(String(principal.user.id)),
+        renderer,
         links,
         config,
         log,

@@ -15,6 +15,7 @@ async function toolsPlugin (app: FastifyInstance): Promise<void> {
   const toolset = new Toolset(buildTools(app.config), {
     catalog: app.catalog,
     engines: app.engines,
+    renderer: app.renderer,
     links: app.links,
     config: app.config,
     hooks: app.metrics.toolHooks,
@@ -48,4 +49,4 @@ function checkToolNames (app: FastifyInstance, names: readonly string[]): void {
   }
 }
 
-export default fp(toolsPlugin, { name: 'tools', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog', 'engines', 'links', 'redis', 'rate-limit', 'cache', 'size-guard'] })
+export default fp(toolsPlugin, { name: 'tools', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog', 'engines', 'renderer', 'links', 'redis', 'rate-limit', 'cache', 'size-guard'] })

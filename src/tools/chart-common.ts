@@ -135,7 +135,7 @@ export interface ChartResultInput {
 export async function chartResult (context: ToolContext, input: ChartResultInput): Promise<ChartResult> {
   const { source, outcome, saved, size } = input
   const url = sourceUrl(context, saved === undefined ? source : { chart: saved })
-  const rendered = await renderPreviews(outcome, input.formats, { width: size.width, height: size.height, asciiWidth: size.ascii_width, asciiHeight: size.ascii_height, url })
+  const rendered = await renderPreviews(context, outcome, input.formats, { width: size.width, height: size.height, asciiWidth: size.ascii_width, asciiHeight: size.ascii_height, url })
   for (const image of rendered.images) context.attachImage?.(image)
   const result: ChartResult = {
     success: true,

@@ -166,7 +166,7 @@ export const getChartPreview = (): Tool => defineTool({
     const source = chartSourceOf(context, args)
     const outcome: ChartOutcome = await runSource(context, source)
     const url = sourceUrl(context, source)
-    const rendered = await renderPreviews(outcome, [args.format], { width: args.width, height: args.height, asciiWidth: args.ascii_width, asciiHeight: args.ascii_height, url })
+    const rendered = await renderPreviews(context, outcome, [args.format], { width: args.width, height: args.height, asciiWidth: args.ascii_width, asciiHeight: args.ascii_height, url })
     // Previews skip the size guard (as in Superset: pictures and links are small), but a spec or
     // table carries the data, and a chart of thousands of rows would flood the context.
     const limit = context.config.MCP_RESPONSE_SIZE_CONFIG.token_limit

@@ -4,6 +4,7 @@ import type { Scope } from '../auth/scopes.ts'
 import type { AccessProfile, RequiredPermission } from '../catalog/access.ts'
 import type { Catalog } from '../catalog/catalog.ts'
 import type { UserRecord } from '../catalog/records.ts'
+import type { RenderPool } from '../charts/render-pool.ts'
 import type { Config } from '../config.ts'
 import type { EngineRegistry } from '../engines/engines.ts'
 import type { LinkSigner } from '../links/signer.ts'
@@ -36,6 +37,8 @@ export interface ToolContext {
   principal: Principal
   catalog: Catalog
   engines: EngineRegistry
+  /** Renders chart images (PNG previews) in worker threads, the user's share at a time. */
+  renderer: RenderPool
   /** Signs links to the service's pages (explore_url, dashboard_url, SQL links). */
   links: LinkSigner
   config: Config
