@@ -218,7 +218,8 @@ function bigNumberLines (view: ChartView, width: number): string[] {
   const value = shown(formatValue(view.bigNumber?.value ?? null, measure))
   const label = clip(measure?.label ?? '', width - 6)
   const inner = Math.min(width - 2, Math.max(lengthOf(value) + 8, lengthOf(label) + 4, 16))
-  const before = Math.floor((inner - lengthOf(value)) / 2)
+  // A value wider than the box (1e300 written out in full) is cut to fit, not centred off the edge.
+  const before = Math.max(0, Math.floor((inner - lengthOf(value)) / 2))
   const lines = [
     label === '' ? `┌${'─'.repeat(inner)}┐` : `┌─ ${label} ${'─'.repeat(inner - lengthOf(label) - 3)}┐`,
     `│${' '.repeat(inner)}│`,

@@ -1,4 +1,5 @@
 import { invalidArguments } from '../errors.ts'
+import { closestNames } from '../query/semantic.ts'
 import type { DatasetModel, DimensionRef, MetricRef, ResultField, SemanticQuery } from '../query/semantic.ts'
 import type { ChartConfig, ColumnRefInput } from './config.ts'
 import type { ChartField, ChartView } from './view.ts'
@@ -30,7 +31,15 @@ export function metricOf (input: ColumnRefInput, model: DatasetModel): MetricRef
     return { saved: input.name, label: input.label }
   }
   if (input.aggregate === undefined) {
-    throw invalidArguments(`"${input.name ?? '?'}" is a column, not a metric: say how to aggregate it.`, `Example: {"name": "${input.name ?? 'amount'}", "aggregate": "SUM"} (SUM, AVG, COUNT, COUNT_DISTINCT, MIN, MAX), or a saved metric: ${model.metrics.map(metric => metric.metric_name).join(', ') || 'none'}.`)
+    const savedMetrics = model.metrics.map(metric => metric.metric_name).join(', ') || 'none'
+    if (input.name !== undefined && columnOf(input.name, model) === undefined) {
+      const close = closestNames(input.name, [...model.metrics.map(metric => metric.metric_name), ...model.columns.map(column => column.column_name)])
+      throw invalidArguments(
+        `"${input.name}" is neither a saved metric nor a column of dataset ${model.dataset.table_name}.${close.length > 0 ? ` Did you mean ${close.map(name => `"${name}"`).join(', ')}?` : ''}`,
+        `Saved metrics: ${savedMetrics}. Or aggregate a column: {"name": "amount", "aggregate": "SUM"}.`
+      )
+    }
+    throw invalidArguments(`"${input.name ?? '?'}" is a column, not a metric: say how to aggregate it.`, `Example: {"name": "${input.name ?? 'amount'}", "aggregate": "SUM"} (SUM, AVG, COUNT, COUNT_DISTINCT, MIN, MAX), or a saved metric: ${savedMetrics}.`)
   }
   return { aggregate: input.aggregate, column: input.name, label: input.label }
 }

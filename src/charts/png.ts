@@ -212,11 +212,19 @@ function fitSvg (svg: string, width: number, height: number): string {
   })
 }
 
+/**
+ * Vega writes data text into the SVG as it is; characters XML 1.0 forbids (NUL and the other C0
+ * controls but tab, LF, CR; U+FFFE, U+FFFF) make resvg refuse the whole document.
+ */
+function xmlSafe (svg: string): string {
+  return svg.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '\uFFFD')
+}
+
 /** Step 3: SVG → PNG of exactly width × height, rasterised off the event loop. */
 export async function svgToPng (svg: string, width: number, height: number): Promise<Buffer> {
   checkSize(width, height)
   const { resvg } = await loadEngines()
-  const image = await resvg.renderAsync(fitSvg(svg, width, height), { ...RESVG_OPTIONS, fitTo: { mode: 'width', value: width } })
+  const image = await resvg.renderAsync(fitSvg(xmlSafe(svg), width, height), { ...RESVG_OPTIONS, fitTo: { mode: 'width', value: width } })
   if (image.width !== width || image.height !== height) {
     throw new Error(`PNG came out ${image.width}×${image.height}, not ${width}×${height}`)
   }

@@ -44,14 +44,99 @@ const CONFIG: Def = {
   view: { stroke: null }
 }
 
-/** Vega-Lite reads dots and brackets in a field name as a path into nested objects. */
-const fieldRef = (name: string): string => name.replace(/[.[\]\\]/g, '\\$&')
+/** Vega-Lite reads dots, brackets and quotes in a field name as a path into nested objects; a backslash escapes each. */
+const fieldRef = (name: string): string => name.replace(/[.[\]\\'"]/g, '\\$&')
 
-/** A row value inside a Vega expression; JSON string literals are valid expression strings. */
-const datumOf = (name: string): string => `datum[${JSON.stringify(name)}]`
+/** A string literal in a Vega expression: JSON's, with the line separators the expression parser refuses escaped. */
+const literal = (text: string): string => JSON.stringify(text).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')
 
-/** An expression that maps keys to labels: `{"a": "A", …}[key]`. */
-const lookup = (entries: Array<[string, string]>, key: string): string => `${JSON.stringify(Object.fromEntries(entries))}[${key}]`
+/** A row value inside a Vega expression. */
+const datumOf = (name: string): string => `datum[${literal(name)}]`
+
+/**
+ * An expression that maps keys to labels: `["A", …][indexof(["a", …], key)]`. Not an object
+ * literal: Vega refuses one whose keys name Object.prototype members (a label "constructor").
+ */
+const lookup = (entries: Array<[string, string]>, key: string): string =>
+  `[${entries.map(([, label]) => literal(label)).join(', ')}][indexof([${entries.map(([name]) => literal(name)).join(', ')}], ${key})]`
+
+/** Object.prototype's members, and then: Vega refuses them as object keys, and mistakes a text naming one for its own. */
+const RESERVED_KEYS = new Set([...Object.getOwnPropertyNames(Object.prototype), 'then'])
+
+/**
+ * A field name Vega can address: no quotes, backslashes or control characters (Vega-Lite
+ * writes names into expressions and access paths) and no reserved key.
+ */
+const isSafeName = (name: string): boolean => !/["'\\\u0000-\u001f\u007f\u2028\u2029]/.test(name) && !RESERVED_KEYS.has(name)
+
+/**
+ * Text as Vega can show it: control characters (SVG's XML refuses them) and line separators
+ * (its expression parser refuses them) become spaces; a reserved key gets a zero-width space.
+ */
+function displayText (text: string): string {
+  const plain = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, ' ')
+  return RESERVED_KEYS.has(plain) ? `${plain}\u200b` : plain
+}
+
+/** A channel title: Vega-Lite writes it into tooltip and ARIA expressions escaping only quotes, so backslashes are escaped here. */
+const expressionTitle = (title: string): string => displayText(title).replaceAll('\\', '\\\\')
+
+/** The guide that shows a channel's title, when it has one. */
+const GUIDES: Readonly<Record<string, 'axis' | 'legend'>> = { x: 'axis', y: 'axis', color: 'legend', fill: 'legend', stroke: 'legend', size: 'legend', shape: 'legend', opacity: 'legend' }
+
+const isDef = (value: Json | undefined): value is Def => value !== null && typeof value === 'object' && !Array.isArray(value)
+
+/** Every channel title of the spec in its expression form, its guide (axis, legend) showing the plain text. */
+function retitleChannels (node: Json | undefined): void {
+  if (Array.isArray(node)) {
+    for (const item of node) retitleChannels(item)
+    return
+  }
+  if (!isDef(node)) return
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'data') continue
+    if (key === 'encoding' && isDef(value)) {
+      for (const [channel, channelDef] of Object.entries(value)) {
+        for (const def of Array.isArray(channelDef) ? channelDef : [channelDef]) retitle(channel, def)
+      }
+    }
+    retitleChannels(value)
+  }
+}
+
+function retitle (channel: string, def: Json | undefined): void {
+  if (!isDef(def) || typeof def.title !== 'string') return
+  const guide = GUIDES[channel]
+  const guideDef = guide === undefined ? undefined : def[guide]
+  if (guide !== undefined && guideDef !== null) def[guide] = { ...(isDef(guideDef) ? guideDef : {}), title: isDef(guideDef) && guideDef.title !== undefined ? guideDef.title : displayText(def.title) }
+  def.title = expressionTitle(def.title)
+}
+
+/**
+ * The view with every field Vega cannot address by name (see isSafeName) renamed, in its
+ * fields and rows; labels stay. Views of ordinary names are returned as they are.
+ */
+function withSafeFieldNames (view: ChartView): ChartView {
+  const fields = [view.x, view.series, ...view.y, ...(view.columns ?? [])].filter(field => field !== undefined)
+  const names = new Set(fields.map(field => field.name))
+  const unsafe = [...names].filter(name => !isSafeName(name))
+  if (unsafe.length === 0) return view
+  const renamed = new Map<string, string>()
+  for (const name of unsafe) {
+    let safe = `__field_${renamed.size}`
+    while (names.has(safe)) safe = `_${safe}`
+    renamed.set(name, safe)
+  }
+  const rename = (field: ChartField): ChartField => ({ ...field, name: renamed.get(field.name) ?? field.name })
+  return {
+    ...view,
+    x: view.x === undefined ? undefined : rename(view.x),
+    series: view.series === undefined ? undefined : rename(view.series),
+    y: view.y.map(rename),
+    columns: view.columns?.map(rename),
+    rows: view.rows.map(row => Object.fromEntries(Object.entries(row).map(([key, value]) => [renamed.get(key) ?? key, value])))
+  }
+}
 
 /**
  * A d3 time format that shows what the values vary in: years, months, days, or times. Dates
@@ -117,12 +202,12 @@ function measuresOf (view: ChartView): Measures {
     }
   }
   const sameFormat = view.y.every(field => field.format === first.format)
-  const labels = view.y.map(field => field.label)
+  const labels = view.y.map(field => displayText(field.label))
   return {
     transform: [
       { fold: view.y.map(field => fieldRef(field.name)), as: [MEASURE, VALUE] },
       // fold names its output by the plain field name, escapes and all removed.
-      { calculate: lookup(view.y.map(field => [field.name, field.label]), `datum.${MEASURE}`), as: MEASURE_LABEL }
+      { calculate: lookup(view.y.map((field, index) => [field.name, labels[index] ?? field.label]), `datum.${MEASURE}`), as: MEASURE_LABEL }
     ],
     value: { name: VALUE, label: labels.join(', '), type: 'quantitative', format: sameFormat ? first.format : undefined },
     color: { field: MEASURE_LABEL, type: 'nominal', title: null, sort: labels, scale: { domain: labels } },
@@ -271,11 +356,11 @@ function pieBody (view: ChartView): Def {
 function cellExpression (field: ChartField, rows: ChartView['rows']): string {
   const value = datumOf(field.name)
   if (field.type === 'quantitative') {
-    const format = field.format === undefined ? `${value} % 1 === 0 ? ',d' : ',.2~f'` : JSON.stringify(field.format)
+    const format = field.format === undefined ? `${value} % 1 === 0 ? ',d' : ',.2~f'` : literal(field.format)
     return `isValid(${value}) ? format(${value}, ${format}) : ''`
   }
   if (field.type === 'temporal') {
-    const format = JSON.stringify(temporalFormat(rows.map(row => row[field.name])))
+    const format = literal(temporalFormat(rows.map(row => row[field.name])))
     return `isValid(${value}) ? utcFormat(toDate(${value}), ${format}) : ''`
   }
   return `isValid(${value}) ? '' + ${value} : ''`
@@ -315,7 +400,7 @@ function tableBody (view: ChartView, height: number): { body: Def, subtitle: str
             labelLimit: 160,
             domain: false,
             ticks: false,
-            labelExpr: lookup(columns.map((column, index) => [cells[index] ?? '', column.label]), 'datum.value')
+            labelExpr: lookup(columns.map((column, index) => [cells[index] ?? '', displayText(column.label)]), 'datum.value')
           }
         },
         y: { field: ROW, type: 'ordinal', axis: null },
@@ -358,7 +443,7 @@ function bigNumberBody (view: ChartView): Def {
   if (subheader !== undefined && subheader !== '') {
     layers.push({
       data: { values: [{}] },
-      mark: { type: 'text', text: subheader, fontSize: { expr: 'max(11, min(18, height * 0.06))' }, fill: '#555555', align: 'center', baseline: 'top', x: { expr: 'width / 2' }, y: { expr: `height * ${centre} + (${size}) * 0.6 + 6` } }
+      mark: { type: 'text', text: displayText(subheader), fontSize: { expr: 'max(11, min(18, height * 0.06))' }, fill: '#555555', align: 'center', baseline: 'top', x: { expr: 'width / 2' }, y: { expr: `height * ${centre} + (${size}) * 0.6 + 6` } }
     })
   }
   return { layer: layers }
@@ -381,9 +466,10 @@ function histogramBody (view: ChartView): Def {
   }
 }
 
-function titleOf (text: string, subtitle: string | undefined): Def {
-  if (text === '' && (subtitle === undefined || subtitle === '')) return {}
-  return { title: subtitle === undefined || subtitle === '' ? { text } : { text, subtitle } }
+function titleOf (title: string, subtitle: string | undefined): Def {
+  if (title === '' && (subtitle === undefined || subtitle === '')) return {}
+  const text = displayText(title)
+  return { title: subtitle === undefined || subtitle === '' ? { text } : { text, subtitle: displayText(subtitle) } }
 }
 
 /**
@@ -392,7 +478,8 @@ function titleOf (text: string, subtitle: string | undefined): Def {
  * first measure is drawn. Tables are a grid of text marks (best shown as markdown or HTML);
  * a big number is large text over an optional sparkline of its trend.
  */
-export function toVegaLite (view: ChartView, options: VegaLiteOptions = {}): TopLevelSpec {
+export function toVegaLite (chart: ChartView, options: VegaLiteOptions = {}): TopLevelSpec {
+  const view = withSafeFieldNames(chart)
   const width = options.width ?? DEFAULT_WIDTH
   const height = options.height ?? DEFAULT_HEIGHT
   let subtitle = view.subtitle
@@ -434,6 +521,7 @@ export function toVegaLite (view: ChartView, options: VegaLiteOptions = {}): Top
     ...body
   }
   if (Array.isArray(spec.transform) && spec.transform.length === 0) delete spec.transform
+  retitleChannels(spec)
   // The Def shapes above are Vega-Lite's JSON; the compile tests hold them to its schema.
   return spec as unknown as TopLevelSpec
 }

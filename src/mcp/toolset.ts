@@ -158,6 +158,7 @@ export class Toolset {
       const refusal = this.refusal(compiled.tool, principal)
       if (refusal !== undefined) throw refusal
       args = normalizeArguments(rawArguments, compiled.shape)
+      assertShallow(args)
       const { options, toolArguments } = cacheOptions(args, compiled.cacheArguments)
       const limited = await rateLimits?.forTool(name, principal)
       if (limited !== undefined && !limited.allowed) throw rateLimitedError(name, limited)
@@ -298,6 +299,24 @@ function rateLimitedError (tool: string, decision: Exclude<RateDecision, { allow
     ? `Rate limit reached for ${tool}: ${decision.limit.perMinute} calls per minute (${decision.limit.capacity} at once). Retry in ${decision.retryAfterSeconds} s.`
     : `${tool} is rate-limited and the rate limiter is unavailable. Retry in ${decision.retryAfterSeconds} s.`
   return new ToolError('rate_limited', message, 'Wait before calling it again, and make fewer, larger calls (e.g. aggregate in one query).', { retry_after_seconds: decision.retryAfterSeconds })
+}
+
+/** Deeper than any tool's arguments go (config.filters[0].value[0] is five levels). */
+const MAX_ARGUMENT_DEPTH = 32
+
+/**
+ * Refuses arguments nested deeper than MAX_ARGUMENT_DEPTH before anything walks them: the
+ * response cache builds its key recursively, and a few thousand levels overflow the stack.
+ * Level by level, so the check itself never recurses.
+ */
+function assertShallow (args: Record<string, unknown>): void {
+  let level: unknown[] = [args]
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > MAX_ARGUMENT_DEPTH) {
+      throw invalidArguments(`Invalid arguments: they nest more than ${MAX_ARGUMENT_DEPTH} levels deep.`, 'Send the arguments the tool\'s input schema describes; no argument needs more than a few levels.')
+    }
+    level = level.flatMap(value => value !== null && typeof value === 'object' ? Object.values(value) : [])
+  }
 }
 
 type ObjectSchema = ListedTool['inputSchema']

@@ -216,9 +216,11 @@ export const getChartTypeSchema = (): Tool => defineTool({
   }),
   run: ({ chart_type: requested }) => {
     const wanted = requested.toLowerCase()
-    const chartType = (CHART_TYPES as readonly string[]).includes(wanted) ? wanted as ChartType : TYPE_SYNONYMS[wanted]
+    // Own keys only: "constructor" or "__proto__" are unknown chart types, not Object.prototype members.
+    const synonym = Object.hasOwn(TYPE_SYNONYMS, wanted) ? TYPE_SYNONYMS[wanted] : undefined
+    const chartType = (CHART_TYPES as readonly string[]).includes(wanted) ? wanted as ChartType : synonym
     if (chartType === undefined) throw invalidArguments(`Unknown chart_type "${requested}".`, `Chart types: ${CHART_TYPES.join(', ')} (line, bar, area and scatter are kinds of xy).`)
-    const kind = TYPE_SYNONYMS[wanted] === 'xy' && ['line', 'bar', 'area', 'scatter'].includes(wanted) ? wanted : undefined
+    const kind = synonym === 'xy' && ['line', 'bar', 'area', 'scatter'].includes(wanted) ? wanted : undefined
     return {
       chart_type: chartType,
       description: TYPE_DESCRIPTIONS[chartType],
