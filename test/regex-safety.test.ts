@@ -49,7 +49,6 @@ const DYNAMIC_PATTERNS: ReadonlyArray<{ file: string, pattern: string, reason: s
  * fix a new finding instead.
  */
 const PENDING_FIXES: ReadonlyArray<{ file: string, source: string, flags: string, fix: string }> = [
-  { file: 'src/query/time-range.ts', source: String.raw`(?:^|\s+):(?:\s+|$)|\s*\u2026\s*`, flags: '', fix: '/(?<!\s)(?:\s+:(?:\s+|$)|^:(?:\s+|$)|\s*\u2026\s*)/ (same splits)' }
 ]
 
 const isPending = (pattern: { file: string, source: string, flags: string }): boolean =>

@@ -91,7 +91,8 @@ export function resolveTimeRange (text: string, now = new Date()): ResolvedTimeR
     return { since: day(start), until: day(shift(start, unit, 1)) }
   }
   // A colon with space (or the text's edge) on both sides separates; the colons of 10:00 do not.
-  const parts = value.split(/(?:^|\s+):(?:\s+|$)|\s*\u2026\s*/)
+  // The look-behind starts a match only where a run of spaces starts: linear, not quadratic.
+  const parts = value.split(/(?<!\s)(?:\s+:(?:\s+|$)|^:(?:\s+|$)|\s*\u2026\s*)/)
   if (parts.length === 2) {
     const since = bound(parts[0] ?? '', now)
     const until = bound(parts[1] ?? '', now)
