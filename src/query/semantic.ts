@@ -2,6 +2,7 @@ import type { DatasetColumnRecord, DatasetMetricRecord, DatasetRecord } from '..
 import type { SqlParam } from '../engines/engines.ts'
 import { invalidArguments } from '../errors.ts'
 import type { Dialect, TimeGrain } from './dialect.ts'
+import { withoutTrailingTerminator } from './sql-text.ts'
 import { resolveTimeRange } from './time-range.ts'
 
 export const AGGREGATES = ['SUM', 'AVG', 'COUNT', 'COUNT_DISTINCT', 'MIN', 'MAX'] as const
@@ -214,7 +215,8 @@ export function compileQuery (query: SemanticQuery, model: DatasetModel, dialect
 
   const source = model.dataset.sql === null
     ? `${model.dataset.schema === null || model.dataset.schema === 'main' ? '' : `${q(model.dataset.schema)}.`}${q(model.dataset.table_name)}`
-    : `(${model.dataset.sql.trim().replace(/;\s*$/, '')})`
+    // Saved SQL may end in `;` or a `--` comment (CLI, older catalogs): either would break the wrapper.
+    : `(${withoutTrailingTerminator(model.dataset.sql)})`
   const sql = [
     `SELECT ${selects.join(', ')}`,
     `FROM ${source} AS ${q('ds')}`,

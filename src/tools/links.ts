@@ -6,6 +6,7 @@ import { configToFormData } from '../charts/form-data.ts'
 import { chartSql, datasetModel } from '../charts/run.ts'
 import { storeExploreState, storeLinkState, visibleDataset } from '../charts/service.ts'
 import { notFound, permissionDenied, ToolError } from '../errors.ts'
+import { withoutTrailingTerminator } from '../query/sql-text.ts'
 import { configArgument } from './chart-common.ts'
 import { identifierSchema } from './databases.ts'
 import { defineTool } from './tool.ts'
@@ -97,7 +98,7 @@ export const openSqlLabWithContext = (): Tool => defineTool({
     if (sql === '' && args.dataset_in_context !== undefined) {
       const dataset = visibleDataset(context, args.dataset_in_context)
       if (dataset.database_id !== database.id) throw notFound('dataset', args.dataset_in_context, 'name', 'list_datasets')
-      sql = dataset.sql === null ? `SELECT * FROM "${dataset.table_name.replace(/"/g, '""')}" LIMIT 100` : `SELECT * FROM (${dataset.sql}) AS ${JSON.stringify(dataset.table_name)} LIMIT 100`
+      sql = dataset.sql === null ? `SELECT * FROM "${dataset.table_name.replace(/"/g, '""')}" LIMIT 100` : `SELECT * FROM (${withoutTrailingTerminator(dataset.sql)}) AS ${JSON.stringify(dataset.table_name)} LIMIT 100`
     }
     const title = args.title ?? (args.dataset_in_context === undefined ? `Query on ${database.database_name}` : `${args.dataset_in_context} in ${database.database_name}`)
     const state = storeLinkState(context, { kind: 'sql', dataset_id: null, database_id: database.id, payload: JSON.stringify({ sql, schema: args.schema ?? null, title }) })
