@@ -1,25 +1,14 @@
 import { copyFileSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import type { DatabaseRecord } from '../src/catalog/records.ts'
 import { EngineRegistry, SqliteEngine } from '../src/engines/engines.ts'
-import type { QueryObservation, QueryRequest } from '../src/engines/engines.ts'
+import type { QueryObservation } from '../src/engines/engines.ts'
 import type { RunnerEndReason } from '../src/engines/runner-pool.ts'
 import { ToolError } from '../src/errors.ts'
+import { queryRequest as request, sqliteDatabase as database, until } from './helpers/engine.ts'
 import { sharedExamplesFile } from './helpers/examples.ts'
 
 const INFINITE = 'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT COUNT(*) FROM n'
-
-function database (file: string, allowDml = false): DatabaseRecord {
-  return {
-    id: 1, uuid: 'u', database_name: 'test', backend: 'sqlite', connection: file, allow_dml: allowDml,
-    expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: ''
-  }
-}
-
-function request (sql: string, overrides: Partial<QueryRequest> = {}): QueryRequest {
-  return { sql, maxRows: 100, maxBytes: 8_388_608, timeoutMs: 10_000, dryRun: false, ...overrides }
-}
 
 function processGone (pid: number): boolean {
   try {
@@ -28,11 +17,6 @@ function processGone (pid: number): boolean {
   } catch {
     return true
   }
-}
-
-/** Wait for a condition (polling), e.g. a query to be running. */
-async function until (condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise(resolve => setTimeout(resolve, 10))
 }
 
 async function errorTypeOf (work: Promise<unknown>): Promise<string> {

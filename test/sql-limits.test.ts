@@ -1,25 +1,17 @@
 import { copyFileSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import type { DatabaseRecord } from '../src/catalog/records.ts'
 import { SqliteEngine } from '../src/engines/engines.ts'
 import type { QueryRequest } from '../src/engines/engines.ts'
 import type { RunnerEndReason } from '../src/engines/runner-pool.ts'
 import { ToolError } from '../src/errors.ts'
+import { queryRequest, sqliteDatabase as database, until } from './helpers/engine.ts'
 import { sharedExamplesFile } from './helpers/examples.ts'
 
 // The red-team reproductions of issue 10 against the real runner processes.
 
-function database (file: string, allowDml = false): DatabaseRecord {
-  return {
-    id: 1, uuid: 'u', database_name: 'test', backend: 'sqlite', connection: file, allow_dml: allowDml,
-    expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: ''
-  }
-}
-
-function request (sql: string, overrides: Partial<QueryRequest> = {}): QueryRequest {
-  return { sql, maxRows: 100, maxBytes: 8_388_608, timeoutMs: 60_000, dryRun: false, ...overrides }
-}
+/** Heavy queries get a long timeout: they must end by their limit, not by the clock. */
+const request = (sql: string, overrides: Partial<QueryRequest> = {}): QueryRequest => queryRequest(sql, { timeoutMs: 60_000, ...overrides })
 
 async function failure (work: Promise<unknown>): Promise<ToolError> {
   try {
@@ -29,11 +21,6 @@ async function failure (work: Promise<unknown>): Promise<ToolError> {
     throw err
   }
   throw new Error('expected the query to fail')
-}
-
-/** Wait for a condition (polling), e.g. a query to be running. */
-async function until (condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise(resolve => setTimeout(resolve, 10))
 }
 
 /** A query that keeps a runner busy until it is stopped. */

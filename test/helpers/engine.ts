@@ -1,0 +1,20 @@
+import type { DatabaseRecord } from '../../src/catalog/records.ts'
+import type { QueryRequest } from '../../src/engines/engines.ts'
+
+/** A SQLite database record for engine tests, read-only unless `allowDml`. */
+export function sqliteDatabase (file: string, allowDml = false): DatabaseRecord {
+  return {
+    id: 1, uuid: 'u', database_name: 'test', backend: 'sqlite', connection: file, allow_dml: allowDml,
+    expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: ''
+  }
+}
+
+/** A query with the caps of an ordinary call (100 rows, 8 MiB, 10 s). */
+export function queryRequest (sql: string, overrides: Partial<QueryRequest> = {}): QueryRequest {
+  return { sql, maxRows: 100, maxBytes: 8_388_608, timeoutMs: 10_000, dryRun: false, ...overrides }
+}
+
+/** Wait for a condition (polling), e.g. a query to be running. */
+export async function until (condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise(resolve => setTimeout(resolve, 10))
+}
