@@ -13,7 +13,7 @@ import { fromRow } from './records.ts'
 import { parseLayout, removeChart } from './dashboard-layout.ts'
 import type {
   LinkStateRecord,
-  ApiKeyRecord, Backend, ChartRecord, DashboardRecord, DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord,
+  ApiKeyRecord, Backend, ChartRecord, DashboardRecord, DatabaseOptions, DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord,
   DatasetRecord, PermissionGrant, RoleRecord, UserRecord, UserRef
 } from './records.ts'
 
@@ -493,13 +493,13 @@ export class Catalog {
     return this.findOne(DATABASE_LIST, identifierPredicate('db', identifier, 'database_name'), visibility)
   }
 
-  createDatabase (database: { database_name: string, backend: Backend, connection: string, allow_dml?: boolean, expose_in_sqllab?: boolean, description?: string | null, created_by_fk?: number | null }): DatabaseRecord {
+  createDatabase (database: { database_name: string, backend: Backend, connection: string, password_source?: string | null, options?: DatabaseOptions, allow_dml?: boolean, expose_in_sqllab?: boolean, description?: string | null, created_by_fk?: number | null }): DatabaseRecord {
     const stamp = now()
     const { lastInsertRowid } = this.prepare(`
-      INSERT INTO databases (uuid, database_name, backend, connection, allow_dml, expose_in_sqllab, description, created_by_fk, changed_by_fk, created_on, changed_on)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(randomUUID(), database.database_name, database.backend, database.connection, database.allow_dml === true ? 1 : 0,
-        database.expose_in_sqllab === false ? 0 : 1, database.description ?? null, database.created_by_fk ?? null, database.created_by_fk ?? null, stamp, stamp)
+      INSERT INTO databases (uuid, database_name, backend, connection, password_source, options, allow_dml, expose_in_sqllab, description, created_by_fk, changed_by_fk, created_on, changed_on)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(randomUUID(), database.database_name, database.backend, database.connection, database.password_source ?? null, JSON.stringify(database.options ?? {}),
+        database.allow_dml === true ? 1 : 0, database.expose_in_sqllab === false ? 0 : 1, database.description ?? null, database.created_by_fk ?? null, database.created_by_fk ?? null, stamp, stamp)
     this.changed('content')
     return this.mustFind(this.findDatabase(Number(lastInsertRowid)), 'database')
   }

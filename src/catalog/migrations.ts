@@ -355,6 +355,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER content_version_dashboards_update AFTER UPDATE ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_dashboards_delete AFTER DELETE ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
     `
+  },
+  {
+    version: 6,
+    name: 'warehouse connections',
+    // Where a database's password comes from (env:VAR or file:/path; never the password itself)
+    // and its engine options as JSON: schemas, files (DuckDB globs), row_limit, timeout.
+    sql: `
+      ALTER TABLE databases ADD COLUMN password_source TEXT;
+      ALTER TABLE databases ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+    `
   }
 ]
 

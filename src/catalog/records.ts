@@ -12,15 +12,35 @@ export interface UserRecord {
   roles: string[]
 }
 
-export type Backend = 'sqlite'
+export type Backend = 'sqlite' | 'postgresql' | 'duckdb'
+
+export const BACKENDS: readonly Backend[] = ['sqlite', 'postgresql', 'duckdb']
+
+/** Engine options of a registered database (the `options` JSON column). */
+export interface DatabaseOptions {
+  /** Schemas a query may read (PostgreSQL search_path, DuckDB); empty: the database's default. */
+  schemas?: string[]
+  /** DuckDB: CSV/Parquet/JSON globs whose files appear as views (and the only files it may read). */
+  files?: string[]
+  /** Row cap of execute_sql on this database, below MCP_SQL_MAX_LIMIT. */
+  row_limit?: number
+  /** Seconds a query may run on this database, below MCP_SQL_MAX_TIMEOUT. */
+  timeout?: number
+}
 
 export interface DatabaseRecord {
   id: number
   uuid: string
   database_name: string
   backend: Backend
-  /** File path (sqlite) or connection URL: may hold credentials, never returned by a tool. */
+  /**
+   * File path or sqlite:///… (sqlite), duckdb:///… , or a postgresql:// URL without its
+   * password; never returned by a tool (get_database_info shows backend, host and database).
+   */
   connection: string
+  /** Where the password comes from: `env:VAR` or `file:/path` (a mounted secret); null: none. */
+  password_source: string | null
+  options: DatabaseOptions
   allow_dml: boolean
   expose_in_sqllab: boolean
   description: string | null
@@ -154,10 +174,14 @@ export interface UserRef {
 /** SQLite returns 0/1 for booleans; these columns are converted when a row is read. */
 const BOOLEAN_COLUMNS = new Set(['active', 'allow_dml', 'expose_in_sqllab', 'is_dttm', 'groupby', 'filterable', 'published', 'builtin', 'superuser'])
 
+/** JSON text columns, parsed when a row is read. */
+const JSON_COLUMNS = new Set(['options'])
+
 export function fromRow<T> (row: unknown): T {
   const record = row as Record<string, unknown>
   for (const key of Object.keys(record)) {
     if (BOOLEAN_COLUMNS.has(key) && typeof record[key] === 'number') record[key] = record[key] === 1
+    else if (JSON_COLUMNS.has(key) && typeof record[key] === 'string') record[key] = JSON.parse(record[key]) as unknown
   }
   return record as T
 }

@@ -5,7 +5,7 @@ import type { QueryRequest } from '../../src/engines/engines.ts'
 export function sqliteDatabase (file: string, allowDml = false): DatabaseRecord {
   return {
     id: 1, uuid: 'u', database_name: 'test', backend: 'sqlite', connection: file, allow_dml: allowDml,
-    expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: ''
+    password_source: null, options: {}, expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: ''
   }
 }
 
