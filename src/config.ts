@@ -134,6 +134,40 @@ function jsonText (raw: unknown): unknown {
   }
 }
 
+/** One entry of MCP_DATABASES (the fields of `analytics-mcp databases add`). */
+export interface DeclaredDatabase {
+  name: string
+  uri: string
+  password_env?: string | undefined
+  password_file?: string | undefined
+  allow_dml?: boolean | undefined
+  expose_in_sqllab?: boolean | undefined
+  schemas?: string[] | undefined
+  files?: string[] | undefined
+  row_limit?: number | undefined
+  timeout?: number | undefined
+  description?: string | undefined
+}
+
+const declaredDatabase = z.strictObject({
+  name: z.string().trim().min(1).max(250),
+  uri: z.string().trim().regex(/^(postgres(ql)?|sqlite|duckdb):\/\//, 'expected a postgresql://, sqlite:/// or duckdb:/// URI'),
+  password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+  password_file: z.string().min(1).optional(),
+  allow_dml: z.boolean().optional(),
+  expose_in_sqllab: z.boolean().optional(),
+  schemas: z.array(z.string().min(1)).optional(),
+  files: z.array(z.string().min(1)).optional(),
+  row_limit: z.int().min(1).max(1_000_000).optional(),
+  timeout: z.int().min(1).max(3600).optional(),
+  description: z.string().max(2000).optional()
+}, { error: issue => issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.join(', ')}` : undefined })
+
+function databasesSetting (group: SettingGroup, description: string) {
+  const list = z.array(declaredDatabase, { error: 'expected a list of databases ({name, uri, ...})' }).readonly()
+  return { group, description, type: 'list of objects', default: [] as readonly DeclaredDatabase[], schema: z.preprocess(jsonText, list) }
+}
+
 const key = (type: string, defaultValue: unknown, schema: z.ZodType, description: string): SettingKey => ({ type, default: defaultValue, schema, description })
 const boolKey = (defaultValue: boolean, description: string): SettingKey => key('boolean', defaultValue, z.boolean({ error: 'expected true or false' }), description)
 const intKey = (defaultValue: number, min: number, max: number, description: string): SettingKey => {
@@ -372,6 +406,12 @@ export const SETTINGS = {
   MCP_SQL_MAX_LIMIT: integerSetting('SQL execution', 10_000, 1, 1_000_000, 'Ceiling of the `limit` argument of execute_sql.'),
   MCP_SQL_MAX_RESULT_BYTES: integerSetting('SQL execution', 8_388_608, 65_536, 268_435_456, 'Size budget of one execute_sql result (estimated JSON bytes); rows past it are left out and the result says truncated.'),
   MCP_SQL_RUNNER_MEMORY_MB: integerSetting('SQL execution', 512, 64, 65_536, 'Memory of each query runner process beyond what it needs to start, in MiB. Bounds the V8 heap and, on Linux, the process data size (RLIMIT_DATA), so SQLite\'s own memory, its sorts and temporary tables (kept in memory, never on disk) are bounded too; a query that needs more is refused with "resource_limit" (the server is unaffected).'),
+  MCP_WAREHOUSE_POOL_SIZE: integerSetting('SQL execution', 4, 1, 256, 'Connections per PostgreSQL database per replica (the engine pool); queries beyond it wait in the per-user fair queue.'),
+  MCP_PG_WORK_MEM_MB: integerSetting('SQL execution', 64, 1, 65_536, 'PostgreSQL work_mem of each query (SET LOCAL), in MiB: memory per sort or hash before it spills. Cap spills on the role with temp_file_limit (see the README\'s least-privilege recipe).'),
+  MCP_DUCKDB_MEMORY_MB: integerSetting('SQL execution', 512, 64, 1_048_576, 'DuckDB memory_limit per database, in MiB; past it DuckDB spills to its temp directory, up to MCP_DUCKDB_MAX_TEMP_MB.'),
+  MCP_DUCKDB_MAX_TEMP_MB: integerSetting('SQL execution', 1024, 0, 1_048_576, 'DuckDB max_temp_directory_size per database, in MiB (a directory under MCP_DATA_DIR); a query that needs more is refused with resource_limit. 0: no spilling.'),
+  MCP_DUCKDB_THREADS: integerSetting('SQL execution', 2, 1, 256, 'Threads each DuckDB database may use for one query.'),
+  MCP_DATABASES: databasesSetting('SQL execution', 'Databases to register, reconciled at start-up (a Kubernetes ConfigMap as the source of truth): a list of {name, uri, password_env | password_file, allow_dml, expose_in_sqllab, schemas, files, row_limit, timeout, description}. URIs: postgresql://user@host:port/db?sslmode=verify-full, sqlite:///abs/path.db, duckdb:///abs/path.duckdb, duckdb:///:memory: with files. Passwords never go in the URI or the catalog.'),
   MCP_SQL_DEFAULT_TIMEOUT: integerSetting('SQL execution', 30, 1, 3600, 'Seconds a query may run when the call gives no `timeout`.'),
   MCP_SQL_MAX_TIMEOUT: integerSetting('SQL execution', 300, 1, 3600, 'Ceiling of the `timeout` argument of execute_sql, in seconds.'),
 

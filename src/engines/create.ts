@@ -1,0 +1,27 @@
+import type { Config } from '../config.ts'
+import { EngineRegistry, SqliteEngine } from './engines.ts'
+import type { EngineHooks } from './engines.ts'
+import type { FairQueueOptions } from '../concurrency/fair-queue.ts'
+
+export interface EngineFactoryHooks extends EngineHooks {
+  /** Queue depth, wait time and refusals of the SQL pools (metrics). */
+  queueHooks?: Pick<FairQueueOptions, 'onDepth' | 'onWait' | 'onRefused'>
+}
+
+/** This replica's SQL engines, one per backend, from the configuration (the server and the CLI). */
+export function createEngines (config: Config, hooks: EngineFactoryHooks = {}): EngineRegistry {
+  const workers = config.MCP_SQL_WORKERS
+  const { queueHooks, ...engineHooks } = hooks
+  return new EngineRegistry([
+    new SqliteEngine({
+      size: workers,
+      queueLimit: config.MCP_SQL_QUEUE_LIMIT,
+      // By default one runner is always left for other users.
+      perOwnerRunning: config.MCP_SQL_USER_CONCURRENCY ?? Math.max(1, workers - 1),
+      perOwnerQueueLimit: config.MCP_SQL_USER_QUEUE_LIMIT,
+      memoryMb: config.MCP_SQL_RUNNER_MEMORY_MB,
+      ...(engineHooks.onRunnerEnded === undefined ? {} : { onRunnerEnded: engineHooks.onRunnerEnded }),
+      ...(queueHooks === undefined ? {} : { queueHooks })
+    })
+  ], engineHooks)
+}
