@@ -2,7 +2,7 @@ import path from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
 import type { Catalog } from '../catalog/catalog.ts'
 import { gridLayout } from '../catalog/dashboard-layout.ts'
-import type { DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord, DatasetRecord } from '../catalog/records.ts'
+import type { Backend, DatabaseOptions, DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord, DatasetRecord } from '../catalog/records.ts'
 import { ensureExamplesDatabase } from './generate.ts'
 
 export const EXAMPLES_DATABASE_NAME = 'examples'
@@ -113,13 +113,33 @@ export function loadExamples (catalog: Catalog, examplesFile: string): LoadExamp
   const generated = ensureExamplesDatabase(file)
   // One write transaction for the check and the registration: replicas starting together on
   // one catalog take turns, and the second finds the first one's work.
-  return catalog.transaction(() => register(catalog, file, generated))
+  return catalog.transaction(() => registerExamples(catalog, file, generated, { database_name: EXAMPLES_DATABASE_NAME, backend: 'sqlite', connection: file, schema: 'main' }))
 }
 
-function register (catalog: Catalog, file: string, generated: boolean): LoadExamplesResult {
+/** Where a copy of the example tables lives, and how its objects are told apart from the embedded ones. */
+export interface ExamplesTarget {
+  database_name: string
+  backend: Backend
+  connection: string
+  password_source?: string | null
+  options?: DatabaseOptions
+  /** The schema the tables are in (main for SQLite and DuckDB, public for PostgreSQL). */
+  schema: string
+  /** Appended to chart and dashboard names (" (PostgreSQL)") and slugs ("-postgresql"), so every copy's are distinct. */
+  label?: string
+}
+
+/**
+ * Register an example database (the embedded file, or a copy in a warehouse) with its datasets,
+ * saved metrics, charts and dashboards, unless a database of that name exists. Column types are
+ * read from the generated SQLite file, which every copy matches.
+ */
+export function registerExamples (catalog: Catalog, file: string, generated: boolean, target: ExamplesTarget): LoadExamplesResult {
   const usersCreated = ensureDemoUsers(catalog)
-  const existing = catalog.findDatabase(EXAMPLES_DATABASE_NAME)
+  const existing = catalog.findDatabase(target.database_name)
   if (existing !== undefined) return { generated, registered: false, usersCreated, database: existing }
+  const named = (name: string): string => target.label === undefined ? name : `${name} (${target.label})`
+  const slugged = (slug: string): string => target.label === undefined ? slug : `${slug}-${target.label.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`
 
   const admin = catalog.findUserByUsername('admin')
   const alice = catalog.findUserByUsername('alice')
@@ -127,9 +147,11 @@ function register (catalog: Catalog, file: string, generated: boolean): LoadExam
   const owners = [admin?.id, alice?.id].filter((id): id is number => id !== undefined)
 
   const database = catalog.createDatabase({
-    database_name: EXAMPLES_DATABASE_NAME,
-    backend: 'sqlite',
-    connection: file,
+    database_name: target.database_name,
+    backend: target.backend,
+    connection: target.connection,
+    password_source: target.password_source ?? null,
+    options: target.options ?? {},
     allow_dml: false,
     description: 'Example retail analytics data: 120,000 orders (2024-01 to 2026-06), 5,000 customers, 136 products.',
     created_by_fk: owner
@@ -147,7 +169,7 @@ function register (catalog: Catalog, file: string, generated: boolean): LoadExam
     catalog.createDataset({
       database_id: database.id,
       table_name,
-      schema: 'main',
+      schema: target.schema,
       sql: options.sql ?? null,
       description: options.description,
       main_dttm_col: options.main_dttm_col,
@@ -178,7 +200,7 @@ function register (catalog: Catalog, file: string, generated: boolean): LoadExam
 
   const chart = (slice_name: string, viz_type: string, source: DatasetRecord, params: Record<string, unknown>, description: string) =>
     catalog.createChart({
-      slice_name,
+      slice_name: named(slice_name),
       viz_type,
       dataset_id: source.id,
       description,
@@ -198,12 +220,12 @@ function register (catalog: Catalog, file: string, generated: boolean): LoadExam
 
   const salesCharts = [[totalRevenue, 4], [monthlyRevenue, 8], [revenueByRegion, 6], [ordersByChannel, 6], [topProducts, 6], [categoryTrend, 6]] as const
   catalog.createDashboard({
-    dashboard_title: 'Sales Overview',
-    slug: 'sales-overview',
+    dashboard_title: named('Sales Overview'),
+    slug: slugged('sales-overview'),
     description: 'Revenue, orders and products at a glance.',
     published: true,
     chart_ids: salesCharts.map(([c]) => c.id),
-    position_json: gridLayout('Sales Overview', [
+    position_json: gridLayout(named('Sales Overview'), [
       salesCharts.slice(0, 2).map(([c, width]) => ({ chartId: c.id, sliceName: c.slice_name, width })),
       salesCharts.slice(2, 4).map(([c, width]) => ({ chartId: c.id, sliceName: c.slice_name, width })),
       salesCharts.slice(4, 6).map(([c, width]) => ({ chartId: c.id, sliceName: c.slice_name, width }))
@@ -215,12 +237,12 @@ function register (catalog: Catalog, file: string, generated: boolean): LoadExam
     owners: owner === null ? [] : [owner]
   })
   catalog.createDashboard({
-    dashboard_title: 'Customer Insights',
-    slug: 'customer-insights',
+    dashboard_title: named('Customer Insights'),
+    slug: slugged('customer-insights'),
     description: 'Who the customers are and where they buy (draft).',
     published: false,
     chart_ids: [customersBySegment.id, customersByRegion.id, ordersByChannel.id],
-    position_json: gridLayout('Customer Insights', [
+    position_json: gridLayout(named('Customer Insights'), [
       [{ chartId: customersBySegment.id, sliceName: customersBySegment.slice_name, width: 6 }, { chartId: customersByRegion.id, sliceName: customersByRegion.slice_name, width: 6 }],
       [{ chartId: ordersByChannel.id, sliceName: ordersByChannel.slice_name, width: 12 }]
     ]),
