@@ -13,6 +13,7 @@ import cachePlugin from './plugins/cache.ts'
 import catalogPlugin from './plugins/catalog.ts'
 import configPlugin from './plugins/config.ts'
 import corsPlugin from './plugins/cors.ts'
+import databasesPlugin from './plugins/databases.ts'
 import enginesPlugin from './plugins/engines.ts'
 import healthPlugin from './plugins/health.ts'
 import linksPlugin from './plugins/links.ts'
@@ -41,7 +42,7 @@ export interface BuildAppOptions {
 
 /**
  * The service as a Fastify app: the plugin graph, registered explicitly in data-flow order.
- * config → security → cors → metrics → health → catalog → engines → renderer → redis (+ events, audit) → auth (+ OAuth
+ * config → security → cors → metrics → health → catalog → databases (MCP_DATABASES) → engines → renderer → redis (+ events, audit) → auth (+ OAuth
  * metadata, token exchange) → rate limits → cache → size guard → tools → pages → load shedding → /mcp
  */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -104,6 +105,7 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.register(metricsPlugin)
     await app.register(healthPlugin)
     await app.register(catalogPlugin, options.catalog === undefined ? {} : { catalog: options.catalog })
+    await app.register(databasesPlugin)
     await app.register(enginesPlugin)
     await app.register(rendererPlugin)
     await app.register(linksPlugin)

@@ -4,6 +4,7 @@ import { ConfigError } from './config.ts'
 import { loadExamples } from './examples/load.ts'
 import { API_KEYS_USAGE, apiKeysCommand } from './commands/api-keys.ts'
 import { configFor, parse, UsageError, withCatalog } from './commands/common.ts'
+import { databasesCommand, DATABASES_USAGE } from './commands/databases.ts'
 import type { CliIo } from './commands/common.ts'
 import { rolesCommand, ROLES_USAGE } from './commands/roles.ts'
 import { startServer } from './server.ts'
@@ -22,6 +23,7 @@ Usage:
   analytics-mcp users deactivate NAME | users activate NAME   refuse (or allow again) every credential of a user
 ${ROLES_USAGE}
 ${API_KEYS_USAGE}
+${DATABASES_USAGE}
 
 Every command accepts --config FILE (default: MCP_CONFIG_FILE, else analytics-mcp.config.{js,mjs,json,yaml,yml}).
 Settings come from the config file and MCP_* environment variables; see README.md.`
@@ -138,6 +140,7 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
       case 'users': return await users(args, io)
       case 'roles': return await rolesCommand(args, io)
       case 'api-keys': return await apiKeysCommand(args, io)
+      case 'databases': return await databasesCommand(args, io)
       case '--version':
       case 'version':
         io.out(SERVICE_VERSION)

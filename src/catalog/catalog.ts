@@ -493,15 +493,137 @@ export class Catalog {
     return this.findOne(DATABASE_LIST, identifierPredicate('db', identifier, 'database_name'), visibility)
   }
 
-  createDatabase (database: { database_name: string, backend: Backend, connection: string, password_source?: string | null, options?: DatabaseOptions, allow_dml?: boolean, expose_in_sqllab?: boolean, description?: string | null, created_by_fk?: number | null }): DatabaseRecord {
+  createDatabase (database: NewDatabase): DatabaseRecord {
+    const created = this.insertDatabase(database)
+    this.changed('content')
+    return created
+  }
+
+  private insertDatabase (database: NewDatabase): DatabaseRecord {
     const stamp = now()
     const { lastInsertRowid } = this.prepare(`
       INSERT INTO databases (uuid, database_name, backend, connection, password_source, options, allow_dml, expose_in_sqllab, description, created_by_fk, changed_by_fk, created_on, changed_on)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(randomUUID(), database.database_name, database.backend, database.connection, database.password_source ?? null, JSON.stringify(database.options ?? {}),
         database.allow_dml === true ? 1 : 0, database.expose_in_sqllab === false ? 0 : 1, database.description ?? null, database.created_by_fk ?? null, database.created_by_fk ?? null, stamp, stamp)
-    this.changed('content')
     return this.mustFind(this.findDatabase(Number(lastInsertRowid)), 'database')
+  }
+
+  /** Change a database's registration; fields left out keep their value. */
+  updateDatabase (id: number, changes: DatabaseChanges): DatabaseRecord {
+    return this.write('content', () => {
+      const current = this.mustFind(this.findDatabase(id), 'database')
+      this.prepare(`
+        UPDATE databases SET database_name = ?, backend = ?, connection = ?, password_source = ?, options = ?, allow_dml = ?, expose_in_sqllab = ?,
+          description = ?, changed_by_fk = ?, changed_on = ? WHERE id = ?`)
+        .run(changes.database_name ?? current.database_name, changes.backend ?? current.backend, changes.connection ?? current.connection,
+          changes.password_source === undefined ? current.password_source : changes.password_source,
+          JSON.stringify(changes.options ?? current.options),
+          (changes.allow_dml ?? current.allow_dml) ? 1 : 0, (changes.expose_in_sqllab ?? current.expose_in_sqllab) ? 1 : 0,
+          changes.description === undefined ? current.description : changes.description,
+          changes.changed_by_fk === undefined ? current.changed_by_fk : changes.changed_by_fk, now(), id)
+      return this.mustFind(this.findDatabase(id), 'database')
+    })
+  }
+
+  /** How many datasets are defined on a database, and how many charts use them. */
+  databaseUsage (id: number): { datasets: number, charts: number } {
+    return this.prepare(`
+      SELECT (SELECT COUNT(*) FROM datasets WHERE database_id = ?) AS datasets,
+        (SELECT COUNT(*) FROM charts c JOIN datasets ds ON ds.id = c.dataset_id WHERE ds.database_id = ?) AS charts`)
+      .get(id, id) as { datasets: number, charts: number }
+  }
+
+  /**
+   * Unregister a database. One that datasets use is refused unless `force`: then its datasets,
+   * the charts on them (taken off their dashboards) and the grants naming any of them go too,
+   * so that a database registered later with the same id inherits no access.
+   */
+  deleteDatabase (id: number, options: { force?: boolean } = {}): { datasets: number, charts: number } {
+    const result = this.transaction(() => {
+      const database = this.mustFind(this.findDatabase(id), 'database')
+      const usage = this.databaseUsage(id)
+      if (usage.datasets > 0 && options.force !== true) {
+        throw new CatalogError(`database "${database.database_name}" has ${usage.datasets} dataset(s) used by ${usage.charts} chart(s); remove them first, or pass --force to delete them with it`)
+      }
+      const datasets = (this.prepare('SELECT id FROM datasets WHERE database_id = ?').all(id) as Array<{ id: number }>).map(row => row.id)
+      const charts = datasets.length === 0
+        ? []
+        : (this.prepare(`SELECT id FROM charts WHERE dataset_id IN (${datasets.map(() => '?').join(', ')})`).all(...datasets) as Array<{ id: number }>).map(row => row.id)
+      for (const chartId of charts) this.deleteChart(chartId)
+      const grants = this.prepare('DELETE FROM role_permissions WHERE resource = ? AND resource_id = ?')
+      grants.run('Database', id)
+      for (const datasetId of datasets) grants.run('Dataset', datasetId)
+      // Datasets, their columns, metrics and owners, and link states follow by ON DELETE CASCADE.
+      this.prepare('DELETE FROM databases WHERE id = ?').run(id)
+      return usage
+    })
+    this.changed('content')
+    this.changed('access')
+    return result
+  }
+
+  /** Whether a database was registered from MCP_DATABASES (each start-up restores it). */
+  isManagedDatabase (id: number): boolean {
+    return (this.prepare('SELECT managed FROM databases WHERE id = ?').get(id) as { managed: number } | undefined)?.managed === 1
+  }
+
+  /**
+   * Make the registered databases match MCP_DATABASES, in one transaction: each declared
+   * database is created, or updated to its declaration (taking over one of that name the CLI
+   * registered), and marked managed. Databases not declared are left alone; a managed one no
+   * longer declared is kept (deleting it would delete its datasets) and released to the CLI.
+   */
+  reconcileDatabases (declared: readonly DeclaredRegistration[]): DatabaseReconciliation {
+    const outcome: DatabaseReconciliation = { created: [], updated: [], unchanged: [], released: [] }
+    const write = (): void => {
+      const names = new Set(declared.map(entry => entry.database_name))
+      for (const entry of declared) {
+        const fields = {
+          backend: entry.backend,
+          connection: entry.connection,
+          password_source: entry.password_source,
+          options: entry.options,
+          allow_dml: entry.allow_dml,
+          expose_in_sqllab: entry.expose_in_sqllab,
+          description: entry.description
+        }
+        // By name only: a declared name such as "42" must not match the database with id 42.
+        const existingId = (this.prepare('SELECT id FROM databases WHERE database_name = ?').get(entry.database_name) as { id: number } | undefined)?.id
+        const existing = existingId === undefined ? undefined : this.findDatabase(existingId)
+        if (existing === undefined) {
+          const created = this.insertDatabase({ database_name: entry.database_name, ...fields })
+          this.prepare('UPDATE databases SET managed = 1 WHERE id = ?').run(created.id)
+          outcome.created.push(entry.database_name)
+          continue
+        }
+        const same = existing.backend === fields.backend && existing.connection === fields.connection && existing.password_source === fields.password_source &&
+          JSON.stringify(existing.options) === JSON.stringify(fields.options) && existing.allow_dml === fields.allow_dml &&
+          existing.expose_in_sqllab === fields.expose_in_sqllab && existing.description === fields.description
+        if (same && this.isManagedDatabase(existing.id)) {
+          outcome.unchanged.push(entry.database_name)
+          continue
+        }
+        if (!same) {
+          this.prepare(`
+            UPDATE databases SET backend = ?, connection = ?, password_source = ?, options = ?, allow_dml = ?, expose_in_sqllab = ?, description = ?, changed_on = ?
+            WHERE id = ?`)
+            .run(fields.backend, fields.connection, fields.password_source, JSON.stringify(fields.options), fields.allow_dml ? 1 : 0,
+              fields.expose_in_sqllab ? 1 : 0, fields.description, now(), existing.id)
+        }
+        this.prepare('UPDATE databases SET managed = 1 WHERE id = ?').run(existing.id)
+        outcome.updated.push(entry.database_name)
+      }
+      const managed = this.prepare('SELECT id, database_name FROM databases WHERE managed = 1 ORDER BY id').all() as Array<{ id: number, database_name: string }>
+      for (const row of managed) {
+        if (names.has(row.database_name)) continue
+        this.prepare('UPDATE databases SET managed = 0 WHERE id = ?').run(row.id)
+        outcome.released.push(row.database_name)
+      }
+    }
+    this.transaction(write)
+    if (outcome.created.length + outcome.updated.length > 0) this.changed('content')
+    return outcome
   }
 
   // ---- datasets ----------------------------------------------------------------------
@@ -854,6 +976,53 @@ export class Catalog {
       topCreators: topCreators.map(row => ({ username: row.username, objects: row.n }))
     }
   }
+}
+
+/** A database to register (createDatabase). */
+export interface NewDatabase {
+  database_name: string
+  backend: Backend
+  connection: string
+  password_source?: string | null
+  options?: DatabaseOptions
+  allow_dml?: boolean
+  expose_in_sqllab?: boolean
+  description?: string | null
+  created_by_fk?: number | null
+}
+
+/** Fields of updateDatabase; those left out keep their value (null clears a nullable one). */
+export interface DatabaseChanges {
+  database_name?: string
+  backend?: Backend
+  connection?: string
+  password_source?: string | null
+  options?: DatabaseOptions
+  allow_dml?: boolean
+  expose_in_sqllab?: boolean
+  description?: string | null
+  changed_by_fk?: number | null
+}
+
+/** One MCP_DATABASES entry as the catalog stores it (checked by connectionFields). */
+export interface DeclaredRegistration {
+  database_name: string
+  backend: Backend
+  connection: string
+  password_source: string | null
+  options: DatabaseOptions
+  allow_dml: boolean
+  expose_in_sqllab: boolean
+  description: string | null
+}
+
+/** What reconcileDatabases did, by database name. */
+export interface DatabaseReconciliation {
+  created: string[]
+  updated: string[]
+  unchanged: string[]
+  /** Managed before, no longer declared: kept, and now left to the CLI. */
+  released: string[]
 }
 
 /** What get_instance_info may count: the caller's visibility predicates. */

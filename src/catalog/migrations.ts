@@ -365,6 +365,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE databases ADD COLUMN password_source TEXT;
       ALTER TABLE databases ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
     `
+  },
+  {
+    version: 7,
+    name: 'databases declared in MCP_DATABASES',
+    // 1: registered from MCP_DATABASES, which each start-up restores; 0: registered by the CLI.
+    sql: `
+      ALTER TABLE databases ADD COLUMN managed INTEGER NOT NULL DEFAULT 0 CHECK (managed IN (0, 1));
+    `
   }
 ]
 

@@ -2,6 +2,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ToolError } from '../errors.ts'
 import type { Backend, DatabaseRecord } from '../catalog/records.ts'
+import { sqliteFile } from './connection.ts'
 import { RunnerPool } from './runner-pool.ts'
 import type { RunnerEndReason, RunnerPoolOptions } from './runner-pool.ts'
 import type { QueryResult, SqlParam } from './protocol.ts'
@@ -69,7 +70,7 @@ export class SqliteEngine implements SqlEngine {
 
   execute (database: DatabaseRecord, request: QueryRequest): Promise<QueryResult> {
     return this.pool.run({
-      file: path.resolve(database.connection),
+      file: sqliteFile(database.connection),
       allowDml: database.allow_dml,
       sql: request.sql,
       params: [...(request.params ?? [])],

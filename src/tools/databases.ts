@@ -2,6 +2,7 @@ import * as z from 'zod'
 import { DATABASE_LIST } from '../catalog/list-specs.ts'
 import type { DatabaseRecord } from '../catalog/records.ts'
 import { SCOPES } from '../auth/scopes.ts'
+import { describeConnection } from '../engines/connection.ts'
 import { notFound } from '../errors.ts'
 import { auditColumns, auditFields, defineListTool } from './list-tool.ts'
 import { objectTable, plural } from './render.ts'
@@ -15,6 +16,9 @@ const databaseItem = {
   uuid: z.string(),
   database_name: z.string(),
   backend: z.string().describe('sqlite, postgresql or duckdb'),
+  host: z.string().nullable().describe('server of a postgresql database; null for file databases'),
+  port: z.int().nullable().describe('server port; null for file databases'),
+  database: z.string().nullable().describe('database name on the server, or the file name of a sqlite or duckdb database'),
   allow_dml: z.boolean().describe('whether execute_sql may change data'),
   expose_in_sqllab: z.boolean().describe('whether execute_sql may run on it'),
   description: z.string().nullable(),
@@ -29,7 +33,7 @@ function databaseFields (database: DatabaseRecord, context: ToolContext, now: nu
     id: database.id,
     uuid: database.uuid,
     database_name: database.database_name,
-    backend: database.backend,
+    ...describeConnection(database),
     allow_dml: database.allow_dml,
     expose_in_sqllab: database.expose_in_sqllab,
     description: database.description,
@@ -46,7 +50,7 @@ export const listDatabases = (): Tool => defineListTool({
   spec: DATABASE_LIST,
   permission: { permission: 'can_read', resource: 'Database' },
   item: databaseItem,
-  defaultColumns: ['id', 'database_name', 'backend', 'allow_dml', 'expose_in_sqllab', 'description', 'changed_on', 'changed_on_humanized'],
+  defaultColumns: ['id', 'database_name', 'backend', 'host', 'database', 'allow_dml', 'expose_in_sqllab', 'description', 'changed_on', 'changed_on_humanized'],
   fetch: (catalog, query, access) => catalog.listDatabases(query, access),
   toItems: (rows, context, _wanted, now) => rows.map(row => databaseFields(row, context, now))
 })
@@ -56,7 +60,7 @@ const tableSchema = z.object({ name: z.string(), type: z.string().describe('tabl
 export const getDatabaseInfo = (): Tool => defineTool({
   name: 'get_database_info',
   title: 'Get database details',
-  description: 'Details of one database by id, UUID or name: backend, whether it is read-only, its tables and views (for writing SQL, when you may query it), and the datasets defined on it.',
+  description: 'Details of one database by id, UUID or name: backend, host and database name (or file name), whether it is read-only, its tables and views (for writing SQL, when you may query it), and the datasets defined on it.',
   annotations: READ_ONLY,
   // Its table list comes from the database itself, which can change without the catalog knowing.
   maxCacheSeconds: 60,
@@ -95,7 +99,7 @@ export const getDatabaseInfo = (): Tool => defineTool({
     }
   },
   render: database => [
-    `Database ${database.database_name} (id ${database.id}, ${database.backend}, ${database.allow_dml ? 'read-write' : 'read-only'}).`,
+    `Database ${database.database_name} (id ${database.id}, ${database.backend}${database.host === null ? '' : ` on ${database.host}:${database.port ?? ''}`}${database.database === null ? '' : `, ${database.database}`}, ${database.allow_dml ? 'read-write' : 'read-only'}).`,
     database.description ?? '',
     `${plural(database.tables.length, 'table')}/views: ${database.tables.map(table => table.name).join(', ')}`,
     database.datasets.length === 0 ? 'No datasets.' : `Datasets:\n${objectTable(['id', 'table_name', 'schema'], database.datasets)}`
