@@ -6,8 +6,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 const SHED_ROUTES = new Set(['/mcp'])
 /** How long a shed client is asked to wait: about one sample of the event-loop delay. */
 const RETRY_AFTER_SECONDS = 2
-/** How often the event-loop delay is sampled (under-pressure's mean over the interval). */
-const SAMPLE_INTERVAL_MS = 500
+/**
+ * How often the event-loop delay is sampled (under-pressure's mean over the interval). A loop
+ * blocked for a whole interval has no sample at all, which under-pressure counts as infinite
+ * lag: one second keeps that for real stalls.
+ */
+const SAMPLE_INTERVAL_MS = 1000
 
 /**
  * Load shedding: while the event loop lags past MCP_EVENT_LOOP_MAX_DELAY_MS (mean delay over
