@@ -2,6 +2,8 @@ import { Catalog, CatalogError } from './catalog/catalog.ts'
 import { LATEST_CATALOG_VERSION } from './catalog/migrations.ts'
 import { ConfigError } from './config.ts'
 import { loadExamples } from './examples/load.ts'
+import { loadExamplesInto } from './examples/load-into.ts'
+import { passwordSource } from './engines/connection.ts'
 import { API_KEYS_USAGE, apiKeysCommand } from './commands/api-keys.ts'
 import { configFor, parse, UsageError, withCatalog } from './commands/common.ts'
 import { databasesCommand, DATABASES_USAGE } from './commands/databases.ts'
@@ -16,7 +18,9 @@ Usage:
   analytics-mcp run [--host HOST] [--port PORT] [--debug]   serve MCP at http://HOST:PORT/mcp
   analytics-mcp db upgrade                                  apply pending catalog migrations
   analytics-mcp db version                                  show the catalog schema version
-  analytics-mcp load-examples                               generate and register the example data
+  analytics-mcp load-examples [--into URI [--name NAME] [--password-env VAR | --password-file FILE]]
+                                                            generate and register the example data (--into: copy
+                                                            it into a postgresql:// or duckdb:///file database too)
   analytics-mcp users create --username NAME [--first-name F] [--last-name L]
                              [--email E] [--role ROLE]... [--inactive]
   analytics-mcp users list
@@ -71,7 +75,27 @@ async function db (args: string[], io: CliIo): Promise<number> {
 }
 
 async function examples (args: string[], io: CliIo): Promise<number> {
-  await withCatalog(parse(args, {}), io, (catalog, config) => {
+  const values = parse(args, { into: { type: 'string' }, name: { type: 'string' }, 'password-env': { type: 'string' }, 'password-file': { type: 'string' } })
+  if (values.into === undefined && (values.name !== undefined || values['password-env'] !== undefined || values['password-file'] !== undefined)) {
+    throw new UsageError('--name, --password-env and --password-file go with --into URI')
+  }
+  if (values.into !== undefined) {
+    const uri = values.into
+    let source: string | null
+    try {
+      source = passwordSource(values['password-env'], values['password-file'])
+    } catch (err) {
+      throw new UsageError((err as Error).message)
+    }
+    await withCatalog(values, io, async (catalog, config) => {
+      const result = await loadExamplesInto(catalog, config.examplesPath, { uri, passwordSource: source, ...(values.name === undefined ? {} : { name: values.name }) })
+      const copied = Object.entries(result.copied)
+      io.out(copied.length === 0 ? 'The example tables were there already; nothing copied.' : `Copied ${copied.map(([table, rows]) => `${rows} ${table}`).join(', ')}.`)
+      io.out(result.registered ? `Registered database "${result.database.database_name}" (id ${result.database.id}) with its datasets, charts and dashboards.` : `Database "${result.database.database_name}" (id ${result.database.id}) was already registered.`)
+    })
+    return EXIT.ok
+  }
+  await withCatalog(values, io, (catalog, config) => {
     const result = loadExamples(catalog, config.examplesPath)
     io.out(result.generated ? `Generated the example database at ${config.examplesPath}.` : `The example database at ${config.examplesPath} is current.`)
     io.out(result.registered ? `Registered database "${result.database.database_name}" (id ${result.database.id}) with its datasets, charts and dashboards.` : `Database "${result.database.database_name}" (id ${result.database.id}) was already registered.`)

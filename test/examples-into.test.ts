@@ -5,6 +5,7 @@ import { Catalog } from '../src/catalog/catalog.ts'
 import type { ListQuery } from '../src/catalog/list-query.ts'
 import { loadExamples } from '../src/examples/load.ts'
 import { loadExamplesInto } from '../src/examples/load-into.ts'
+import { cli } from './helpers/cli.ts'
 import { sharedExamplesFile } from './helpers/examples.ts'
 
 // load-examples --into: the same example data in another engine, registered like the embedded one.
@@ -41,5 +42,23 @@ t.test('the example data copied into a DuckDB file, and registered with its data
   t.same(again.copied, {}, 'a second run copies nothing')
   t.equal(again.registered, false, 'and registers nothing')
   await t.rejects(loadExamplesInto(catalog, sharedExamplesFile(), { uri: 'duckdb:///:memory:' }), /needs a DuckDB file/)
-  await t.rejects(loadExamplesInto(catalog, sharedExamplesFile(), { uri: 'postgresql://u:secret@localhost/db' }), /holds a password/)
+  await t.rejects(loadExamplesInto(catalog, sharedExamplesFile(), { uri: 'postgresql://u:secret@localhost/db' }), /password/)
+})
+
+t.test('analytics-mcp load-examples --into duckdb:///…', async t => {
+  const dir = t.testdir()
+  const env = { MCP_DATA_DIR: dir, MCP_EXAMPLES_PATH: sharedExamplesFile() }
+  const target = path.join(dir, 'lake.duckdb')
+  const loaded = await cli(['load-examples', '--into', `duckdb://${target}`, '--name', 'lake_examples'], env)
+  t.equal(loaded.code, 0, loaded.err)
+  t.match(loaded.out, /Copied 136 products, 5000 customers, 120000 orders\./)
+  t.match(loaded.out, /Registered database "lake_examples" \(id \d+\) with its datasets, charts and dashboards\./)
+  const again = await cli(['load-examples', '--into', `duckdb://${target}`, '--name', 'lake_examples'], env)
+  t.match(again.out, /nothing copied[\s\S]*was already registered/)
+  const listed = await cli(['databases', 'list'], env)
+  t.match(listed.out, /\tlake_examples\tduckdb\tlake\.duckdb\t/, 'listed like any registered database')
+  const refused = await cli(['load-examples', '--name', 'x'], env)
+  t.equal(refused.code, 2, 'its flags need --into')
+  const both = await cli(['load-examples', '--into', 'postgresql://u@localhost/db', '--password-env', 'A', '--password-file', '/p'], env)
+  t.equal(both.code, 2, 'one password source at most')
 })

@@ -42,14 +42,15 @@ export async function configFor (values: { config?: string | undefined }, io: Cl
  * made are announced to the running replicas (their subscribed clients hear of them); a Redis
  * that cannot be reached is a warning, not a failure: the change itself is done.
  */
-export async function withCatalog<T> (values: { config?: string | undefined }, io: CliIo, work: (catalog: Catalog, config: Config) => T): Promise<T> {
+export async function withCatalog<T> (values: { config?: string | undefined }, io: CliIo, work: (catalog: Catalog, config: Config) => T | Promise<T>): Promise<T> {
   const config = await configFor(values, io)
   const catalog = Catalog.open(config.catalogPath, { upgrade: config.MCP_CATALOG_AUTO_UPGRADE })
   const changes = new Set<CatalogChange>()
   catalog.onChange(change => changes.add(change))
   let result: T
   try {
-    result = work(catalog, config)
+    // Awaited before the catalog closes: an async command (load-examples --into) still uses it.
+    result = await work(catalog, config)
   } finally {
     catalog.close()
   }

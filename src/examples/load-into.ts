@@ -2,6 +2,7 @@ import path from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import pg from 'pg'
 import type { Catalog } from '../catalog/catalog.ts'
+import { parseDatabaseUri } from '../engines/connection.ts'
 import { databasePassword } from '../engines/credentials.ts'
 import { copyExampleTables } from './copy-into.ts'
 import { duckdbWriter } from './duckdb-writer.ts'
@@ -33,11 +34,11 @@ export async function loadExamplesInto (catalog: Catalog, examplesFile: string, 
   const file = path.resolve(examplesFile)
   const generated = ensureExamplesDatabase(file)
   const passwordSource = options.passwordSource ?? null
-  if (/^postgres(ql)?:\/\//.test(options.uri)) {
-    const url = new URL(options.uri)
-    if (url.password !== '') throw new Error('the URI holds a password: pass it with --password-env or --password-file instead')
+  // The same checks as databases add: no password in the URI, absolute files.
+  const target = parseDatabaseUri(options.uri)
+  if (target.backend === 'postgresql') {
     const password = databasePassword({ database_name: options.name ?? 'examples_postgresql', password_source: passwordSource })
-    const client = new pg.Client({ connectionString: options.uri, ...(password === undefined ? {} : { password }) })
+    const client = new pg.Client({ connectionString: target.connection, ...(password === undefined ? {} : { password }) })
     await client.connect()
     let copied: Record<string, number> = {}
     try {
@@ -51,13 +52,12 @@ export async function loadExamplesInto (catalog: Catalog, examplesFile: string, 
     } finally {
       await client.end()
     }
-    const registered = registerExamples(catalog, file, generated, { database_name: options.name ?? 'examples_postgresql', backend: 'postgresql', connection: options.uri, password_source: passwordSource, schema: 'public', label: 'PostgreSQL' })
+    const registered = registerExamples(catalog, file, generated, { database_name: options.name ?? 'examples_postgresql', backend: 'postgresql', connection: target.connection, password_source: passwordSource, schema: 'public', label: 'PostgreSQL' })
     return { ...registered, copied }
   }
-  if (options.uri.startsWith('duckdb:///')) {
-    const target = options.uri.slice('duckdb://'.length)
-    if (target === '/:memory:' || !path.isAbsolute(target)) throw new Error('load-examples --into needs a DuckDB file: duckdb:///absolute/path.duckdb')
-    const instance = await DuckDBInstance.create(target)
+  if (target.backend === 'duckdb') {
+    if (target.file === null) throw new Error('load-examples --into needs a DuckDB file: duckdb:///absolute/path.duckdb')
+    const instance = await DuckDBInstance.create(target.file)
     const connection = await instance.connect()
     let copied: Record<string, number> = {}
     try {
@@ -72,7 +72,7 @@ export async function loadExamplesInto (catalog: Catalog, examplesFile: string, 
       connection.closeSync()
       instance.closeSync()
     }
-    const registered = registerExamples(catalog, file, generated, { database_name: options.name ?? 'examples_duckdb', backend: 'duckdb', connection: options.uri, password_source: null, schema: 'main', label: 'DuckDB' })
+    const registered = registerExamples(catalog, file, generated, { database_name: options.name ?? 'examples_duckdb', backend: 'duckdb', connection: target.connection, password_source: null, schema: 'main', label: 'DuckDB' })
     return { ...registered, copied }
   }
   throw new Error('load-examples --into takes a postgresql:// or duckdb:/// URI')
