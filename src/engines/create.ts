@@ -2,6 +2,7 @@ import type { Config } from '../config.ts'
 import { EngineRegistry, SqliteEngine } from './engines.ts'
 import type { EngineHooks } from './engines.ts'
 import type { FairQueueOptions } from '../concurrency/fair-queue.ts'
+import { DuckDbEngine } from './duckdb.ts'
 
 export interface EngineFactoryHooks extends EngineHooks {
   /** Queue depth, wait time and refusals of the SQL pools (metrics). */
@@ -22,6 +23,17 @@ export function createEngines (config: Config, hooks: EngineFactoryHooks = {}): 
       memoryMb: config.MCP_SQL_RUNNER_MEMORY_MB,
       ...(engineHooks.onRunnerEnded === undefined ? {} : { onRunnerEnded: engineHooks.onRunnerEnded }),
       ...(queueHooks === undefined ? {} : { queueHooks })
+    }),
+    new DuckDbEngine({
+      dataDir: config.MCP_DATA_DIR,
+      memoryMb: config.MCP_DUCKDB_MEMORY_MB,
+      maxTempMb: config.MCP_DUCKDB_MAX_TEMP_MB,
+      threads: config.MCP_DUCKDB_THREADS,
+      connections: workers,
+      perOwnerRunning: config.MCP_SQL_USER_CONCURRENCY ?? Math.max(1, workers - 1),
+      queueLimit: config.MCP_SQL_QUEUE_LIMIT,
+      perOwnerQueueLimit: config.MCP_SQL_USER_QUEUE_LIMIT,
+      queueHooks
     })
   ], engineHooks)
 }

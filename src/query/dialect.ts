@@ -1,4 +1,5 @@
 import type { Backend } from '../catalog/records.ts'
+import { DUCKDB } from './dialects/duckdb.ts'
 
 /** Superset's time grains (ISO-8601 durations). */
 export const TIME_GRAINS = ['PT1S', 'PT1M', 'PT1H', 'P1D', 'P1W', 'P1M', 'P3M', 'P1Y'] as const
@@ -52,6 +53,7 @@ export const SQLITE: Dialect = {
 export function dialectFor (backend: Backend): Dialect {
   switch (backend) {
     case 'sqlite': return SQLITE
+    case 'duckdb': return DUCKDB
     default: throw new Error(`no SQL dialect for ${String(backend)} yet`)
   }
 }
