@@ -9,7 +9,7 @@ import { defineTool } from './tool.ts'
 import { responseTruncationSchema } from './truncation.ts'
 import type { Tool } from './tool.ts'
 
-const DIALECTS: Readonly<Record<string, string>> = { sqlite: 'SQLite' }
+const DIALECTS: Readonly<Record<string, string>> = { sqlite: 'SQLite', postgresql: 'PostgreSQL', duckdb: 'DuckDB' }
 
 /** Unique result keys: a second column named "total" becomes "total_2". */
 export function uniqueColumnNames (names: readonly string[]): string[] {
@@ -60,7 +60,7 @@ export const executeSql = (config: Config): Tool => defineTool({
     'Databases are read-only unless an administrator allowed DML on them; one statement per call.',
     `Results are capped at \`limit\` rows (default ${config.MCP_SQL_DEFAULT_LIMIT}, at most ${config.MCP_SQL_MAX_LIMIT}); \`truncated: true\` means more rows exist, so aggregate in SQL instead of paging through raw rows.`,
     `Queries stop after \`timeout\` seconds (default ${config.MCP_SQL_DEFAULT_TIMEOUT}).`,
-    'Use get_database_info for the tables of a database and get_dataset_info for columns and saved metrics. SQLite databases use SQLite SQL (strftime for dates).'
+    'Use get_database_info for the tables of a database and get_dataset_info for columns and saved metrics. Write the SQL of the database\'s backend (get_database_info says which): SQLite (strftime for dates), PostgreSQL or DuckDB (date_trunc).'
   ].join(' '),
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   scope: SCOPES.sql,
