@@ -23,7 +23,7 @@ DEPS_STAMP := node_modules/.install-stamp
 # the compiled package (dist/); scripts/build.ts writes dist/cli.js only when the build succeeds
 BUILD_TARGET := dist/cli.js
 
-.PHONY: setup run test test-services check typecheck bench bench-png settings-doc conformance clean distclean
+.PHONY: setup run test test-services check typecheck bench bench-sql bench-png settings-doc conformance clean distclean
 
 ## setup: Node 24 (if needed), the locked dependencies and the compiled package in dist/
 setup: $(DEPS_STAMP) $(BUILD_TARGET)
@@ -52,7 +52,8 @@ run: setup
 test: setup typecheck test-services
 	npx tap
 
-# The suite runs real Redis (and openssl for its TLS tests), and draws the pages in Debian's
+# The suite runs real Redis (and openssl for its TLS tests) and real PostgreSQL (initdb and
+# pg_ctl from Debian's postgresql; as root the servers run as the postgres user), and draws the pages in Debian's
 # Chromium (with a font, for readable screenshots): installed from Debian when missing and we
 # are root, otherwise a clear message saying what to install.
 CHROMIUM_PATH ?= /usr/bin/chromium
@@ -64,6 +65,14 @@ test-services:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server openssl >/dev/null; \
 	  else \
 	    echo "the tests need redis-server and openssl: sudo apt-get install redis-server openssl (or brew install redis openssl)" >&2; exit 1; \
+	  fi; \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing postgresql from Debian"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	  else \
+	    echo "the PostgreSQL engine tests need initdb and pg_ctl: sudo apt-get install postgresql (Debian's, under /usr/lib/postgresql/*/bin)" >&2; exit 1; \
 	  fi; \
 	fi
 	@if [ ! -x "$(CHROMIUM_PATH)" ]; then \
@@ -83,6 +92,10 @@ check: test
 ## bench: throughput of tools/list and tools/call against a baseline in the same run
 bench: setup
 	node bench/mcp-throughput.ts
+
+## bench-sql: execute_sql against the raw driver per engine (SQLite, DuckDB; PostgreSQL with BENCH_PG_URL)
+bench-sql: setup
+	node bench/sql-overhead.ts
 
 ## bench-png: server-side PNG render time per chart kind and per step, against in-run baselines
 bench-png: setup

@@ -2,6 +2,7 @@ import type { Config } from '../config.ts'
 import { EngineRegistry, SqliteEngine } from './engines.ts'
 import type { EngineHooks } from './engines.ts'
 import type { FairQueueOptions } from '../concurrency/fair-queue.ts'
+import { PostgresEngine } from './postgres.ts'
 import { DuckDbEngine } from './duckdb.ts'
 
 export interface EngineFactoryHooks extends EngineHooks {
@@ -22,6 +23,14 @@ export function createEngines (config: Config, hooks: EngineFactoryHooks = {}): 
       perOwnerQueueLimit: config.MCP_SQL_USER_QUEUE_LIMIT,
       memoryMb: config.MCP_SQL_RUNNER_MEMORY_MB,
       ...(engineHooks.onRunnerEnded === undefined ? {} : { onRunnerEnded: engineHooks.onRunnerEnded }),
+      ...(queueHooks === undefined ? {} : { queueHooks })
+    }),
+    new PostgresEngine({
+      poolSize: config.MCP_WAREHOUSE_POOL_SIZE,
+      queueLimit: config.MCP_SQL_QUEUE_LIMIT,
+      perOwnerRunning: config.MCP_SQL_USER_CONCURRENCY ?? Math.max(1, config.MCP_WAREHOUSE_POOL_SIZE - 1),
+      perOwnerQueueLimit: config.MCP_SQL_USER_QUEUE_LIMIT,
+      workMemMb: config.MCP_PG_WORK_MEM_MB,
       ...(queueHooks === undefined ? {} : { queueHooks })
     }),
     new DuckDbEngine({

@@ -1,4 +1,5 @@
 import type { Backend } from '../catalog/records.ts'
+import { POSTGRESQL } from './dialects/postgresql.ts'
 import { DUCKDB } from './dialects/duckdb.ts'
 
 /** Superset's time grains (ISO-8601 durations). */
@@ -53,6 +54,7 @@ export const SQLITE: Dialect = {
 export function dialectFor (backend: Backend): Dialect {
   switch (backend) {
     case 'sqlite': return SQLITE
+    case 'postgresql': return POSTGRESQL
     case 'duckdb': return DUCKDB
     default: throw new Error(`no SQL dialect for ${String(backend)} yet`)
   }
