@@ -26,11 +26,12 @@ import { DuckDBInstance, DuckDBTypeId, JsonDuckDBValueConverter, StatementType }
 import type { DuckDBBlobValue, DuckDBConnection, DuckDBDecimalValue, DuckDBPreparedStatement, DuckDBResult, DuckDBType, DuckDBValue, DuckDBValueConverter, Json } from '@duckdb/node-api'
 import { FairQueue, QueueRefusal } from '../concurrency/fair-queue.ts'
 import type { FairQueueOptions } from '../concurrency/fair-queue.ts'
-import { busy, ToolError } from '../errors.ts'
+import { ToolError } from '../errors.ts'
 import type { DatabaseRecord } from '../catalog/records.ts'
 import type { QueryRequest, SqlEngine, TableInfo } from './engines.ts'
 import type { QueryColumn, QueryResult } from './protocol.ts'
 import { checkStatement, checkStatementType } from './duckdb-safety.ts'
+import { cancelledError, NO_OWNER, queueRefusalError, shuttingDown, timeoutError } from './query-errors.ts'
 
 export interface DuckDbEngineOptions {
   /** MCP_DATA_DIR: each database spills to MCP_DATA_DIR/duckdb-tmp/<database id>. */
@@ -54,8 +55,6 @@ export interface DuckDbEngineOptions {
 }
 
 /** Queries without an owner (introspection, tests) share one queue. */
-const NO_OWNER = '(none)'
-const BUSY_RETRY_SECONDS = 2
 const INTROSPECTION_TIMEOUT_MS = 10_000
 const MAX_LISTED_TABLES = 500
 const MAX_MESSAGE_CHARS = 2000
@@ -96,13 +95,6 @@ export function duckDbPath (connection: string): string {
   return path.resolve(target)
 }
 
-const timeoutError = (timeoutMs: number): ToolError => new ToolError(
-  'query_timeout',
-  `The query was stopped after ${Number((timeoutMs / 1000).toFixed(1))} s (its timeout).`,
-  'Make the query cheaper (filter rows, aggregate, add a LIMIT) or pass a larger `timeout` (seconds).'
-)
-const cancelled = (): ToolError => new ToolError('cancelled', 'The request was cancelled; the query was stopped.')
-const shuttingDown = (): ToolError => new ToolError('database_unavailable', 'The server is shutting down; retry on another replica.')
 
 /** JSON-safe values: see toJsonValue. */
 const toJson: DuckDBValueConverter<unknown> = (value, type, converter) => {
@@ -170,7 +162,7 @@ export class DuckDbEngine implements SqlEngine {
     try {
       release = await open.slots.acquire(request.owner ?? NO_OWNER, { signal: request.signal, timeoutMs: request.timeoutMs })
     } catch (err) {
-      throw err instanceof QueueRefusal ? this.refusalError(err, request.timeoutMs) : err
+      throw err instanceof QueueRefusal ? queueRefusalError(err, request.timeoutMs, { slot: 'a connection to this DuckDB database', slots: `${this.options.connections} connections of this DuckDB database`, perOwnerQueueLimit: this.options.perOwnerQueueLimit }) : err
     }
     let connection: DuckDBConnection | undefined
     let stopReason: 'timeout' | 'cancelled' | undefined
@@ -191,7 +183,7 @@ export class DuckDbEngine implements SqlEngine {
       return await this.run(connection, database, request, () => stopReason)
     } catch (err) {
       if (stopReason === 'timeout') throw timeoutError(request.timeoutMs)
-      if (stopReason === 'cancelled') throw cancelled()
+      if (stopReason === 'cancelled') throw cancelledError()
       throw this.toToolError(err, request.sql, open)
     } finally {
       clearTimeout(timer)
@@ -385,21 +377,6 @@ export class DuckDbEngine implements SqlEngine {
     return files
   }
 
-  private refusalError (refusal: QueueRefusal, timeoutMs: number): ToolError {
-    switch (refusal.reason) {
-      case 'key_queue_full':
-        return busy(`You already have ${this.options.perOwnerQueueLimit} queries waiting for this DuckDB database on this replica (MCP_SQL_USER_QUEUE_LIMIT).`, BUSY_RETRY_SECONDS, 'Wait for your earlier queries to finish, then retry.')
-      case 'queue_full':
-        return busy(`All ${this.options.connections} connections of this DuckDB database are busy and ${refusal.waiting} queries are waiting.`, BUSY_RETRY_SECONDS, 'Retry in a few seconds.')
-      case 'timeout':
-        return timeoutError(timeoutMs)
-      case 'cancelled':
-        return new ToolError('cancelled', 'The request was cancelled while the query was waiting for a connection.')
-      case 'unavailable':
-      case 'closed':
-        return shuttingDown()
-    }
-  }
 
   private toToolError (err: unknown, sql: string, open: OpenDuckDb): ToolError {
     if (err instanceof ToolError) return err

@@ -4,12 +4,13 @@ import Cursor from 'pg-cursor'
 import type { DatabaseRecord } from '../catalog/records.ts'
 import { FairQueue, QueueRefusal } from '../concurrency/fair-queue.ts'
 import type { FairQueueOptions } from '../concurrency/fair-queue.ts'
-import { busy, ToolError } from '../errors.ts'
+import { ToolError } from '../errors.ts'
 import { databasePassword } from './credentials.ts'
 import type { QueryRequest, SqlEngine, TableInfo } from './engines.ts'
 import { checkPostgresStatement } from './postgres-safety.ts'
 import type { StatementClass } from './postgres-safety.ts'
 import type { QueryColumn, QueryResult, SqlParam } from './protocol.ts'
+import { cancelledError, NO_OWNER, queueRefusalError, shuttingDown, timeoutError } from './query-errors.ts'
 
 export interface PostgresEngineOptions {
   /** Connections per database (MCP_WAREHOUSE_POOL_SIZE); also the fair queue's slots. */
@@ -35,8 +36,6 @@ export interface PreparedStatement {
   class: StatementClass
 }
 
-const NO_OWNER = '(none)'
-const BUSY_RETRY_SECONDS = 2
 const INTROSPECTION_TIMEOUT_MS = 10_000
 const MAX_LISTED_TABLES = 500
 /** Rows asked of the server per round trip; never more than the cap plus one. */
@@ -135,13 +134,6 @@ export function numberPlaceholders (sql: string): string {
   return out
 }
 
-const timeoutError = (timeoutMs: number): ToolError => new ToolError(
-  'query_timeout',
-  `The query was stopped after ${Number((timeoutMs / 1000).toFixed(1))} s (its timeout).`,
-  'Make the query cheaper (filter rows, aggregate, add a LIMIT) or pass a larger `timeout` (seconds).'
-)
-const cancelledError = (): ToolError => new ToolError('cancelled', 'The request was cancelled; the query was stopped.')
-const shuttingDown = (): ToolError => new ToolError('database_unavailable', 'The server is shutting down; retry on another replica.')
 
 interface PgError { code?: string, message?: string, position?: string }
 
@@ -285,7 +277,7 @@ export class PostgresEngine implements SqlEngine {
     try {
       release = await entry.slots.acquire(request.owner ?? NO_OWNER, { signal: request.signal, timeoutMs })
     } catch (err) {
-      throw err instanceof QueueRefusal ? this.refusalError(err, timeoutMs) : err
+      throw err instanceof QueueRefusal ? queueRefusalError(err, timeoutMs, { slot: 'a connection to this database', slots: `${this.options.poolSize} connections to this database`, perOwnerQueueLimit: this.options.perOwnerQueueLimit ?? this.options.queueLimit }) : err
     }
     try {
       const remaining = (): number => timeoutMs - (Date.now() - started)
@@ -437,21 +429,6 @@ export class PostgresEngine implements SqlEngine {
     }
   }
 
-  private refusalError (refusal: QueueRefusal, timeoutMs: number): ToolError {
-    switch (refusal.reason) {
-      case 'key_queue_full':
-        return busy(`You already have ${this.options.perOwnerQueueLimit ?? this.options.queueLimit} queries waiting for a connection to this database on this replica (MCP_SQL_USER_QUEUE_LIMIT).`, BUSY_RETRY_SECONDS, 'Wait for your earlier queries to finish, then retry.')
-      case 'queue_full':
-        return busy(`All ${this.options.poolSize} connections to this database are busy and ${refusal.waiting} queries are waiting.`, BUSY_RETRY_SECONDS, 'Retry in a few seconds.')
-      case 'timeout':
-        return timeoutError(timeoutMs)
-      case 'cancelled':
-        return new ToolError('cancelled', 'The request was cancelled while the query was waiting for a connection.')
-      case 'unavailable':
-      case 'closed':
-        return shuttingDown()
-    }
-  }
 
   private entryFor (database: DatabaseRecord): PoolEntry {
     const key = JSON.stringify([database.id, database.connection, database.password_source])

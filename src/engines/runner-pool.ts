@@ -2,7 +2,8 @@ import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { FairQueue, QueueRefusal } from '../concurrency/fair-queue.ts'
 import type { FairQueueOptions } from '../concurrency/fair-queue.ts'
-import { busy, ToolError } from '../errors.ts'
+import { ToolError } from '../errors.ts'
+import { NO_OWNER, queueRefusalError, shuttingDown, timeoutError } from './query-errors.ts'
 import type { QueryResult, RunnerRequest, RunnerResponse } from './protocol.ts'
 
 export interface RunnerPoolOptions {
@@ -33,10 +34,6 @@ export type RunnerEndReason = 'timeout' | 'cancelled' | 'crashed' | 'out_of_memo
 
 /** How long close() waits for killed runners to exit. */
 const CLOSE_TIMEOUT_MS = 5000
-/** Queries without an owner (introspection, tests) share one queue. */
-const NO_OWNER = '(none)'
-/** What a busy refusal suggests as the wait before retrying. */
-const BUSY_RETRY_SECONDS = 2
 /** How V8 ends a process that runs out of memory (abort, or a trap in some builds). */
 const OUT_OF_MEMORY_SIGNALS = new Set(['SIGABRT', 'SIGTRAP'])
 
@@ -61,13 +58,6 @@ interface Runner {
   lastWords: RunnerResponse | undefined
 }
 
-const timeoutError = (timeoutMs: number): ToolError => new ToolError(
-  'query_timeout',
-  `The query was stopped after ${Number((timeoutMs / 1000).toFixed(1))} s (its timeout).`,
-  'Make the query cheaper (filter rows, aggregate, add a LIMIT) or pass a larger `timeout` (seconds).'
-)
-
-const shuttingDown = (): ToolError => new ToolError('database_unavailable', 'The server is shutting down; retry on another replica.')
 const noRunner = (): ToolError => new ToolError('database_unavailable', 'No query runner could be started on this replica.', 'Retry in a moment; if it persists, the replica has hit a process or memory limit.')
 
 /**
@@ -102,7 +92,9 @@ export class RunnerPool {
     try {
       release = await this.slots.acquire(owner, { signal, timeoutMs })
     } catch (err) {
-      throw err instanceof QueueRefusal ? this.refusalError(err, timeoutMs) : err
+      throw err instanceof QueueRefusal
+        ? queueRefusalError(err, timeoutMs, { slot: 'a query runner', slots: `${this.options.size} query runners`, perOwnerQueueLimit: this.options.perOwnerQueueLimit ?? this.options.queueLimit, unavailable: noRunner })
+        : err
     }
     try {
       const remaining = timeoutMs - (Date.now() - started)
@@ -117,23 +109,6 @@ export class RunnerPool {
       })
     } finally {
       release()
-    }
-  }
-
-  private refusalError (refusal: QueueRefusal, timeoutMs: number): ToolError {
-    switch (refusal.reason) {
-      case 'key_queue_full':
-        return busy(`You already have ${this.options.perOwnerQueueLimit ?? this.options.queueLimit} queries waiting for a query runner on this replica (MCP_SQL_USER_QUEUE_LIMIT).`, BUSY_RETRY_SECONDS, 'Wait for your earlier queries to finish, then retry.')
-      case 'queue_full':
-        return busy(`All ${this.options.size} query runners are busy and ${refusal.waiting} queries are waiting.`, BUSY_RETRY_SECONDS, 'Retry in a few seconds.')
-      case 'timeout':
-        return timeoutError(timeoutMs)
-      case 'cancelled':
-        return new ToolError('cancelled', 'The request was cancelled while the query was waiting for a runner.')
-      case 'unavailable':
-        return noRunner()
-      case 'closed':
-        return shuttingDown()
     }
   }
 
