@@ -1005,16 +1005,7 @@ export interface DatabaseChanges {
 }
 
 /** One MCP_DATABASES entry as the catalog stores it (checked by connectionFields). */
-export interface DeclaredRegistration {
-  database_name: string
-  backend: Backend
-  connection: string
-  password_source: string | null
-  options: DatabaseOptions
-  allow_dml: boolean
-  expose_in_sqllab: boolean
-  description: string | null
-}
+export type DeclaredRegistration = Pick<DatabaseRecord, 'database_name' | 'backend' | 'connection' | 'password_source' | 'options' | 'allow_dml' | 'expose_in_sqllab' | 'description'>
 
 /** What reconcileDatabases did, by database name. */
 export interface DatabaseReconciliation {
