@@ -210,7 +210,9 @@ export function compileQuery (query: SemanticQuery, model: DatasetModel, dialect
     if (!labels.has(order.label)) {
       throw invalidArguments(`Cannot sort by "${order.label}": it is not one of the outputs.`, `Outputs: ${[...labels].join(', ')}.`)
     }
-    return `${q(order.label)} ${order.descending ? 'DESC' : 'ASC'}`
+    // NULLs sort as SQLite sorts them (first ascending, last descending) on every engine:
+    // PostgreSQL and DuckDB would put a NULL time bucket at the other end.
+    return `${q(order.label)} ${order.descending ? 'DESC NULLS LAST' : 'ASC NULLS FIRST'}`
   })
 
   const source = model.dataset.sql === null

@@ -62,15 +62,7 @@ async function both (query: Partial<SemanticQuery>): Promise<{ sqlite: unknown[]
   const rows = sqlite.prepare(lite.sql).all(...lite.params) as Array<Record<string, unknown>>
   const compiled = compileQuery(full, model, dialectFor('postgresql'), NOW)
   const result = await engine.execute(database, queryRequest(compiled.sql, { params: compiled.params }))
-  return { sqlite: rows.map(row => lite.fields.map(field => row[field.name])), postgres: nullsFirst(result.rows) }
-}
-
-/**
- * SQLite sorts NULL first in ascending order, PostgreSQL last (the compiler writes no NULLS
- * FIRST/LAST): rows whose first value is NULL are moved to the front to compare the rest.
- */
-function nullsFirst (rows: unknown[][]): unknown[][] {
-  return [...rows.filter(row => row[0] === null), ...rows.filter(row => row[0] !== null)]
+  return { sqlite: rows.map(row => lite.fields.map(field => row[field.name])), postgres: result.rows }
 }
 
 t.test('every time grain buckets alike on SQLite and PostgreSQL (timestamp, date and text columns)', async t => {
