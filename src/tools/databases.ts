@@ -3,7 +3,7 @@ import { DATABASE_LIST } from '../catalog/list-specs.ts'
 import type { DatabaseRecord } from '../catalog/records.ts'
 import { SCOPES } from '../auth/scopes.ts'
 import { describeConnection } from '../engines/connection.ts'
-import { notFound } from '../errors.ts'
+import { notFound, ToolError } from '../errors.ts'
 import { auditColumns, auditFields, defineListTool } from './list-tool.ts'
 import { objectTable, plural } from './render.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
@@ -78,6 +78,7 @@ export const getDatabaseInfo = (): Tool => defineTool({
       supports_dml: z.boolean()
     }),
     tables: z.array(tableSchema).describe('empty unless you may query the database'),
+    tables_unavailable: z.string().nullable().describe('why the table list could not be read (the database is unreachable); null when it was'),
     datasets: z.array(z.object({ id: z.int(), table_name: z.string(), schema: z.string().nullable() })),
     dataset_count: z.int()
   }),
@@ -89,11 +90,22 @@ export const getDatabaseInfo = (): Tool => defineTool({
       page: 1, pageSize: 100, filters: [{ col: 'database_id', opr: 'eq', value: database.id }], orderColumn: 'table_name', orderDirection: 'asc'
     }, access)
     // Table names are the database's schema: shown to those who may query the database only.
-    const tables = access.canQueryDatabase(database.id) ? await context.engines.listTables(database, context.signal) : []
+    // An unreachable warehouse still has its details and datasets: only its table list is missing.
+    let tables: Awaited<ReturnType<typeof context.engines.listTables>> = []
+    let tablesUnavailable: string | null = null
+    if (access.canQueryDatabase(database.id)) {
+      try {
+        tables = await context.engines.listTables(database, context.signal)
+      } catch (err) {
+        if (!(err instanceof ToolError) || err.errorType !== 'database_unavailable') throw err
+        tablesUnavailable = err.message
+      }
+    }
     return {
       ...databaseFields(database, context, Date.now()),
       capabilities: { sql_dialect: database.backend, read_only: !database.allow_dml, supports_dml: database.allow_dml },
       tables,
+      tables_unavailable: tablesUnavailable,
       datasets: datasets.rows.map(dataset => ({ id: dataset.id, table_name: dataset.table_name, schema: dataset.schema })),
       dataset_count: datasets.total
     }
@@ -101,7 +113,7 @@ export const getDatabaseInfo = (): Tool => defineTool({
   render: database => [
     `Database ${database.database_name} (id ${database.id}, ${database.backend}${database.host === null ? '' : ` on ${database.host}:${database.port ?? ''}`}${database.database === null ? '' : `, ${database.database}`}, ${database.allow_dml ? 'read-write' : 'read-only'}).`,
     database.description ?? '',
-    `${plural(database.tables.length, 'table')}/views: ${database.tables.map(table => table.name).join(', ')}`,
+    database.tables_unavailable === null ? `${plural(database.tables.length, 'table')}/views: ${database.tables.map(table => table.name).join(', ')}` : `Tables unknown: ${database.tables_unavailable}`,
     database.datasets.length === 0 ? 'No datasets.' : `Datasets:\n${objectTable(['id', 'table_name', 'schema'], database.datasets)}`
   ].filter(line => line !== '').join('\n')
 })
