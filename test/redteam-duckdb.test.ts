@@ -4,19 +4,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import t from 'tap'
-import { parse } from 'yaml'
 import { startTestServer } from './helpers/app.ts'
+import { loadCorpus, outcomeOf } from './helpers/redteam.ts'
 import { post, toolCall } from './helpers/rpc.ts'
 
-/** One statement and the answer it must get (test/redteam/duckdb.yml). */
-interface Case {
-  sql: string
-  expect: string
-  timeout?: number
-  why?: string
-}
-
-const corpus = parse(readFileSync(path.join(import.meta.dirname, 'redteam', 'duckdb.yml'), 'utf8')) as Case[]
+const corpus = loadCorpus('duckdb.yml')
 
 const digest = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex')
 
@@ -56,7 +48,7 @@ t.test('the hostile DuckDB corpus is refused, the analytics corpus runs, and not
     const args = { database_id: 'lake', sql: entry.sql, ...(entry.timeout === undefined ? {} : { timeout: entry.timeout }) }
     const { status, json } = await post(server.url, toolCall('execute_sql', args, index + 1))
     const result = json?.result
-    const outcome = result?.isError === true ? result._meta?.error_type : result === undefined ? `protocol error ${JSON.stringify(json?.error)}` : 'ok'
+    const outcome = outcomeOf(json)
     t.equal(status, 200)
     t.equal(outcome, entry.expect, `${JSON.stringify(entry.sql).slice(0, 90)}${entry.why === undefined ? '' : ` (${entry.why})`}${outcome === entry.expect ? '' : `: ${String(result?.content?.[0]?.text).slice(0, 300)}`}`)
     if (result?.isError === true) {

@@ -1,21 +1,10 @@
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
 import t from 'tap'
-import { parse } from 'yaml'
 import { startTestServer } from './helpers/app.ts'
 import { startPostgres } from './helpers/postgres.ts'
+import { loadCorpus, outcomeOf } from './helpers/redteam.ts'
 import { post, toolCall } from './helpers/rpc.ts'
 
-/** One statement and the outcome it must get (test/redteam/postgresql.yml). */
-interface Case {
-  sql: string
-  expect: string
-  database?: string
-  timeout?: number
-  why?: string
-}
-
-const corpus = parse(readFileSync(path.join(import.meta.dirname, 'redteam', 'postgresql.yml'), 'utf8')) as Case[]
+const corpus = loadCorpus('postgresql.yml')
 
 const SCHEMA = [
   `CREATE TABLE regions (region text PRIMARY KEY, manager text)`,
@@ -59,7 +48,7 @@ t.test('the hostile PostgreSQL corpus gets the refusals it lists, the analytics 
     const args = { database_id: entry.database ?? 'warehouse', sql: entry.sql, ...(entry.timeout === undefined ? {} : { timeout: entry.timeout }) }
     const { status, json } = await post(server.url, toolCall('execute_sql', args, index + 1))
     const result = json?.result
-    const outcome = result?.isError === true ? result._meta?.error_type : result === undefined ? `protocol error ${JSON.stringify(json?.error)}` : 'ok'
+    const outcome = outcomeOf(json)
     t.equal(status, 200)
     t.equal(outcome, entry.expect, `${JSON.stringify(entry.sql).slice(0, 90)} on ${args.database_id}${entry.why === undefined ? '' : ` (${entry.why})`}${outcome === entry.expect ? '' : `: ${String(result?.content?.[0]?.text).slice(0, 300)}`}`)
     if (result?.isError === true) {

@@ -1,21 +1,12 @@
-import { copyFileSync, existsSync, readFileSync } from 'node:fs'
+import { copyFileSync, existsSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { parse } from 'yaml'
 import { startTestServer } from './helpers/app.ts'
 import { sharedExamplesFile } from './helpers/examples.ts'
+import { loadCorpus, outcomeOf } from './helpers/redteam.ts'
 import { post, toolCall } from './helpers/rpc.ts'
 
-/** One hostile statement and the refusal it must get (test/redteam/<engine>.yml). */
-interface Case {
-  sql: string
-  expect: string
-  database?: string
-  timeout?: number
-  why?: string
-}
-
-const corpus = parse(readFileSync(path.join(import.meta.dirname, 'redteam', 'sqlite.yml'), 'utf8')) as Case[]
+const corpus = loadCorpus('sqlite.yml')
 
 t.test('the hostile SQL corpus gets the refusals it lists, and changes nothing it should not', async t => {
   const server = await startTestServer(t, {
@@ -34,7 +25,7 @@ t.test('the hostile SQL corpus gets the refusals it lists, and changes nothing i
     const args = { database_id: entry.database ?? 'examples', sql: entry.sql, ...(entry.timeout === undefined ? {} : { timeout: entry.timeout }) }
     const { status, json } = await post(server.url, toolCall('execute_sql', args, index + 1))
     const result = json?.result
-    const outcome = result?.isError === true ? result._meta?.error_type : result === undefined ? `protocol error ${JSON.stringify(json?.error)}` : 'ok'
+    const outcome = outcomeOf(json)
     t.equal(status, 200)
     t.equal(outcome, entry.expect, `${JSON.stringify(entry.sql).slice(0, 90)} on ${args.database_id}${entry.why === undefined ? '' : ` (${entry.why})`}`)
     if (result?.isError === true) t.notMatch(result.content[0].text, /\bat .*\.(ts|js):\d+|node:internal|SqliteError/, 'no internals in the message')
