@@ -4,24 +4,13 @@ import t from 'tap'
 import { SqliteEngine } from '../src/engines/engines.ts'
 import type { QueryRequest } from '../src/engines/engines.ts'
 import type { RunnerEndReason } from '../src/engines/runner-pool.ts'
-import { ToolError } from '../src/errors.ts'
-import { queryRequest, sqliteDatabase as database, until } from './helpers/engine.ts'
+import { queryRequest, refusal as failure, sqliteDatabase as database, until } from './helpers/engine.ts'
 import { sharedExamplesFile } from './helpers/examples.ts'
 
 // The red-team reproductions of issue 10 against the real runner processes.
 
 /** Heavy queries get a long timeout: they must end by their limit, not by the clock. */
 const request = (sql: string, overrides: Partial<QueryRequest> = {}): QueryRequest => queryRequest(sql, { timeoutMs: 60_000, ...overrides })
-
-async function failure (work: Promise<unknown>): Promise<ToolError> {
-  try {
-    await work
-  } catch (err) {
-    if (err instanceof ToolError) return err
-    throw err
-  }
-  throw new Error('expected the query to fail')
-}
 
 /** A query that keeps a runner busy until it is stopped. */
 const SLOW = 'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT COUNT(*) FROM n'

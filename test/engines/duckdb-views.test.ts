@@ -6,17 +6,14 @@ import type { DatabaseRecord } from '../../src/catalog/records.ts'
 import { DuckDbEngine } from '../../src/engines/duckdb.ts'
 import type { DuckDbEngineOptions } from '../../src/engines/duckdb.ts'
 import type { QueryRequest } from '../../src/engines/engines.ts'
-import { ToolError } from '../../src/errors.ts'
+import { databaseRecord, refusal } from '../helpers/engine.ts'
 
 // File views and the per-database queue of the DuckDB engine, on small CSV and JSON files.
 
 let nextId = 1
 function record (options: DatabaseRecord['options'] = {}, connection = 'duckdb:///:memory:'): DatabaseRecord {
   const id = nextId++
-  return {
-    id, uuid: `uuid-${id}`, database_name: `views${id}`, backend: 'duckdb', connection, password_source: null, options, allow_dml: false,
-    expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: ''
-  }
+  return databaseRecord('duckdb', connection, { id, uuid: `uuid-${id}`, database_name: `views${id}`, options })
 }
 
 function engine (t: Test, options: Partial<DuckDbEngineOptions> = {}): DuckDbEngine {
@@ -27,16 +24,6 @@ function engine (t: Test, options: Partial<DuckDbEngineOptions> = {}): DuckDbEng
 
 const query = (sql: string, extra: Partial<QueryRequest> = {}): QueryRequest => ({ sql, maxRows: 100, maxBytes: 1_048_576, timeoutMs: 10_000, dryRun: false, ...extra })
 const SLOW = 'SELECT count(*) FROM range(100000000) a, range(100000) b WHERE a.range + b.range = 7'
-
-async function refusal (promise: Promise<unknown>): Promise<ToolError> {
-  try {
-    await promise
-  } catch (err) {
-    if (err instanceof ToolError) return err
-    throw err
-  }
-  throw new Error('expected a refusal')
-}
 
 const root = t.testdir({
   a: { 'sales.csv': 'id,amount\n1,10\n2,20\n', 'events.ndjson': '{"id": 1, "kind": "open"}\n{"id": 2, "kind": "close"}\n', 'readme.md': '# not data\n' },

@@ -8,7 +8,7 @@ import { DuckDbEngine, duckDbPath, viewName } from '../../src/engines/duckdb.ts'
 import type { DuckDbEngineOptions } from '../../src/engines/duckdb.ts'
 import { leadingKeyword } from '../../src/engines/duckdb-safety.ts'
 import type { QueryRequest } from '../../src/engines/engines.ts'
-import { ToolError } from '../../src/errors.ts'
+import { databaseRecord, refusal } from '../helpers/engine.ts'
 
 // The DuckDB engine on real DuckDB (one thread per database, so other test files keep a core): a folder of Parquet and CSV files written by DuckDB itself
 // (on a separate, unlocked instance), a .duckdb file, and the lock-down tested on its own.
@@ -45,10 +45,7 @@ async function writeLake (root: string): Promise<Lake> {
 let nextId = 1
 function record (connection: string, options: DatabaseRecord['options'] = {}, allowDml = false): DatabaseRecord {
   const id = nextId++
-  return {
-    id, uuid: `uuid-${id}`, database_name: `duck${id}`, backend: 'duckdb', connection, password_source: null, options, allow_dml: allowDml,
-    expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: ''
-  }
+  return databaseRecord('duckdb', connection, { id, uuid: `uuid-${id}`, database_name: `duck${id}`, options, allow_dml: allowDml })
 }
 
 function engine (t: Test, options: Partial<DuckDbEngineOptions> = {}): DuckDbEngine {
@@ -58,16 +55,6 @@ function engine (t: Test, options: Partial<DuckDbEngineOptions> = {}): DuckDbEng
 }
 
 const query = (sql: string, extra: Partial<QueryRequest> = {}): QueryRequest => ({ sql, maxRows: 100, maxBytes: 1_048_576, timeoutMs: 30_000, dryRun: false, ...extra })
-
-async function refusal (promise: Promise<unknown>): Promise<ToolError> {
-  try {
-    await promise
-  } catch (err) {
-    if (err instanceof ToolError) return err
-    throw err
-  }
-  throw new Error('expected a refusal')
-}
 
 const root = t.testdir()
 const lake = await writeLake(root)

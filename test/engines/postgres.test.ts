@@ -3,7 +3,7 @@ import type { Test } from 'tap'
 import type { DatabaseRecord } from '../../src/catalog/records.ts'
 import { PostgresEngine, numberPlaceholders } from '../../src/engines/postgres.ts'
 import { ToolError } from '../../src/errors.ts'
-import { queryRequest } from '../helpers/engine.ts'
+import { databaseRecord, queryRequest } from '../helpers/engine.ts'
 import { startPostgres } from '../helpers/postgres.ts'
 
 const server = await startPostgres(t)
@@ -21,11 +21,7 @@ await server.sql("ALTER ROLE analyst SET temp_file_limit = '1MB'")
 process.env.TEST_PG_ANALYST_PASSWORD = 'analyst-secret'
 
 function database (overrides: Partial<DatabaseRecord> = {}): DatabaseRecord {
-  return {
-    id: 1, uuid: 'u', database_name: 'warehouse', backend: 'postgresql', connection: server.url, allow_dml: false,
-    password_source: null, options: {}, expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: '',
-    ...overrides
-  }
+  return databaseRecord('postgresql', server.url, { database_name: 'warehouse', ...overrides })
 }
 
 function engine (t: Test, options: Partial<ConstructorParameters<typeof PostgresEngine>[0]> = {}): PostgresEngine {

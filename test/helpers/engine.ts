@@ -1,12 +1,30 @@
-import type { DatabaseRecord } from '../../src/catalog/records.ts'
+import type { Backend, DatabaseRecord } from '../../src/catalog/records.ts'
 import type { QueryRequest } from '../../src/engines/engines.ts'
+import { ToolError } from '../../src/errors.ts'
+
+/** A database record for engine tests: read-only, no password, no options unless overridden. */
+export function databaseRecord (backend: Backend, connection: string, overrides: Partial<DatabaseRecord> = {}): DatabaseRecord {
+  return {
+    id: 1, uuid: 'u', database_name: 'test', backend, connection, allow_dml: false,
+    password_source: null, options: {}, expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: '',
+    ...overrides
+  }
+}
 
 /** A SQLite database record for engine tests, read-only unless `allowDml`. */
 export function sqliteDatabase (file: string, allowDml = false): DatabaseRecord {
-  return {
-    id: 1, uuid: 'u', database_name: 'test', backend: 'sqlite', connection: file, allow_dml: allowDml,
-    password_source: null, options: {}, expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: ''
+  return databaseRecord('sqlite', file, { allow_dml: allowDml })
+}
+
+/** The ToolError a query was refused with (fails the test when it ran, or failed otherwise). */
+export async function refusal (work: Promise<unknown>): Promise<ToolError> {
+  try {
+    await work
+  } catch (err) {
+    if (err instanceof ToolError) return err
+    throw err
   }
+  throw new Error('expected the query to be refused')
 }
 
 /** A query with the caps of an ordinary call (100 rows, 8 MiB, 10 s). */

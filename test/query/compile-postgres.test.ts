@@ -1,11 +1,10 @@
 import BetterSqlite3 from 'better-sqlite3'
 import t from 'tap'
-import type { DatabaseRecord } from '../../src/catalog/records.ts'
 import { PostgresEngine } from '../../src/engines/postgres.ts'
 import { dialectFor, SQLITE, TIME_GRAINS } from '../../src/query/dialect.ts'
 import { compileQuery } from '../../src/query/semantic.ts'
 import type { DatasetModel, SemanticQuery } from '../../src/query/semantic.ts'
-import { queryRequest } from '../helpers/engine.ts'
+import { databaseRecord, queryRequest } from '../helpers/engine.ts'
 import { startPostgres } from '../helpers/postgres.ts'
 
 // The query compiler on PostgreSQL: the same semantic queries (time grains, time ranges,
@@ -37,10 +36,7 @@ sqlite.prepare('INSERT INTO sales VALUES (NULL, NULL, ?, 0, NULL, NULL)').run('N
 
 const engine = new PostgresEngine({ poolSize: 2, queueLimit: 10, workMemMb: 16 })
 t.teardown(() => engine.close())
-const database: DatabaseRecord = {
-  id: 1, uuid: 'u', database_name: 'warehouse', backend: 'postgresql', connection: pg.url, allow_dml: false,
-  password_source: null, options: {}, expose_in_sqllab: true, description: null, created_by_fk: null, changed_by_fk: null, created_on: '', changed_on: ''
-}
+const database = databaseRecord('postgresql', pg.url, { database_name: 'warehouse' })
 
 const model: DatasetModel = {
   dataset: { id: 1, table_name: 'sales', schema: null, sql: null, main_dttm_col: 'at' },
