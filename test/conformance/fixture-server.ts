@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -9,6 +7,7 @@ import { buildApp } from '../../src/app.ts'
 import { resolveConfig } from '../../src/config.ts'
 import { sharedExamplesFile } from '../helpers/examples.ts'
 import { conformanceSurface } from './fixture-surface.ts'
+import { freePort } from '../helpers/ports.ts'
 
 /**
  * The conformance fixture: the real service (buildApp: auth in development mode, the response
@@ -32,18 +31,6 @@ export interface FixtureServer {
   /** http://localhost:<port>/mcp */
   url: string
   close: () => Promise<void>
-}
-
-/** A free loopback port, so the service's own URL (MCP_SERVICE_URL) names the real one. */
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
 }
 
 export async function startFixtureServer (options: FixtureServerOptions = {}): Promise<FixtureServer> {

@@ -1,11 +1,10 @@
 import { execFile } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
+import { freePort } from './ports.ts'
 
 /**
  * A real PostgreSQL server per test file: initdb and pg_ctl in a temporary directory, listening
@@ -45,17 +44,6 @@ function binDir (): string {
   return join(root, version, 'bin')
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, HOST, resolve)
-  })
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
-
 const asRoot = process.getuid?.() === 0
 
 /** Run a PostgreSQL program, as the postgres user when we are root. */
@@ -85,7 +73,7 @@ export async function startPostgres (t: Test): Promise<PostgresServer> {
     `host all all ${HOST}/32 scram-sha-256`,
     ''
   ].join('\n'))
-  const port = await freePort()
+  const port = await freePort(HOST)
   const options = `-p ${port} -k ${dir} -c listen_addresses=${HOST} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60`
   const log = join(dir, 'server.log')
   const start = async (): Promise<void> => {

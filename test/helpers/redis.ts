@@ -2,12 +2,12 @@ import { execFile, spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect, createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
+import { freePort } from './ports.ts'
 
 /**
  * Real redis-server processes for tests: plain, TLS-only and ACL-protected servers, crashes
@@ -72,18 +72,6 @@ function checkTools (): { pdeathsig: boolean } {
 function quote (value: string): string {
   if (/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(value)) throw new Error(`cannot write ${JSON.stringify(value)} into a redis config file`)
   return JSON.stringify(value)
-}
-
-/** A port nobody listens on right now (another process may take it before redis does: callers retry). */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, HOST, resolve)
-  })
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 async function acceptsConnections (port: number): Promise<boolean> {
@@ -260,7 +248,7 @@ class RedisProcess {
 /** Start on a fresh port, and on another one when someone took it between `freePort` and redis binding it. */
 async function startOnFreePort (what: string, proc: RedisProcess, configFor: (port: number) => string, ready: (port: number) => Promise<boolean>): Promise<number> {
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort()
+    const port = await freePort(HOST)
     writeFileSync(proc.configFile, configFor(port))
     writeFileSync(proc.logFile, '')
     try {
