@@ -89,11 +89,13 @@ typecheck: setup
 
 check: test
 
-## bench: throughput of tools/list and tools/call against a baseline in the same run
+## bench: throughput of tools/list and tools/call against a baseline in the same run (SQLite and
+## PostgreSQL catalogs), then execute_sql against the raw driver on each engine
 bench: setup
 	node bench/mcp-throughput.ts
+	node bench/sql-overhead.ts
 
-## bench-sql: execute_sql against the raw driver per engine (SQLite, DuckDB; PostgreSQL with BENCH_PG_URL)
+## bench-sql: execute_sql against the raw driver per engine (SQLite, DuckDB, PostgreSQL: BENCH_PG_URL or a throwaway server)
 bench-sql: setup
 	node bench/sql-overhead.ts
 

@@ -8,11 +8,12 @@
  * When `taskset` exists the server runs on CPU 0 and the load generator on CPU 1.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { launchPostgres } from '../test/helpers/postgres.ts'
 
 const duration = Number(process.env.BENCH_DURATION ?? 5)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10)
@@ -28,7 +29,7 @@ const META = {
 }
 const call = (name: string, args: unknown, meta?: unknown) => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, ...(meta === undefined ? {} : { _meta: meta }) } })
 
-type Target = 'app' | 'cached' | 'redis' | 'hs256' | 'rs256' | 'baseline'
+type Target = 'app' | 'cached' | 'redis' | 'pgcatalog' | 'hs256' | 'rs256' | 'baseline'
 type Credential = 'hs256' | 'rs256' | 'apiKey'
 interface Scenario { name: string, target: Target, body: string, headers: Record<string, string>, credential?: Credential }
 
@@ -46,6 +47,7 @@ const scenarios: Scenario[] = [
   { name: 'tools/call health_check, JWT RS256 (static key)', target: 'rs256', body: call('health_check', {}), headers: LEGACY, credential: 'rs256' },
   { name: 'tools/call health_check, API key', target: 'hs256', body: call('health_check', {}), headers: LEGACY, credential: 'apiKey' },
   { name: 'tools/call list_dashboards (legacy)', target: 'app', body: call('list_dashboards', {}), headers: LEGACY },
+  { name: 'tools/call list_dashboards, PostgreSQL catalog', target: 'pgcatalog', body: call('list_dashboards', {}), headers: LEGACY },
   { name: 'tools/call list_dashboards, cache hit (memory)', target: 'cached', body: call('list_dashboards', {}), headers: LEGACY },
   { name: 'tools/call list_dashboards, cache hit (Redis)', target: 'redis', body: call('list_dashboards', {}), headers: LEGACY },
   { name: 'tools/call get_dataset_info orders', target: 'app', body: call('get_dataset_info', { identifier: 'orders' }), headers: LEGACY },
@@ -59,10 +61,14 @@ const redisPort = 20_000 + Math.floor(Math.random() * 20_000)
 const redisServer = spawnSync('redis-server', ['--version']).status === 0
   ? spawn(pin ? 'taskset' : 'redis-server', [...(pin ? ['-c', '1', 'redis-server'] : []), '--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   : undefined
+// The PostgreSQL catalog scenario: BENCH_CATALOG_URL, else a throwaway server when PostgreSQL is installed.
+const postgres = process.env.BENCH_CATALOG_URL === undefined && existsSync('/usr/lib/postgresql') ? await launchPostgres() : undefined
+if (postgres !== undefined) await postgres.sql('CREATE DATABASE bench_catalog')
+const catalogUrl = process.env.BENCH_CATALOG_URL ?? postgres?.urlFor('postgres', 'bench_catalog')
 const targetArgs = [path.join(here, 'target.ts'), dataDir, ...(redisServer === undefined ? [] : [`redis://127.0.0.1:${redisPort}/0`])]
 const command = pin ? 'taskset' : process.execPath
 const args = pin ? ['-c', '0', process.execPath, ...targetArgs] : targetArgs
-const target = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+const target = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...(catalogUrl === undefined ? {} : { BENCH_CATALOG_URL: catalogUrl }) } })
 if (pin) spawnSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })
 
 try {
@@ -93,9 +99,15 @@ try {
   for (const row of rows) {
     console.log(`| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${(row.rps / baseline).toFixed(3)} |`)
   }
+  const sqliteCatalog = rows.find(row => row.name === 'tools/call list_dashboards (legacy)')
+  const pgCatalog = rows.find(row => row.name === 'tools/call list_dashboards, PostgreSQL catalog')
+  if (sqliteCatalog !== undefined && pgCatalog !== undefined) {
+    console.log(`\nlist_dashboards on the PostgreSQL catalog: ${(pgCatalog.rps / sqliteCatalog.rps).toFixed(3)} of the SQLite catalog's throughput (target >= 0.60)`)
+  }
 } finally {
   target.kill('SIGTERM')
   await new Promise(resolve => target.once('exit', resolve))
   redisServer?.kill('SIGKILL')
+  await postgres?.destroy()
   rmSync(dataDir, { recursive: true, force: true })
 }

@@ -6,10 +6,11 @@
  *
  *   node bench/sql-overhead.ts            (BENCH_RUNS=20 by default)
  *
- * SQLite always; PostgreSQL when BENCH_PG_URL is set (a database holding the example tables,
- * e.g. after `analytics-mcp load-examples --into`); DuckDB through a file it loads itself.
+ * SQLite always; DuckDB through a file it loads itself; PostgreSQL on BENCH_PG_URL (a database
+ * holding the example tables, e.g. after `analytics-mcp load-examples --into`), else on a
+ * throwaway server it starts and loads when PostgreSQL is installed.
  */
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
@@ -19,6 +20,8 @@ import { buildApp } from '../src/app.ts'
 import { resolveConfig } from '../src/config.ts'
 import { copyExampleTables } from '../src/examples/copy-into.ts'
 import { duckdbWriter } from '../src/examples/duckdb-writer.ts'
+import { postgresWriter } from '../src/examples/load-into.ts'
+import { launchPostgres } from '../test/helpers/postgres.ts'
 import { ensureExamplesDatabase } from '../src/examples/generate.ts'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20)
@@ -71,13 +74,21 @@ const hasEngine = (backend: string): boolean => { try { app.engines.engineFor(ba
 if (hasEngine('duckdb')) {
   const duck = await DuckDBInstance.create(duckFile, { access_mode: 'READ_ONLY' })
   const duckConnection = await duck.connect()
-  app.catalog.createDatabase({ database_name: 'duck', backend: 'duckdb', connection: `duckdb://${duckFile}` })
+  await app.catalog.createDatabase({ database_name: 'duck', backend: 'duckdb', connection: `duckdb://${duckFile}` })
   engines.push({ label: 'DuckDB', database: 'duck', raw: async sql => (await duckConnection.runAndReadAll(sql)).getRows(), close: async () => { duckConnection.closeSync(); duck.closeSync() } })
 }
-const pgUrl = process.env.BENCH_PG_URL
+const postgres = process.env.BENCH_PG_URL === undefined && existsSync('/usr/lib/postgresql') ? await launchPostgres() : undefined
+if (postgres !== undefined) {
+  await postgres.sql('CREATE DATABASE bench_warehouse')
+  const client = new pg.Client({ connectionString: postgres.urlFor('postgres', 'bench_warehouse') })
+  await client.connect()
+  await copyExampleTables(examples, 'postgresql', postgresWriter(client))
+  await client.end()
+}
+const pgUrl = process.env.BENCH_PG_URL ?? postgres?.urlFor('postgres', 'bench_warehouse')
 if (pgUrl !== undefined && hasEngine('postgresql')) {
   const pool = new pg.Pool({ connectionString: pgUrl, max: 1 })
-  app.catalog.createDatabase({ database_name: 'warehouse', backend: 'postgresql', connection: pgUrl })
+  await app.catalog.createDatabase({ database_name: 'warehouse', backend: 'postgresql', connection: pgUrl })
   engines.push({ label: 'PostgreSQL', database: 'warehouse', raw: async sql => (await pool.query(sql)).rows, close: async () => { await pool.end() } })
 }
 
@@ -91,3 +102,4 @@ for (const engine of engines) {
   await engine.close()
 }
 await app.close()
+await postgres?.destroy()

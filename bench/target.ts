@@ -37,13 +37,17 @@ const cached = await start('cached', { MCP_CACHE_CONFIG: { enabled: true } })
 // With a Redis URL (bench/mcp-throughput.ts starts a redis-server when it can), the same cache in Redis.
 const redisUrl = process.argv[3]
 const redisCached = redisUrl === undefined ? undefined : await start('redis', { MCP_CACHE_CONFIG: { enabled: true }, MCP_STORE_CONFIG: { enabled: true, CACHE_REDIS_URL: redisUrl } })
+// The same service on a PostgreSQL catalog (bench/mcp-throughput.ts passes one when it can).
+const catalogUrl = process.env.BENCH_CATALOG_URL
+const pgCatalog = catalogUrl === undefined ? undefined : await start('pgcatalog', { MCP_CATALOG_URL: catalogUrl })
 const hs256 = await start('hs256', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_API_KEY_ENABLED: true })
 const rs256 = await start('rs256', { ...secured, MCP_JWT_ALGORITHM: 'RS256', MCP_JWT_PUBLIC_KEY: rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString() })
 
 const claims = { sub: 'admin', aud: AUDIENCE, scope: 'mcp:read mcp:sql' }
 const expiresIn = 3_600_000
-const admin = hs256.catalog.findUserByUsername('admin')
+const admin = await hs256.catalog.findUserByUsername('admin')
 if (admin === undefined) throw new Error('example data has no admin user')
+const apiKey = await createApiKey(hs256.catalog, { prefix: 'amcp', name: 'bench', userId: admin.id, scopes: null, expiresOn: null })
 
 const canned = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'ok' }] } })
 const baseline = Fastify({ logger: false })
@@ -52,13 +56,13 @@ await baseline.listen({ host: '127.0.0.1', port: 0 })
 
 const port = (app: FastifyInstance): number => (app.server.address() as AddressInfo).port
 process.stdout.write(`${JSON.stringify({
-  ports: { app: port(dev), cached: port(cached), ...(redisCached === undefined ? {} : { redis: port(redisCached) }), hs256: port(hs256), rs256: port(rs256), baseline: port(baseline) },
+  ports: { app: port(dev), cached: port(cached), ...(redisCached === undefined ? {} : { redis: port(redisCached) }), ...(pgCatalog === undefined ? {} : { pgcatalog: port(pgCatalog) }), hs256: port(hs256), rs256: port(rs256), baseline: port(baseline) },
   credentials: {
     hs256: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256', expiresIn })(claims)}`,
     rs256: `Bearer ${createSigner({ key: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256', expiresIn })(claims)}`,
-    apiKey: `Key ${createApiKey(hs256.catalog, { prefix: 'amcp', name: 'bench', userId: admin.id, scopes: null, expiresOn: null }).key}`
+    apiKey: `Key ${apiKey.key}`
   }
 })}\n`)
 process.on('SIGTERM', () => {
-  void Promise.all([dev.close(), cached.close(), redisCached?.close(), hs256.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
+  void Promise.all([dev.close(), cached.close(), redisCached?.close(), pgCatalog?.close(), hs256.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
 })

@@ -1,4 +1,6 @@
 import { Catalog, CatalogError } from './catalog/catalog.ts'
+import { copyCatalog } from './catalog/copy.ts'
+import { openConfiguredCatalog } from './catalog/configured.ts'
 import { LATEST_CATALOG_VERSION } from './catalog/migrations.ts'
 import { ConfigError } from './config.ts'
 import { loadExamples } from './examples/load.ts'
@@ -18,6 +20,7 @@ Usage:
   analytics-mcp run [--host HOST] [--port PORT] [--debug]   serve MCP at http://HOST:PORT/mcp
   analytics-mcp db upgrade                                  apply pending catalog migrations
   analytics-mcp db version                                  show the catalog schema version
+  analytics-mcp db copy --from URL --to URL [--force]       copy a whole catalog (e.g. the embedded SQLite one into PostgreSQL)
   analytics-mcp load-examples [--into URI [--name NAME] [--password-env VAR | --password-file FILE]]
                                                             generate and register the example data (--into: copy
                                                             it into a postgresql:// or duckdb:///file database too)
@@ -48,30 +51,51 @@ async function run (args: string[], io: CliIo): Promise<number> {
 
 async function db (args: string[], io: CliIo): Promise<number> {
   const [action, ...rest] = args
+  if (action === 'copy') return await copy(rest, io)
   const values = parse(rest, {})
   const config = await configFor(values, io)
   if (action === 'upgrade') {
-    const catalog = Catalog.open(config.catalogPath, { upgrade: true })
+    const catalog = await openConfiguredCatalog(config, { upgrade: true })
     try {
       const applied = catalog.appliedAtOpen
       io.out(applied.length === 0
-        ? `Catalog ${config.catalogPath} is up to date (schema version ${catalog.version()}).`
+        ? `Catalog ${catalog.location} is up to date (schema version ${await catalog.version()}).`
         : applied.map(migration => `Applied migration ${migration.version}: ${migration.name}`).join('\n'))
     } finally {
-      catalog.close()
+      await catalog.close()
     }
     return EXIT.ok
   }
   if (action === 'version') {
-    const catalog = Catalog.open(config.catalogPath, { upgrade: false })
+    const catalog = await openConfiguredCatalog(config, { upgrade: false })
     try {
-      io.out(`Catalog ${config.catalogPath}: schema version ${catalog.version()} (this release: ${LATEST_CATALOG_VERSION}).`)
+      io.out(`Catalog ${catalog.location}: schema version ${await catalog.version()} (this release: ${LATEST_CATALOG_VERSION}).`)
     } finally {
-      catalog.close()
+      await catalog.close()
     }
     return EXIT.ok
   }
-  throw new UsageError(`unknown db command "${action ?? ''}" (use: db upgrade, db version)`)
+  throw new UsageError(`unknown db command "${action ?? ''}" (use: db upgrade, db version, db copy)`)
+}
+
+/** db copy: the source as it is (its schema must be current), the target created or upgraded first. */
+async function copy (args: string[], io: CliIo): Promise<number> {
+  const values = parse(args, { from: { type: 'string' }, to: { type: 'string' }, force: { type: 'boolean' } })
+  if (values.from === undefined || values.to === undefined) throw new UsageError('db copy needs --from URL and --to URL (a SQLite path, sqlite:///abs/path.db or postgresql://…; a PostgreSQL password in the URL or PGPASSWORD)')
+  if (values.from === values.to) throw new UsageError('db copy: --from and --to name the same catalog')
+  const source = await Catalog.open(values.from, { upgrade: false })
+  try {
+    const target = await Catalog.open(values.to, { upgrade: true })
+    try {
+      const { rows } = await copyCatalog(source, target, { force: values.force === true })
+      io.out(`Copied ${source.location} to ${target.location}: ${Object.entries(rows).filter(([, count]) => count > 0).map(([table, count]) => `${count} ${table}`).join(', ')}.`)
+    } finally {
+      await target.close()
+    }
+  } finally {
+    await source.close()
+  }
+  return EXIT.ok
 }
 
 async function examples (args: string[], io: CliIo): Promise<number> {
@@ -95,8 +119,8 @@ async function examples (args: string[], io: CliIo): Promise<number> {
     })
     return EXIT.ok
   }
-  await withCatalog(values, io, (catalog, config) => {
-    const result = loadExamples(catalog, config.examplesPath)
+  await withCatalog(values, io, async (catalog, config) => {
+    const result = await loadExamples(catalog, config.examplesPath)
     io.out(result.generated ? `Generated the example database at ${config.examplesPath}.` : `The example database at ${config.examplesPath} is current.`)
     io.out(result.registered ? `Registered database "${result.database.database_name}" (id ${result.database.id}) with its datasets, charts and dashboards.` : `Database "${result.database.database_name}" (id ${result.database.id}) was already registered.`)
     if (result.usersCreated.length > 0) io.out(`Created users: ${result.usersCreated.join(', ')}.`)
@@ -116,8 +140,8 @@ async function users (args: string[], io: CliIo): Promise<number> {
       inactive: { type: 'boolean' }
     })
     if (values.username === undefined || values.username.trim() === '') throw new UsageError('users create needs --username')
-    await withCatalog(values, io, catalog => {
-      const user = catalog.createUser({
+    await withCatalog(values, io, async catalog => {
+      const user = await catalog.createUser({
         username: (values.username as string).trim(),
         first_name: values['first-name'] ?? '',
         last_name: values['last-name'] ?? '',
@@ -130,8 +154,8 @@ async function users (args: string[], io: CliIo): Promise<number> {
     return EXIT.ok
   }
   if (action === 'list') {
-    await withCatalog(parse(rest, {}), io, catalog => {
-      for (const user of catalog.listUsers()) {
+    await withCatalog(parse(rest, {}), io, async catalog => {
+      for (const user of await catalog.listUsers()) {
         io.out(`${user.id}\t${user.username}\t${[user.first_name, user.last_name].join(' ').trim()}\t${user.email ?? ''}\t${user.roles.join(',')}\t${user.active ? 'active' : 'inactive'}`)
       }
     })
@@ -140,8 +164,8 @@ async function users (args: string[], io: CliIo): Promise<number> {
   if (action === 'deactivate' || action === 'activate') {
     const values = parse(rest, {}, 1)
     const username = values.positionals[0] as string
-    await withCatalog(values, io, catalog => {
-      const changed = catalog.setUserActive(username, action === 'activate')
+    await withCatalog(values, io, async catalog => {
+      const changed = await catalog.setUserActive(username, action === 'activate')
       io.out(`User ${username} ${changed ? 'is now' : 'was already'} ${action === 'activate' ? 'active' : 'inactive'}.`)
     })
     return EXIT.ok

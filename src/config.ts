@@ -207,6 +207,21 @@ function checkRedisUrl (value: string): string | undefined {
   return undefined
 }
 
+function checkCatalogUrl (value: string): string | undefined {
+  if (/^postgres(ql)?:\/\//i.test(value)) {
+    try {
+      const url = new URL(value)
+      if (url.hostname === '') return 'a postgresql:// URL needs a host, e.g. postgresql://analytics@db.example.com:5432/analytics'
+    } catch {
+      return 'not a valid postgresql:// URL, e.g. postgresql://analytics@db.example.com:5432/analytics?sslmode=verify-full'
+    }
+    return undefined
+  }
+  if (value.startsWith('sqlite://')) return value.startsWith('sqlite:///') ? undefined : 'a sqlite URL takes an absolute path: sqlite:///var/lib/analytics-mcp/catalog.db'
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return 'expected a postgresql:// URL, sqlite:///abs/path.db or a file path'
+  return undefined
+}
+
 function checkHostPort (value: string): string | undefined {
   return /^[^\s:/]+:\d{1,5}$/.test(value) || /^\[[0-9a-f:.]+\]:\d{1,5}$/i.test(value) ? undefined : `"${value}" is not host:port`
 }
@@ -389,6 +404,11 @@ export const SETTINGS = {
 
   MCP_DATA_DIR: stringSetting('Storage and example data', './data', 'Directory for the embedded SQLite files (catalog and example data), created if missing.'),
   MCP_CATALOG_PATH: optionalStringSetting('Storage and example data', 'SQLite file of the metadata catalog. Defaults to `MCP_DATA_DIR/catalog.db`.'),
+  MCP_CATALOG_URL: optionalStringSetting('Storage and example data', 'Where the metadata catalog is: a SQLite path or `sqlite:///abs/path.db` (one replica, or replicas sharing one disk), or `postgresql://user@host:5432/db?sslmode=verify-full` (any number of replicas). Defaults to MCP_CATALOG_PATH.', checkCatalogUrl),
+  MCP_CATALOG_PASSWORD: optionalStringSetting('Storage and example data', 'Password of the PostgreSQL catalog user, when not in MCP_CATALOG_URL. Never logged.'),
+  MCP_CATALOG_PASSWORD_FILE: optionalStringSetting('Storage and example data', 'File holding the PostgreSQL catalog password (a mounted Kubernetes secret), read for each new connection so a rotated secret is picked up.'),
+  MCP_CATALOG_POOL_SIZE: integerSetting('Storage and example data', 10, 1, 500, 'PostgreSQL catalog: connections per replica in the pool (plus one that listens for changes).'),
+  MCP_CATALOG_STATEMENT_TIMEOUT: integerSetting('Storage and example data', 10, 1, 600, 'PostgreSQL catalog: seconds a catalog query may run before PostgreSQL stops it (statement_timeout).'),
   MCP_CATALOG_AUTO_UPGRADE: booleanSetting('Storage and example data', true, 'Create the catalog and apply pending migrations at start-up. When false, start-up stops if the catalog is missing or behind; run `analytics-mcp db upgrade`.'),
   MCP_LOAD_EXAMPLES: booleanSetting('Storage and example data', true, 'On first start, generate the example analytics database and register it with datasets, charts, dashboards and demo users.'),
   MCP_EXAMPLES_PATH: optionalStringSetting('Storage and example data', 'SQLite file of the example analytics database. Defaults to `MCP_DATA_DIR/examples.db`.'),
@@ -478,6 +498,8 @@ export type Config = Readonly<
     /** The user of development mode. */
     devUsername: string
     catalogPath: string
+    /** MCP_CATALOG_URL, else the SQLite file (MCP_CATALOG_PATH or MCP_DATA_DIR/catalog.db). */
+    catalogLocation: string
     examplesPath: string
     logLevel: (typeof LOG_LEVELS)[number]
   }
@@ -571,6 +593,12 @@ function crossChecks (values: Record<string, unknown>): string[] {
   if (store.tls_ca_file !== null && !(store.CACHE_REDIS_URL ?? '').startsWith('rediss:')) {
     problems.push('MCP_STORE_CONFIG.tls_ca_file: only used with a rediss:// CACHE_REDIS_URL; use rediss:// or remove it')
   }
+  const catalogUrl = values.MCP_CATALOG_URL as string | undefined
+  if (catalogUrl !== undefined && values.MCP_CATALOG_PATH !== undefined) problems.push('MCP_CATALOG_URL: set together with MCP_CATALOG_PATH; keep one of them')
+  if (values.MCP_CATALOG_PASSWORD !== undefined && values.MCP_CATALOG_PASSWORD_FILE !== undefined) problems.push('MCP_CATALOG_PASSWORD: set together with MCP_CATALOG_PASSWORD_FILE; keep one of them')
+  for (const name of ['MCP_CATALOG_PASSWORD', 'MCP_CATALOG_PASSWORD_FILE'] as const) {
+    if (values[name] !== undefined && !/^postgres(ql)?:\/\//i.test(catalogUrl ?? '')) problems.push(`${name}: only used with a postgresql:// MCP_CATALOG_URL`)
+  }
   for (const [low, high] of pairs) {
     if ((values[low] as number) > (values[high] as number)) {
       problems.push(`${low}: ${String(values[low])} is larger than ${high} (${String(values[high])})`)
@@ -595,6 +623,7 @@ function withDerived (values: Record<string, unknown>): Config {
     authRequired: authenticationRequired(values as unknown as Parameters<typeof authenticationRequired>[0]),
     devUsername: (values.MCP_DEV_USERNAME as string | undefined) ?? 'admin',
     catalogPath: (values.MCP_CATALOG_PATH as string | undefined) ?? path.join(dataDir, 'catalog.db'),
+    catalogLocation: (values.MCP_CATALOG_URL as string | undefined) ?? (values.MCP_CATALOG_PATH as string | undefined) ?? path.join(dataDir, 'catalog.db'),
     examplesPath: (values.MCP_EXAMPLES_PATH as string | undefined) ?? path.join(dataDir, 'examples.db'),
     logLevel: debug && level !== 'trace' ? 'debug' : level
   } as unknown as Config

@@ -18,6 +18,7 @@ export const InvalidJsonRpcError = createError('MCP_ERR_INVALID_JSONRPC', 'Inval
 export const BodyTooLargeError = createError('MCP_ERR_BODY_TOO_LARGE', 'Request body too large: the limit is %s bytes (MCP_MAX_REQUEST_BYTES)', 413)
 export const AuthThrottledError = createError('MCP_ERR_AUTH_THROTTLED', 'Too many failed authentications from this address: at most %s per minute (MCP_AUTH_FAILURE_LIMIT). Retry in %s s.', 429)
 export const PrincipalUnavailableError = createError('MCP_ERR_PRINCIPAL_UNAVAILABLE', 'Service unavailable: the configured user is missing or inactive', 503)
+export const CatalogUnavailableError = createError('MCP_ERR_CATALOG_UNAVAILABLE', 'Service unavailable: the catalog cannot be reached right now; retry in a few seconds', 503)
 export const RouteNotFoundError = createError('MCP_ERR_NOT_FOUND', 'Not found: the MCP endpoint is POST /mcp', 404)
 export const InternalServerError = createError('MCP_ERR_INTERNAL', 'Internal server error', 500)
 
@@ -90,6 +91,23 @@ export class ToolError extends Error {
     this.errorType = errorType
     this.hint = hint
     this.details = details
+  }
+}
+
+/** Seconds a client is asked to wait when the catalog cannot be reached. */
+export const CATALOG_RETRY_AFTER_SECONDS = 5
+
+/**
+ * The catalog's database cannot be reached (PostgreSQL down or restarting): a tool answers
+ * `database_unavailable` with this message; before a tool runs (authentication), HTTP 503.
+ * No host, URL or driver message in it; the driver's error is the `cause`, for the log.
+ */
+export class CatalogUnavailable extends ToolError {
+  constructor (cause: unknown) {
+    super('database_unavailable', 'The catalog (the metadata store behind every tool) cannot be reached right now.',
+      'Retry in a few seconds; if it persists, an administrator should check the catalog database (the replica reports it on /readyz).',
+      { retry_after_seconds: CATALOG_RETRY_AFTER_SECONDS })
+    this.cause = cause
   }
 }
 

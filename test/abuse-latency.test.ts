@@ -34,12 +34,12 @@ async function worstProbe (server: RunningServer, work: Promise<unknown>): Promi
 t.test('/healthz keeps answering while one user abuses the server', async t => {
   const server = await startTestServer(t, { MCP_API_KEY_ENABLED: true, MCP_SQL_WORKERS: 2, MCP_RESPONSE_SIZE_CONFIG: { enabled: false } })
   const { catalog } = server.app
-  const keyOf = (username: string): string => {
-    const user = catalog.findUserByUsername(username)
+  const keyOf = async (username: string): Promise<string> => {
+    const user = await catalog.findUserByUsername(username)
     if (user === undefined) throw new Error(`no user ${username}`)
-    return createApiKey(catalog, { prefix: 'amcp', name: `abuse-${username}`, userId: user.id, scopes: null, expiresOn: null }).key
+    return (await createApiKey(catalog, { prefix: 'amcp', name: `abuse-${username}`, userId: user.id, scopes: null, expiresOn: null })).key
   }
-  const keys = { alice: keyOf('alice'), bob: keyOf('bob'), admin: keyOf('admin') }
+  const keys = { alice: await keyOf('alice'), bob: await keyOf('bob'), admin: await keyOf('admin') }
   let id = 1
   const call = async (user: keyof typeof keys, name: string, args: Record<string, unknown>): Promise<any> =>
     (await post(server.url, toolCall(name, args, id++), { authorization: `Bearer ${keys[user]}` })).json.result

@@ -74,9 +74,9 @@ t.test('api-keys', async t => {
   t.match((await cli(['api-keys', 'revoke', '1'], env)).out, /was already revoked/)
   t.match((await cli(['api-keys', 'list'], env)).out, /^1\tnotebook\talice\tmcp:read mcp:sql\trevoked /m)
 
-  const catalog = Catalog.open(`${env.MCP_DATA_DIR}/catalog.db`, { upgrade: false })
-  t.teardown(() => catalog.close())
-  t.equal(catalog.findApiKey('notebook')?.secret_hash.length, 64, 'a SHA-256 is stored')
+  const catalog = await Catalog.open(`${env.MCP_DATA_DIR}/catalog.db`, { upgrade: false })
+  t.teardown(async () => { await catalog.close() })
+  t.equal((await catalog.findApiKey('notebook'))?.secret_hash.length, 64, 'a SHA-256 is stored')
 
   const refusals: Array<[string[], RegExp]> = [
     [['api-keys', 'create', '--name', 'x'], /needs --user and --name/],
@@ -99,7 +99,7 @@ t.test('api-keys', async t => {
   const numeric = await cli(['api-keys', 'create', '--user', 'alice', '--name', '2'], env)
   t.equal(numeric.code, EXIT.failure, 'a name that reads as an id would make revoke ambiguous')
   t.match(numeric.err, /cannot be a number/)
-  const keyId = catalog.findApiKey('ci')?.key_id ?? ''
+  const keyId = (await catalog.findApiKey('ci'))?.key_id ?? ''
   const lookalike = await cli(['api-keys', 'create', '--user', 'alice', '--name', keyId], env)
   t.match(lookalike.err, new RegExp(`an API key named "${keyId}" already exists`), 'nor may a name be another key\'s id')
   t.match((await cli(['api-keys', 'list'], env)).out, /^2\tci\tadmin\t\(all\)\tactive/m, 'the key revoke 2 names is still the one listed as 2')

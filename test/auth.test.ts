@@ -8,7 +8,7 @@ t.test('development mode runs every call as MCP_DEV_USERNAME', async t => {
   t.match(info.json.result.structuredContent.current_user, { username: 'alice', roles: ['Alpha', 'sql_lab'] })
 
   t.test('deactivating the user takes effect at once, without leaking why', async t => {
-    server.app.catalog.db.prepare("UPDATE users SET active = 0 WHERE username = 'alice'").run()
+    await server.app.catalog.store.run("UPDATE users SET active = 0 WHERE username = 'alice'")
     const refused = await post(server.url, toolCall('get_instance_info', {}))
     t.equal(refused.status, 503)
     t.equal(refused.json.error.message, 'Service unavailable: the configured user is missing or inactive')

@@ -114,7 +114,7 @@ if (!existsSync(CHROMIUM)) {
   t.test('pages and the chart viewer in Chromium', async t => {
     const server = await startTestServer(t)
     const { app } = server
-    const admin = app.catalog.findUserByUsername('admin')
+    const admin = await app.catalog.findUserByUsername('admin')
     if (admin === undefined) throw new Error('the examples have no admin user')
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
     t.teardown(() => browser.close())

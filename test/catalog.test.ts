@@ -1,165 +1,262 @@
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
+import pg from 'pg'
 import t from 'tap'
+import type { Test } from 'tap'
 import { Catalog, CatalogError } from '../src/catalog/catalog.ts'
 import { compileList, escapeLike, normalizeDateTime } from '../src/catalog/list-query.ts'
 import type { ListQuery } from '../src/catalog/list-query.ts'
 import { CHART_LIST } from '../src/catalog/list-specs.ts'
-import { applyMigrations, catalogVersion, LATEST_CATALOG_VERSION, MIGRATIONS, pendingMigrations } from '../src/catalog/migrations.ts'
+import { applyMigrations, BOOKKEEPING, catalogVersion, LATEST_CATALOG_VERSION, MIGRATIONS, pendingMigrations, postgresSql } from '../src/catalog/migrations.ts'
 import { gridLayout } from '../src/catalog/dashboard-layout.ts'
 import { ToolError } from '../src/errors.ts'
 import { loadExamples } from '../src/examples/load.ts'
+import { CATALOG_BACKENDS, freshPostgresCatalogUrl, openTestCatalog } from './helpers/catalogs.ts'
+import type { CatalogBackendName } from './helpers/catalogs.ts'
 import { sharedExamplesFile } from './helpers/examples.ts'
+
+// Every test about catalog behaviour runs on both backends (the embedded SQLite file and
+// PostgreSQL); what only a SQLite file can do (nested directories, unreadable files, the
+// better-sqlite3 migration functions) stays SQLite-only, with a PostgreSQL equivalent where
+// one exists. Pure functions (date parsing, SQL compilation, layouts) run once.
 
 const query = (overrides: Partial<ListQuery> = {}): ListQuery => ({
   page: 1, pageSize: 100, filters: [], orderColumn: 'id', orderDirection: 'asc', ...overrides
 })
 
-function openWithExamples (dir: string): Catalog {
-  const catalog = Catalog.open(path.join(dir, 'catalog.db'), { upgrade: true })
-  loadExamples(catalog, sharedExamplesFile())
+/** Where a new catalog of its own goes: a file in a fresh directory, or a fresh PostgreSQL database. */
+async function freshLocation (t: Test, backend: CatalogBackendName): Promise<string> {
+  if (backend === 'postgresql') return await freshPostgresCatalogUrl()
+  const dir = mkdtempSync(path.join(tmpdir(), 'catalog-test-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  return path.join(dir, 'catalog.db')
+}
+
+/** Open the catalog at `location` (closed when the test ends). */
+async function openAt (t: Test, location: string, upgrade: boolean): Promise<Catalog> {
+  const catalog = await Catalog.open(location, { upgrade })
+  t.teardown(async () => { await catalog.close() })
   return catalog
 }
 
+async function openWithExamples (t: Test, backend: CatalogBackendName): Promise<Catalog> {
+  const catalog = await openTestCatalog(t, backend)
+  await loadExamples(catalog, sharedExamplesFile())
+  return catalog
+}
+
+/** Run SQL directly on a PostgreSQL catalog database (not through Catalog). */
+async function onPostgres<Row = Record<string, unknown>> (url: string, statements: Array<[string, unknown[]?]>): Promise<Row[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    let rows: Row[] = []
+    for (const [text, values] of statements) rows = (await client.query(text, values)).rows as Row[]
+    return rows
+  } finally {
+    await client.end()
+  }
+}
+
 t.test('migrations', async t => {
-  t.test('a new catalog is created at the latest version, with built-in roles', async t => {
-    const catalog = Catalog.open(path.join(t.testdir(), 'nested', 'catalog.db'), { upgrade: true })
-    t.teardown(() => catalog.close())
-    t.equal(catalog.version(), LATEST_CATALOG_VERSION)
-    t.same(catalog.appliedAtOpen.map(m => m.version), MIGRATIONS.map(m => m.version))
-    t.same(catalog.roleNames(), ['Admin', 'Alpha', 'Gamma', 'sql_lab'])
-    t.doesNotThrow(() => catalog.ping())
-  })
+  for (const backend of CATALOG_BACKENDS) {
+    t.test(backend, async t => {
+      t.test('a new catalog is created at the latest version, with built-in roles', async t => {
+        // SQLite: the file's directories are created too.
+        const location = backend === 'sqlite' ? path.join(t.testdir(), 'nested', 'catalog.db') : await freshPostgresCatalogUrl()
+        const catalog = await openAt(t, location, true)
+        t.equal(await catalog.version(), LATEST_CATALOG_VERSION)
+        t.same(catalog.appliedAtOpen.map(m => m.version), MIGRATIONS.map(m => m.version))
+        t.same(await catalog.roleNames(), ['Admin', 'Alpha', 'Gamma', 'sql_lab'])
+        await t.resolves(catalog.ping())
+      })
 
-  t.test('applying twice is a no-op', async t => {
-    const db = new BetterSqlite3(':memory:')
-    t.teardown(() => db.close())
-    t.equal(catalogVersion(db), 0)
-    t.equal(applyMigrations(db).length, MIGRATIONS.length)
-    t.same(applyMigrations(db), [])
-    t.same(pendingMigrations(db), [])
-  })
+      if (backend === 'sqlite') {
+        t.test('applying twice is a no-op', async t => {
+          const db = new BetterSqlite3(':memory:')
+          t.teardown(() => db.close())
+          t.equal(catalogVersion(db), 0)
+          t.equal(applyMigrations(db).length, MIGRATIONS.length)
+          t.same(applyMigrations(db), [])
+          t.same(pendingMigrations(db), [])
+        })
+      } else {
+        t.test('opening an up-to-date catalog with upgrade applies nothing', async t => {
+          const url = await freshPostgresCatalogUrl()
+          const first = await openAt(t, url, true)
+          t.equal(first.appliedAtOpen.length, MIGRATIONS.length)
+          const second = await openAt(t, url, true)
+          t.same(second.appliedAtOpen, [])
+          t.equal(await second.version(), LATEST_CATALOG_VERSION)
+          const versions = await onPostgres<{ version: number }>(url, [['SELECT version FROM schema_migrations ORDER BY version']])
+          t.same(versions.map(row => Number(row.version)), MIGRATIONS.map(m => m.version), 'each migration recorded once')
+        })
+      }
 
-  t.test('without upgrading, a missing catalog is refused and not created', async t => {
-    const file = path.join(t.testdir(), 'absent.db')
-    t.throws(() => Catalog.open(file, { upgrade: false }), { message: /there is no catalog at .*absent\.db; run `analytics-mcp db upgrade`/ })
-    t.notOk(existsSync(file))
-  })
+      t.test('without upgrading, a missing catalog is refused and not created', async t => {
+        if (backend === 'sqlite') {
+          const file = path.join(t.testdir(), 'absent.db')
+          await t.rejects(Catalog.open(file, { upgrade: false }), { message: /there is no catalog at .*absent\.db; run `analytics-mcp db upgrade`/ })
+          t.notOk(existsSync(file))
+        } else {
+          const url = await freshPostgresCatalogUrl()
+          const name = new URL(url).pathname.slice(1)
+          await t.rejects(Catalog.open(url, { upgrade: false }), { name: 'CatalogError', message: new RegExp(`there is no catalog at .*${name}; run \`analytics-mcp db upgrade\``) })
+          const [present] = await onPostgres<{ present: boolean }>(url, [["SELECT to_regclass('schema_migrations') IS NOT NULL AS present"]])
+          t.equal(present?.present, false, 'nothing was created in the empty database')
+        }
+      })
 
-  t.test('a catalog behind the code is refused unless upgrading, naming the command', async t => {
-    const file = path.join(t.testdir(), 'catalog.db')
-    new BetterSqlite3(file).close()
-    t.throws(() => Catalog.open(file, { upgrade: false }), { name: 'CatalogError', message: /analytics-mcp db upgrade/ })
-    const upgraded = Catalog.open(file, { upgrade: true })
-    t.equal(upgraded.version(), LATEST_CATALOG_VERSION)
-    upgraded.close()
-  })
+      t.test('a catalog behind the code is refused unless upgrading, naming the command', async t => {
+        let location: string
+        if (backend === 'sqlite') {
+          location = path.join(t.testdir(), 'catalog.db')
+          new BetterSqlite3(location).close()
+        } else {
+          // A catalog one migration behind, as an older release left it.
+          location = await freshPostgresCatalogUrl()
+          const older = MIGRATIONS.slice(0, -1)
+          await onPostgres(location, [[BOOKKEEPING], ...older.flatMap((migration): Array<[string, unknown[]?]> => [
+            [postgresSql(migration)],
+            ['INSERT INTO schema_migrations (version, name, applied_on) VALUES ($1, $2, $3)', [migration.version, migration.name, new Date().toISOString()]]
+          ])])
+          await t.rejects(Catalog.open(location, { upgrade: false }), { message: new RegExp(`schema version ${LATEST_CATALOG_VERSION - 1} and this release needs ${LATEST_CATALOG_VERSION}`) })
+        }
+        await t.rejects(Catalog.open(location, { upgrade: false }), { name: 'CatalogError', message: /analytics-mcp db upgrade/ })
+        const upgraded = await Catalog.open(location, { upgrade: true })
+        t.equal(await upgraded.version(), LATEST_CATALOG_VERSION)
+        if (backend === 'postgresql') t.same(upgraded.appliedAtOpen.map(m => m.version), [LATEST_CATALOG_VERSION], 'only the missing migration is applied')
+        await upgraded.close()
+      })
 
-  t.test('a catalog newer than the code is refused', async t => {
-    const file = path.join(t.testdir(), 'catalog.db')
-    const db = new BetterSqlite3(file)
-    applyMigrations(db, [...MIGRATIONS, { version: LATEST_CATALOG_VERSION + 1, name: 'from the future', sql: 'CREATE TABLE future (id INTEGER)' }])
-    db.close()
-    t.throws(() => Catalog.open(file, { upgrade: true }), { message: /newer than this release understands/ })
-  })
+      t.test('a catalog newer than the code is refused', async t => {
+        if (backend === 'sqlite') {
+          const file = path.join(t.testdir(), 'catalog.db')
+          const db = new BetterSqlite3(file)
+          applyMigrations(db, [...MIGRATIONS, { version: LATEST_CATALOG_VERSION + 1, name: 'from the future', sql: 'CREATE TABLE future (id INTEGER)' }])
+          db.close()
+          await t.rejects(Catalog.open(file, { upgrade: true }), { message: /newer than this release understands/ })
+        } else {
+          const url = await freshPostgresCatalogUrl()
+          const catalog = await Catalog.open(url, { upgrade: true })
+          await catalog.store.run('INSERT INTO schema_migrations (version, name, applied_on) VALUES (?, ?, ?)', [999, 'from the future', new Date().toISOString()])
+          await catalog.close()
+          await t.rejects(Catalog.open(url, { upgrade: false }), { name: 'CatalogError', message: /schema version 999, newer than this release understands/ })
+          await t.rejects(Catalog.open(url, { upgrade: true }), { name: 'CatalogError', message: /schema version 999, newer than this release understands/ }, 'upgrading does not help')
+        }
+      })
 
-  t.test('an unreadable file is a clear error', async t => {
-    const dir = t.testdir({ 'not-a-db.db': 'this is not sqlite'.repeat(100) })
-    t.throws(() => Catalog.open(path.join(dir, 'not-a-db.db'), { upgrade: true }), CatalogError)
-  })
+      if (backend === 'sqlite') {
+        t.test('an unreadable file is a clear error', async t => {
+          const dir = t.testdir({ 'not-a-db.db': 'this is not sqlite'.repeat(100) })
+          await t.rejects(Catalog.open(path.join(dir, 'not-a-db.db'), { upgrade: true }), CatalogError)
+        })
+      }
+    })
+  }
 })
 
 t.test('users', async t => {
-  const catalog = Catalog.open(':memory:', { upgrade: true })
-  t.teardown(() => catalog.close())
-  const user = catalog.createUser({ username: 'carol', first_name: 'Carol', email: 'carol@example.com', roles: ['Gamma', 'sql_lab'] })
-  t.same(user.roles, ['Gamma', 'sql_lab'])
-  t.equal(user.active, true)
-  t.equal(catalog.findUserByUsername('carol')?.email, 'carol@example.com')
-  t.throws(() => catalog.createUser({ username: 'carol', roles: [] }), { message: /already exists/ })
-  t.throws(() => catalog.createUser({ username: 'dave', roles: ['Wizard'] }), { message: /unknown role\(s\): Wizard/ })
-  const inactive = catalog.createUser({ username: 'erin', roles: [], active: false })
-  t.equal(inactive.active, false)
-  t.same(catalog.listUsers().map(u => u.username), ['carol', 'erin'])
-  t.same([...catalog.userRefs([user.id, null, 999]).keys()], [user.id])
+  for (const backend of CATALOG_BACKENDS) {
+    t.test(backend, async t => {
+      const catalog = await openTestCatalog(t, backend)
+      const user = await catalog.createUser({ username: 'carol', first_name: 'Carol', email: 'carol@example.com', roles: ['Gamma', 'sql_lab'] })
+      t.same(user.roles, ['Gamma', 'sql_lab'])
+      t.equal(user.active, true)
+      t.equal((await catalog.findUserByUsername('carol'))?.email, 'carol@example.com')
+      await t.rejects(catalog.createUser({ username: 'carol', roles: [] }), { message: /already exists/ })
+      await t.rejects(catalog.createUser({ username: 'dave', roles: ['Wizard'] }), { message: /unknown role\(s\): Wizard/ })
+      const inactive = await catalog.createUser({ username: 'erin', roles: [], active: false })
+      t.equal(inactive.active, false)
+      t.same((await catalog.listUsers()).map(u => u.username), ['carol', 'erin'])
+      t.same([...(await catalog.userRefs([user.id, null, 999])).keys()], [user.id])
+    })
+  }
 })
 
 t.test('lookups by id, UUID and name', async t => {
-  const catalog = openWithExamples(t.testdir())
-  t.teardown(() => catalog.close())
-  const sales = catalog.findDashboard('sales-overview')
-  t.equal(sales?.dashboard_title, 'Sales Overview')
-  t.equal(catalog.findDashboard(sales?.uuid.toUpperCase() ?? '')?.id, sales?.id, 'UUIDs match case-insensitively')
-  t.equal(catalog.findDashboard(String(sales?.id))?.id, sales?.id)
-  t.equal(catalog.findDashboard(' '), undefined)
-  t.equal(catalog.findDashboard(1.5), undefined)
-  t.equal(catalog.findChart('Monthly Revenue'), undefined, 'charts are looked up by id or UUID only')
-  t.equal(catalog.findDataset('orders')?.main_dttm_col, 'order_date')
-  t.equal(catalog.findDatabase('examples')?.backend, 'sqlite')
-  t.same(catalog.chartsOfDashboard(sales?.id ?? 0).map(c => c.slice_name).length, 6)
-  t.same(catalog.dashboardsOfChart(3).map(d => d.slug), ['sales-overview'])
-  const owners = catalog.ownersOf('dashboard', [1, 2])
-  t.same(owners.get(1)?.map(o => o.username), ['admin'])
-  t.same(owners.get(2)?.map(o => o.username), ['admin', 'alice'])
+  for (const backend of CATALOG_BACKENDS) {
+    t.test(backend, async t => {
+      const catalog = await openWithExamples(t, backend)
+      const sales = await catalog.findDashboard('sales-overview')
+      t.equal(sales?.dashboard_title, 'Sales Overview')
+      t.equal((await catalog.findDashboard(sales?.uuid.toUpperCase() ?? ''))?.id, sales?.id, 'UUIDs match case-insensitively')
+      t.equal((await catalog.findDashboard(String(sales?.id)))?.id, sales?.id)
+      t.equal(await catalog.findDashboard(' '), undefined)
+      t.equal(await catalog.findDashboard(1.5), undefined)
+      t.equal(await catalog.findChart('Monthly Revenue'), undefined, 'charts are looked up by id or UUID only')
+      t.equal((await catalog.findDataset('orders'))?.main_dttm_col, 'order_date')
+      t.equal((await catalog.findDatabase('examples'))?.backend, 'sqlite')
+      t.same((await catalog.chartsOfDashboard(sales?.id ?? 0)).map(c => c.slice_name).length, 6)
+      t.same((await catalog.dashboardsOfChart(3)).map(d => d.slug), ['sales-overview'])
+      const owners = await catalog.ownersOf('dashboard', [1, 2])
+      t.same(owners.get(1)?.map(o => o.username), ['admin'])
+      t.same(owners.get(2)?.map(o => o.username), ['admin', 'alice'])
+    })
+  }
 })
 
 t.test('list queries', async t => {
-  const catalog = openWithExamples(t.testdir())
-  t.teardown(() => catalog.close())
-  const names = (overrides: Partial<ListQuery>): string[] => catalog.listCharts(query(overrides)).rows.map(chart => chart.slice_name)
+  for (const backend of CATALOG_BACKENDS) {
+    t.test(backend, async t => {
+      const catalog = await openWithExamples(t, backend)
+      const names = async (overrides: Partial<ListQuery>): Promise<string[]> => (await catalog.listCharts(query(overrides))).rows.map(chart => chart.slice_name)
 
-  t.same(names({ filters: [{ col: 'slice_name', opr: 'eq', value: 'Total Revenue' }] }), ['Total Revenue'])
-  t.equal(names({ filters: [{ col: 'slice_name', opr: 'ne', value: 'Total Revenue' }] }).length, 7)
-  t.same(names({ filters: [{ col: 'slice_name', opr: 'ew', value: 'by Segment' }] }), ['Customers by Segment'])
-  t.same(names({ filters: [{ col: 'slice_name', opr: 'ct', value: 'Quarterly' }] }), ['Quarterly Revenue by Category'])
-  t.same(names({ filters: [{ col: 'slice_name', opr: 'like', value: 'Top%' }] }), ['Top Products by Revenue'])
-  t.same(names({ filters: [{ col: 'slice_name', opr: 'ilike', value: 'top%' }] }), ['Top Products by Revenue'])
-  t.same(names({ filters: [{ col: 'id', opr: 'in', value: [1, '2'] }] }), ['Total Revenue', 'Monthly Revenue'])
-  t.equal(names({ filters: [{ col: 'id', opr: 'nin', value: [1, 2] }] }).length, 6)
-  t.same(names({ filters: [{ col: 'id', opr: 'gt', value: 6 }] }), ['Customers by Segment', 'Customers by Region'])
-  t.equal(names({ filters: [{ col: 'id', opr: 'gte', value: 6 }] }).length, 3)
-  t.same(names({ filters: [{ col: 'id', opr: 'lt', value: 2 }] }), ['Total Revenue'])
-  t.equal(names({ filters: [{ col: 'id', opr: 'lte', value: 2 }] }).length, 2)
-  t.equal(names({ filters: [{ col: 'datasource_id', opr: 'is_not_null' }] }).length, 8)
-  t.equal(names({ filters: [{ col: 'dashboards', opr: 'in', value: [1, 2] }] }).length, 8)
-  t.equal(names({ filters: [{ col: 'dashboards', opr: 'nin', value: [1] }] }).length, 2)
-  t.equal(names({ filters: [{ col: 'dashboards', opr: 'ne', value: 2 }] }).length, 5)
-  t.equal(names({ filters: [{ col: 'dashboards', opr: 'is_null' }] }).length, 0)
-  t.equal(names({ filters: [{ col: 'dashboards', opr: 'is_not_null' }] }).length, 8)
-  t.equal(names({ filters: [{ col: 'created_on', opr: 'gte', value: '2000-01-01' }] }).length, 8)
-  t.equal(names({ filters: [{ col: 'changed_on', opr: 'lt', value: '2000-01-01T00:00:00Z' }] }).length, 0)
-  t.same(names({ search: 'segment' }), ['Customers by Segment'])
-  t.same(names({ search: '100%' }), [], 'search wildcards are literal')
-  t.same(names({ orderColumn: 'slice_name', orderDirection: 'desc', pageSize: 1 }), ['Total Revenue'])
-  t.same(names({ page: 2, pageSize: 3 }), ['Orders by Channel', 'Top Products by Revenue', 'Quarterly Revenue by Category'])
-  t.equal(catalog.listCharts(query({ page: 9 })).total, 8, 'the total does not depend on the page')
-  t.equal(catalog.listDashboards(query({ filters: [{ col: 'published', opr: 'eq', value: 'false' }] })).total, 1)
-  t.equal(catalog.listDatasets(query({ filters: [{ col: 'owner', opr: 'eq', value: 2 }] })).total, 4)
-  t.equal(catalog.listDatabases(query({ filters: [{ col: 'allow_dml', opr: 'eq', value: false }] })).total, 1)
+      t.same(await names({ filters: [{ col: 'slice_name', opr: 'eq', value: 'Total Revenue' }] }), ['Total Revenue'])
+      t.equal((await names({ filters: [{ col: 'slice_name', opr: 'ne', value: 'Total Revenue' }] })).length, 7)
+      t.same(await names({ filters: [{ col: 'slice_name', opr: 'ew', value: 'by Segment' }] }), ['Customers by Segment'])
+      t.same(await names({ filters: [{ col: 'slice_name', opr: 'ct', value: 'Quarterly' }] }), ['Quarterly Revenue by Category'])
+      t.same(await names({ filters: [{ col: 'slice_name', opr: 'like', value: 'Top%' }] }), ['Top Products by Revenue'])
+      t.same(await names({ filters: [{ col: 'slice_name', opr: 'ilike', value: 'top%' }] }), ['Top Products by Revenue'])
+      t.same(await names({ filters: [{ col: 'id', opr: 'in', value: [1, '2'] }] }), ['Total Revenue', 'Monthly Revenue'])
+      t.equal((await names({ filters: [{ col: 'id', opr: 'nin', value: [1, 2] }] })).length, 6)
+      t.same(await names({ filters: [{ col: 'id', opr: 'gt', value: 6 }] }), ['Customers by Segment', 'Customers by Region'])
+      t.equal((await names({ filters: [{ col: 'id', opr: 'gte', value: 6 }] })).length, 3)
+      t.same(await names({ filters: [{ col: 'id', opr: 'lt', value: 2 }] }), ['Total Revenue'])
+      t.equal((await names({ filters: [{ col: 'id', opr: 'lte', value: 2 }] })).length, 2)
+      t.equal((await names({ filters: [{ col: 'datasource_id', opr: 'is_not_null' }] })).length, 8)
+      t.equal((await names({ filters: [{ col: 'dashboards', opr: 'in', value: [1, 2] }] })).length, 8)
+      t.equal((await names({ filters: [{ col: 'dashboards', opr: 'nin', value: [1] }] })).length, 2)
+      t.equal((await names({ filters: [{ col: 'dashboards', opr: 'ne', value: 2 }] })).length, 5)
+      t.equal((await names({ filters: [{ col: 'dashboards', opr: 'is_null' }] })).length, 0)
+      t.equal((await names({ filters: [{ col: 'dashboards', opr: 'is_not_null' }] })).length, 8)
+      t.equal((await names({ filters: [{ col: 'created_on', opr: 'gte', value: '2000-01-01' }] })).length, 8)
+      t.equal((await names({ filters: [{ col: 'changed_on', opr: 'lt', value: '2000-01-01T00:00:00Z' }] })).length, 0)
+      t.same(await names({ search: 'segment' }), ['Customers by Segment'])
+      t.same(await names({ search: '100%' }), [], 'search wildcards are literal')
+      t.same(await names({ orderColumn: 'slice_name', orderDirection: 'desc', pageSize: 1 }), ['Total Revenue'])
+      t.same(await names({ page: 2, pageSize: 3 }), ['Orders by Channel', 'Top Products by Revenue', 'Quarterly Revenue by Category'])
+      t.equal((await catalog.listCharts(query({ page: 9 }))).total, 8, 'the total does not depend on the page')
+      t.equal((await catalog.listDashboards(query({ filters: [{ col: 'published', opr: 'eq', value: 'false' }] }))).total, 1)
+      t.equal((await catalog.listDatasets(query({ filters: [{ col: 'owner', opr: 'eq', value: 2 }] }))).total, 4)
+      t.equal((await catalog.listDatabases(query({ filters: [{ col: 'allow_dml', opr: 'eq', value: false }] }))).total, 1)
 
-  const invalid: Array<[Partial<ListQuery>, RegExp]> = [
-    [{ filters: [{ col: 'nope', opr: 'eq', value: 1 }] }, /Cannot filter on "nope"/],
-    [{ filters: [{ col: 'id', opr: 'ct', value: 1 }] }, /Operator "ct" does not apply to "id"/],
-    [{ filters: [{ col: 'id', opr: 'eq', value: 'abc' }] }, /expects an integer, got "abc"/],
-    [{ filters: [{ col: 'id', opr: 'in', value: 3 }] }, /needs a non-empty list/],
-    [{ filters: [{ col: 'id', opr: 'in', value: [] }] }, /needs a non-empty list/],
-    [{ filters: [{ col: 'id', opr: 'in', value: Array.from({ length: 501 }, (_, i) => i) }] }, /more than 500 values/],
-    [{ filters: [{ col: 'created_on', opr: 'gt', value: 'yesterday' }] }, /ISO date/],
-    [{ filters: [{ col: 'created_on', opr: 'gt', value: '2025-02-30' }] }, /ISO date/],
-    [{ filters: [{ col: 'slice_name', opr: 'eq', value: { a: 1 } }] }, /expects a string/],
-    [{ filters: [{ col: 'dashboards', opr: 'eq', value: 'x' }] }, /expects an integer/],
-    [{ orderColumn: 'params' }, /Cannot order by "params"/]
-  ]
-  for (const [overrides, message] of invalid) {
-    let error: unknown
-    try {
-      catalog.listCharts(query(overrides))
-    } catch (err) {
-      error = err
-    }
-    t.ok(error instanceof ToolError && error.errorType === 'invalid_arguments', `${JSON.stringify(overrides).slice(0, 60)} is an invalid_arguments error`)
-    t.match((error as Error | undefined)?.message, message)
+      const invalid: Array<[Partial<ListQuery>, RegExp]> = [
+        [{ filters: [{ col: 'nope', opr: 'eq', value: 1 }] }, /Cannot filter on "nope"/],
+        [{ filters: [{ col: 'id', opr: 'ct', value: 1 }] }, /Operator "ct" does not apply to "id"/],
+        [{ filters: [{ col: 'id', opr: 'eq', value: 'abc' }] }, /expects an integer, got "abc"/],
+        [{ filters: [{ col: 'id', opr: 'in', value: 3 }] }, /needs a non-empty list/],
+        [{ filters: [{ col: 'id', opr: 'in', value: [] }] }, /needs a non-empty list/],
+        [{ filters: [{ col: 'id', opr: 'in', value: Array.from({ length: 501 }, (_, i) => i) }] }, /more than 500 values/],
+        [{ filters: [{ col: 'created_on', opr: 'gt', value: 'yesterday' }] }, /ISO date/],
+        [{ filters: [{ col: 'created_on', opr: 'gt', value: '2025-02-30' }] }, /ISO date/],
+        [{ filters: [{ col: 'slice_name', opr: 'eq', value: { a: 1 } }] }, /expects a string/],
+        [{ filters: [{ col: 'dashboards', opr: 'eq', value: 'x' }] }, /expects an integer/],
+        [{ orderColumn: 'params' }, /Cannot order by "params"/]
+      ]
+      for (const [overrides, message] of invalid) {
+        let error: unknown
+        try {
+          await catalog.listCharts(query(overrides))
+        } catch (err) {
+          error = err
+        }
+        t.ok(error instanceof ToolError && error.errorType === 'invalid_arguments', `${JSON.stringify(overrides).slice(0, 60)} is an invalid_arguments error`)
+        t.match((error as Error | undefined)?.message, message)
+      }
+    })
   }
 })
 
@@ -176,20 +273,23 @@ t.test('filter dates are real calendar dates, read as UTC', async t => {
 })
 
 t.test('a name shared by several objects is ambiguous, not missing', async t => {
-  const catalog = openWithExamples(t.testdir())
-  t.teardown(() => catalog.close())
-  const other = catalog.createDatabase({ database_name: 'copy', backend: 'sqlite', connection: sharedExamplesFile() })
-  catalog.createDataset({ database_id: other.id, table_name: 'orders', columns: [] })
-  let error: unknown
-  try {
-    catalog.findDataset('orders')
-  } catch (err) {
-    error = err
+  for (const backend of CATALOG_BACKENDS) {
+    t.test(backend, async t => {
+      const catalog = await openWithExamples(t, backend)
+      const other = await catalog.createDatabase({ database_name: 'copy', backend: 'sqlite', connection: sharedExamplesFile() })
+      await catalog.createDataset({ database_id: other.id, table_name: 'orders', columns: [] })
+      let error: unknown
+      try {
+        await catalog.findDataset('orders')
+      } catch (err) {
+        error = err
+      }
+      t.ok(error instanceof ToolError)
+      t.match((error as Error).message, /^2 datasets match "orders" \(ids 1, 5\)/)
+      t.match((error as ToolError).hint, /Pass the id/)
+      t.equal((await catalog.findDataset(5))?.database_id, other.id)
+    })
   }
-  t.ok(error instanceof ToolError)
-  t.match((error as Error).message, /^2 datasets match "orders" \(ids 1, 5\)/)
-  t.match((error as ToolError).hint, /Pass the id/)
-  t.equal(catalog.findDataset(5)?.database_id, other.id)
 })
 
 t.test('compiled list SQL binds every value', async t => {
@@ -210,52 +310,85 @@ t.test('dashboard layouts follow Superset position_json v2', async t => {
 })
 
 t.test('the content version moves with every change tools can show, and only then', async t => {
-  const catalog = openWithExamples(t.testdir())
-  t.teardown(() => catalog.close())
-  const changes: string[] = []
-  catalog.onChange(change => changes.push(change))
-  const before = catalog.contentState()
-  t.match(before.instanceId, /^[0-9a-f]{32}$/)
-  const dataset = catalog.findDataset('orders')
-  if (dataset === undefined) throw new Error('example data missing')
-  catalog.createChart({ slice_name: 'New', viz_type: 'table', dataset_id: dataset.id, params: {} })
-  const afterChart = catalog.contentState()
-  t.ok(afterChart.version > before.version, 'a new chart moves it')
-  t.equal(afterChart.instanceId, before.instanceId, 'the identity stays')
-  t.same(changes, ['content'])
+  for (const backend of CATALOG_BACKENDS) {
+    t.test(backend, async t => {
+      const catalog = await openWithExamples(t, backend)
+      const changes: string[] = []
+      catalog.onChange(change => changes.push(change))
+      const before = await catalog.contentState()
+      t.match(before.instanceId, /^[0-9a-f]{32}$/)
+      const dataset = await catalog.findDataset('orders')
+      if (dataset === undefined) throw new Error('example data missing')
+      await catalog.createChart({ slice_name: 'New', viz_type: 'table', dataset_id: dataset.id, params: {} })
+      const afterChart = await catalog.contentState()
+      t.ok(afterChart.version > before.version, 'a new chart moves it')
+      t.equal(afterChart.instanceId, before.instanceId, 'the identity stays')
+      t.same(changes, ['content'])
 
-  const alice = catalog.findUserByUsername('alice')
-  if (alice === undefined) throw new Error('demo user missing')
-  catalog.createApiKey({ key_id: 'k1', name: 'n1', user_id: alice.id, secret_hash: 'x'.repeat(64), scopes: null, expires_on: null })
-  catalog.touchApiKey(catalog.findApiKey('n1')?.id ?? 0, new Date().toISOString())
-  t.equal(catalog.contentState().version, afterChart.version, 'API key bookkeeping does not')
-  catalog.grantPermission('Gamma', { permission: 'datasource_access', resource: 'Dataset', resource_id: dataset.id })
-  t.equal(catalog.contentState().version, afterChart.version, 'permissions do not (principal fingerprints cover them)')
-  t.same(changes, ['content', 'access'], 'but they are announced as access changes')
-  t.notOk(catalog.grantPermission('Gamma', { permission: 'datasource_access', resource: 'Dataset', resource_id: dataset.id }))
-  t.same(changes, ['content', 'access'], 'a grant that changes nothing is not announced')
-  catalog.setUserActive('bob', false)
-  t.ok(catalog.contentState().version > afterChart.version, 'user changes do: results show names')
+      const alice = await catalog.findUserByUsername('alice')
+      if (alice === undefined) throw new Error('demo user missing')
+      await catalog.createApiKey({ key_id: 'k1', name: 'n1', user_id: alice.id, secret_hash: 'x'.repeat(64), scopes: null, expires_on: null })
+      await catalog.touchApiKey((await catalog.findApiKey('n1'))?.id ?? 0, new Date().toISOString())
+      t.equal((await catalog.contentState()).version, afterChart.version, 'API key bookkeeping does not')
+      await catalog.grantPermission('Gamma', { permission: 'datasource_access', resource: 'Dataset', resource_id: dataset.id })
+      t.equal((await catalog.contentState()).version, afterChart.version, 'permissions do not (principal fingerprints cover them)')
+      t.same(changes, ['content', 'access'], 'but they are announced as access changes')
+      t.notOk(await catalog.grantPermission('Gamma', { permission: 'datasource_access', resource: 'Dataset', resource_id: dataset.id }))
+      t.same(changes, ['content', 'access'], 'a grant that changes nothing is not announced')
+      await catalog.setUserActive('bob', false)
+      t.ok((await catalog.contentState()).version > afterChart.version, 'user changes do: results show names')
 
-  const other = openWithExamples(t.testdir())
-  t.teardown(() => other.close())
-  t.not(other.contentState().instanceId, before.instanceId, 'each catalog has its own identity')
+      const other = await openAt(t, await freshLocation(t, backend), true)
+      await loadExamples(other, sharedExamplesFile())
+      t.not((await other.contentState()).instanceId, before.instanceId, 'each catalog has its own identity')
+    })
+  }
+})
+
+t.test('inside a transaction, reads see its own writes and nothing is remembered from it', async t => {
+  for (const backend of CATALOG_BACKENDS) {
+    t.test(backend, async t => {
+      const catalog = await openTestCatalog(t, backend)
+      const seen = await catalog.transaction(async () => {
+        const before = await catalog.findUserByUsername('zed')
+        await catalog.createUser({ username: 'zed', roles: ['Gamma'] })
+        return [before, await catalog.findUserByUsername('zed')]
+      })
+      t.equal(seen[0], undefined, 'not there before')
+      t.equal(seen[1]?.username, 'zed', 'there after its creation, in the same transaction')
+      await t.rejects(catalog.transaction(async () => {
+        await catalog.createUser({ username: 'yan', roles: [] })
+        t.ok(await catalog.findUserByUsername('yan'), 'seen inside the transaction')
+        await catalog.grantPermission('Gamma', { permission: 'all_datasource_access', resource: 'all', resource_id: null })
+        throw new Error('changed my mind')
+      }), /changed my mind/)
+      t.equal(await catalog.findUserByUsername('yan'), undefined, 'a rolled-back user is not remembered')
+      t.notOk((await catalog.permissionsOfUser(seen[1]?.id ?? 0)).grants.some(grant => grant.permission === 'all_datasource_access'), 'nor a rolled-back grant')
+    })
+  }
 })
 
 t.test('per-request lookups are reused, and a change by another process still applies at once', async t => {
-  const dir = t.testdir()
-  const server = openWithExamples(dir)
-  t.teardown(() => server.close())
-  const cli = Catalog.open(path.join(dir, 'catalog.db'), { upgrade: false })
-  t.teardown(() => cli.close())
-  const bob = server.findUserByUsername('bob')
-  if (bob === undefined) throw new Error('demo user missing')
-  t.equal(server.findUserByUsername('bob'), bob, 'the same lookup is served from memory')
-  t.notOk(server.permissionsOfUser(bob.id).grants.some(grant => grant.permission === 'can_execute_sql_query'), 'bob cannot run SQL yet')
-  cli.grantPermission('Gamma', { permission: 'can_execute_sql_query', resource: 'SQLLab', resource_id: null })
-  t.ok(server.permissionsOfUser(bob.id).grants.some(grant => grant.permission === 'can_execute_sql_query'), 'a grant made through another connection is seen on the next lookup')
-  cli.setUserActive('bob', false)
-  t.equal(server.findUserByUsername('bob')?.active, false, 'so is a deactivation')
-  cli.addUserToRole('bob', 'Alpha')
-  t.ok(server.findUserByUsername('bob')?.roles.includes('Alpha'), 'and a new role')
+  for (const backend of CATALOG_BACKENDS) {
+    t.test(backend, async t => {
+      const location = await freshLocation(t, backend)
+      const server = await openAt(t, location, true)
+      await loadExamples(server, sharedExamplesFile())
+      const cli = await openAt(t, location, false)
+      const bob = await server.findUserByUsername('bob')
+      if (bob === undefined) throw new Error('demo user missing')
+      t.equal(await server.findUserByUsername('bob'), bob, 'the same lookup is served from memory')
+      t.notOk((await server.permissionsOfUser(bob.id)).grants.some(grant => grant.permission === 'can_execute_sql_query'), 'bob cannot run SQL yet')
+      await cli.grantPermission('Gamma', { permission: 'can_execute_sql_query', resource: 'SQLLab', resource_id: null })
+      // PostgreSQL pushes the other connection's change (LISTEN/NOTIFY); SQLite reads versions per call.
+      await server.caughtUp()
+      t.ok((await server.permissionsOfUser(bob.id)).grants.some(grant => grant.permission === 'can_execute_sql_query'), 'a grant made through another connection is seen on the next lookup')
+      await cli.setUserActive('bob', false)
+      await server.caughtUp()
+      t.equal((await server.findUserByUsername('bob'))?.active, false, 'so is a deactivation')
+      await cli.addUserToRole('bob', 'Alpha')
+      await server.caughtUp()
+      t.ok((await server.findUserByUsername('bob'))?.roles.includes('Alpha'), 'and a new role')
+    })
+  }
 })

@@ -266,3 +266,30 @@ t.test('start-up errors never echo secrets', async t => {
   t.match(leaks.join('\n'), /MCP_JWT_SECRET \(environment\): must be at least 32 characters \(256 bits\) long, got a value of 14 characters \(not shown\)/)
   t.match(leaks.join('\n'), /MCP_STORE_CONFIG\.CACHE_REDIS_URL \(environment\): .*got a value of \d+ characters \(not shown\)/)
 })
+
+t.test('the catalog location: a SQLite path or URL, or PostgreSQL; its password settings fail closed', async t => {
+  t.equal(resolveConfig([]).catalogLocation, path.join('./data', 'catalog.db'), 'the embedded default')
+  t.equal(fromEnv({ MCP_CATALOG_PATH: '/srv/c.db' })().catalogLocation, '/srv/c.db', 'MCP_CATALOG_PATH keeps working')
+  t.equal(fromEnv({ MCP_CATALOG_URL: 'sqlite:///srv/c.db' })().catalogLocation, 'sqlite:///srv/c.db')
+  const pg = fromEnv({ MCP_CATALOG_URL: 'postgresql://mcp@db.example.com:5432/mcp?sslmode=verify-full', MCP_CATALOG_PASSWORD_FILE: '/run/secrets/pw', MCP_CATALOG_POOL_SIZE: '4', MCP_CATALOG_STATEMENT_TIMEOUT: '3' })()
+  t.equal(pg.catalogLocation, 'postgresql://mcp@db.example.com:5432/mcp?sslmode=verify-full')
+  t.equal(pg.MCP_CATALOG_POOL_SIZE, 4)
+  t.equal(pg.MCP_CATALOG_STATEMENT_TIMEOUT, 3)
+
+  const refused: Array<[Record<string, string>, RegExp]> = [
+    [{ MCP_CATALOG_URL: 'mysql://db/mcp' }, /MCP_CATALOG_URL.*postgresql:\/\/ URL, sqlite:\/\/\/abs\/path\.db or a file path/],
+    [{ MCP_CATALOG_URL: 'sqlite://relative.db' }, /MCP_CATALOG_URL.*absolute path/],
+    [{ MCP_CATALOG_URL: 'postgresql://' }, /MCP_CATALOG_URL/],
+    [{ MCP_CATALOG_URL: 'postgresql:///mcp' }, /MCP_CATALOG_URL.*needs a host/],
+    [{ MCP_CATALOG_URL: 'sqlite:///a.db', MCP_CATALOG_PATH: '/b.db' }, /MCP_CATALOG_URL: set together with MCP_CATALOG_PATH/],
+    [{ MCP_CATALOG_URL: 'postgresql://db/mcp', MCP_CATALOG_PASSWORD: 'x', MCP_CATALOG_PASSWORD_FILE: '/pw' }, /MCP_CATALOG_PASSWORD: set together with MCP_CATALOG_PASSWORD_FILE/],
+    [{ MCP_CATALOG_PASSWORD: 'hunter2' }, /MCP_CATALOG_PASSWORD: only used with a postgresql:\/\/ MCP_CATALOG_URL/],
+    [{ MCP_CATALOG_POOL_SIZE: '0' }, /MCP_CATALOG_POOL_SIZE/],
+    [{ MCP_CATALOG_STATEMENT_TIMEOUT: 'soon' }, /MCP_CATALOG_STATEMENT_TIMEOUT/]
+  ]
+  for (const [env, message] of refused) {
+    const problems = await problemsOf(fromEnv(env))
+    t.match(problems.join('\n'), message, `${JSON.stringify(env)} stops start-up, naming the setting`)
+    t.notMatch(problems.join('\n'), /hunter2/, 'and never echoes a password')
+  }
+})

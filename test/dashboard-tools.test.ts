@@ -99,12 +99,12 @@ t.test('from list_datasets to a dashboard with a working link', async t => {
 
     // A dataset owner without database access may not smuggle SQL in as a metric.
     const { catalog } = server.app
-    catalog.createRole('dataset_editor', 'Edits the datasets it owns')
-    for (const permission of ['can_read', 'can_write'] as const) catalog.grantPermission('dataset_editor', { permission, resource: 'Dataset', resource_id: null })
-    const carol = catalog.createUser({ username: 'carol', roles: ['dataset_editor'] })
-    const examples = catalog.findDatabase('examples')
+    await catalog.createRole('dataset_editor', 'Edits the datasets it owns')
+    for (const permission of ['can_read', 'can_write'] as const) await catalog.grantPermission('dataset_editor', { permission, resource: 'Dataset', resource_id: null })
+    const carol = await catalog.createUser({ username: 'carol', roles: ['dataset_editor'] })
+    const examples = await catalog.findDatabase('examples')
     if (examples === undefined) throw new Error('example data missing')
-    catalog.createDataset({ database_id: examples.id, table_name: 'carol_orders', sql: 'SELECT order_id, amount FROM orders', owners: [carol.id], columns: [{ column_name: 'amount', verbose_name: null, type: 'REAL', is_dttm: false, groupby: true, filterable: true, description: null }] })
+    await catalog.createDataset({ database_id: examples.id, table_name: 'carol_orders', sql: 'SELECT order_id, amount FROM orders', owners: [carol.id], columns: [{ column_name: 'amount', verbose_name: null, type: 'REAL', is_dttm: false, groupby: true, filterable: true, description: null }] })
     const leak = await call('carol', 'create_dataset_metric', { dataset_id: 'carol_orders', metric_name: 'leak', expression: '(SELECT group_concat(customer_name) FROM customers)' })
     t.equal(leak._meta.permission_denied, true, 'metric SQL needs database access')
     t.notMatch(JSON.stringify(leak), /Nadia|Ravi/, 'and nothing of the other table comes back')

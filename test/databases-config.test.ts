@@ -43,12 +43,12 @@ t.test('declared databases are created at start-up and follow the declaration on
   ]
 
   const first = await start(t, dataDir, declared)
-  const warehouse = first.catalog.findDatabase('warehouse')
+  const warehouse = await first.catalog.findDatabase('warehouse')
   t.match(warehouse, { backend: 'postgresql', connection: 'postgresql://analyst@db.internal:6432/sales?sslmode=verify-full', password_source: 'env:WAREHOUSE_PASSWORD', options: { schemas: ['sales'], row_limit: 5000 }, allow_dml: false, expose_in_sqllab: true, description: 'Sales warehouse' })
-  t.match(first.catalog.findDatabase('shop'), { backend: 'sqlite', connection: `sqlite://${sharedExamplesFile()}`, expose_in_sqllab: false })
-  t.match(first.catalog.findDatabase('lake'), { backend: 'duckdb', connection: 'duckdb:///:memory:', options: { files: ['/srv/lake/*.parquet'], timeout: 30 } })
-  t.ok(first.catalog.isManagedDatabase(warehouse?.id ?? 0), 'marked as declared')
-  t.notOk(first.catalog.isManagedDatabase(first.catalog.findDatabase('examples')?.id ?? 0), 'the examples are not')
+  t.match(await first.catalog.findDatabase('shop'), { backend: 'sqlite', connection: `sqlite://${sharedExamplesFile()}`, expose_in_sqllab: false })
+  t.match(await first.catalog.findDatabase('lake'), { backend: 'duckdb', connection: 'duckdb:///:memory:', options: { files: ['/srv/lake/*.parquet'], timeout: 30 } })
+  t.ok(await first.catalog.isManagedDatabase(warehouse?.id ?? 0), 'marked as declared')
+  t.notOk(await first.catalog.isManagedDatabase((await first.catalog.findDatabase('examples'))?.id ?? 0), 'the examples are not')
 
   // get_database_info connects (it lists tables), so it is shown on the sqlite one; list_databases does not.
   const shopInfo = await callTool(first, 'get_database_info', { identifier: 'shop' })
@@ -76,15 +76,15 @@ t.test('declared databases are created at start-up and follow the declaration on
     { name: 'warehouse', uri: 'postgres://analyst@db2.internal/sales', password_file: path.join(dataDir, 'pg-password'), allow_dml: true },
     declared[2]
   ])
-  t.match(second.catalog.findDatabase('warehouse'), { id: warehouse?.id, connection: 'postgresql://analyst@db2.internal/sales', password_source: `file:${path.join(dataDir, 'pg-password')}`, options: {}, allow_dml: true, description: null }, 'updated in place (same id, datasets kept), to exactly the declaration')
-  const shop = second.catalog.findDatabase('shop')
+  t.match(await second.catalog.findDatabase('warehouse'), { id: warehouse?.id, connection: 'postgresql://analyst@db2.internal/sales', password_source: `file:${path.join(dataDir, 'pg-password')}`, options: {}, allow_dml: true, description: null }, 'updated in place (same id, datasets kept), to exactly the declaration')
+  const shop = await second.catalog.findDatabase('shop')
   t.ok(shop, 'a database no longer declared is kept (removing it would delete its datasets)')
-  t.notOk(second.catalog.isManagedDatabase(shop?.id ?? 0), 'and left to the CLI from now on')
-  const changedOn = second.catalog.findDatabase('lake')?.changed_on
+  t.notOk(await second.catalog.isManagedDatabase(shop?.id ?? 0), 'and left to the CLI from now on')
+  const changedOn = (await second.catalog.findDatabase('lake'))?.changed_on
   await second.close()
 
   const third = await start(t, dataDir, [declared[2]])
-  t.equal(third.catalog.findDatabase('lake')?.changed_on, changedOn, 'an unchanged declaration writes nothing')
+  t.equal((await third.catalog.findDatabase('lake'))?.changed_on, changedOn, 'an unchanged declaration writes nothing')
   await third.close()
 
   t.notOk(catalogBytes(dataDir).includes(SECRET), 'the password is nowhere in the catalog file')
@@ -101,7 +101,7 @@ t.test('the CLI warns that a declared database is restored at the next start-up'
   t.equal(updated.code, 0)
   t.match(updated.err, /warning: it is declared in MCP_DATABASES: the next start-up restores the declaration/)
   const restored = await start(t, dataDir, [{ name: 'warehouse', uri: 'postgresql://analyst@db.internal/sales' }])
-  t.equal(restored.catalog.findDatabase('warehouse')?.description, null, 'restored')
+  t.equal((await restored.catalog.findDatabase('warehouse'))?.description, null, 'restored')
   await restored.close()
   const removed = await cli(['databases', 'remove', 'warehouse'], env)
   t.match(removed.err, /the database comes back, without its datasets/)
@@ -114,8 +114,8 @@ t.test('a declaration takes over a database of that name registered by the CLI',
   t.equal((await cli(['databases', 'add', 'ignored', '--name', 'warehouse', '--uri', 'postgresql://old@db/sales'], env)).code, 2, 'positional refused')
   t.equal((await cli(['databases', 'add', '--name', 'warehouse', '--uri', 'postgresql://old@db/sales'], env)).code, 0)
   const app = await start(t, dataDir, [{ name: 'warehouse', uri: 'postgresql://new@db/sales' }])
-  t.match(app.catalog.findDatabase('warehouse'), { id: 2, connection: 'postgresql://new@db/sales' })
-  t.ok(app.catalog.isManagedDatabase(2))
+  t.match(await app.catalog.findDatabase('warehouse'), { id: 2, connection: 'postgresql://new@db/sales' })
+  t.ok(await app.catalog.isManagedDatabase(2))
 })
 
 t.test('an invalid entry stops start-up, naming it, before anything is written', async t => {
@@ -134,9 +134,9 @@ t.test('an invalid entry stops start-up, naming it, before anything is written',
     t.type(err, ConfigError, message.source)
     t.match((err as Error).message, message)
     t.notMatch((err as Error).message, SECRET, 'the refusal does not repeat a password')
-    const catalog = Catalog.open(path.join(dataDir, 'catalog.db'), { upgrade: false })
-    t.equal(catalog.findDatabase('ok'), undefined, 'nothing of the declaration was registered')
-    catalog.close()
+    const catalog = await Catalog.open(path.join(dataDir, 'catalog.db'), { upgrade: false })
+    t.equal(await catalog.findDatabase('ok'), undefined, 'nothing of the declaration was registered')
+    await catalog.close()
   }
   t.throws(() => declaredRegistrations([{ name: 'x', uri: 'mysql://db/x' }]), { message: /MCP_DATABASES\[0\]\.uri: unknown database backend "mysql"/ })
 })

@@ -15,12 +15,12 @@ t.test('subscribed clients hear of catalog changes on their replica', async t =>
   client.setNotificationHandler('notifications/tools/list_changed', () => { heard.push('tools') })
   const subscription = await client.listen({ toolsListChanged: true, resourceSubscriptions: ['instance://metadata'] })
   t.same(subscription.honoredFilter, { toolsListChanged: true, resourceSubscriptions: ['instance://metadata'] }, 'both kinds are honoured in the 2026-07-28 era')
-  const orders = server.app.catalog.findDataset('orders')
+  const orders = await server.app.catalog.findDataset('orders')
   if (orders === undefined) throw new Error('example data missing')
-  server.app.catalog.createChart({ slice_name: 'Announced', viz_type: 'table', dataset_id: orders.id, params: {} })
+  await server.app.catalog.createChart({ slice_name: 'Announced', viz_type: 'table', dataset_id: orders.id, params: {} })
   for (let i = 0; i < 100 && heard.length < 1; i++) await new Promise(resolve => setTimeout(resolve, 10))
   t.same(heard, ['instance://metadata'], 'a content change updates instance://metadata, and does not claim tool lists changed')
-  server.app.catalog.createRole('auditors')
+  await server.app.catalog.createRole('auditors')
   for (let i = 0; i < 100 && heard.length < 3; i++) await new Promise(resolve => setTimeout(resolve, 10))
   t.same(heard.slice(1), ['tools', 'instance://metadata'], 'an access change may change tool lists')
   await subscription.close()
@@ -87,8 +87,8 @@ t.test('listen streams are capped per user and end with their credential', async
   t.ok(third, 'closing one makes room for another')
 
   t.test('deactivating a user ends their streams', async t => {
-    server.app.catalog.setUserActive('bob', false)
-    t.teardown(() => { server.app.catalog.setUserActive('bob', true) })
+    await server.app.catalog.setUserActive('bob', false)
+    t.teardown(async () => { await server.app.catalog.setUserActive('bob', true) })
     t.equal(await bobs.closed, 'remote', 'bob\'s stream was ended by the server')
   })
 

@@ -14,9 +14,9 @@ const ALL: ListQuery = { page: 1, pageSize: 100, filters: [], orderColumn: 'id',
 
 t.test('the example data copied into a DuckDB file, and registered with its datasets, charts and dashboards', async t => {
   const dir = t.testdir()
-  const catalog = Catalog.open(path.join(dir, 'catalog.db'), { upgrade: true })
-  t.teardown(() => catalog.close())
-  loadExamples(catalog, sharedExamplesFile())
+  const catalog = await Catalog.open(path.join(dir, 'catalog.db'), { upgrade: true })
+  t.teardown(async () => { await catalog.close() })
+  await loadExamples(catalog, sharedExamplesFile())
   const uri = `duckdb://${path.join(dir, 'examples.duckdb')}`
   const first = await loadExamplesInto(catalog, sharedExamplesFile(), { uri })
   t.same(first.copied, { products: 136, customers: 5000, orders: 120_000 }, 'every row copied')
@@ -31,10 +31,10 @@ t.test('the example data copied into a DuckDB file, and registered with its data
   instance.closeSync()
   t.same(totals, [120_000, 59_195_151.39, '2024-01-01', 'DATE'], 'the same numbers as the embedded data, dates typed as DATE')
 
-  const datasets = catalog.listDatasets(ALL).rows.filter(dataset => dataset.database_id === first.database.id)
+  const datasets = (await catalog.listDatasets(ALL)).rows.filter(dataset => dataset.database_id === first.database.id)
   t.same(datasets.map(dataset => dataset.table_name).sort(), ['customers', 'order_details', 'orders', 'products'])
   t.ok(datasets.every(dataset => dataset.schema === 'main'))
-  const dashboards = catalog.listDashboards(ALL).rows.map(dashboard => `${dashboard.dashboard_title} /${dashboard.slug ?? ''}`)
+  const dashboards = (await catalog.listDashboards(ALL)).rows.map(dashboard => `${dashboard.dashboard_title} /${dashboard.slug ?? ''}`)
   t.ok(dashboards.includes('Sales Overview (DuckDB) /sales-overview-duckdb'), 'its dashboards are told apart from the embedded ones')
   t.ok(dashboards.includes('Sales Overview /sales-overview'))
 

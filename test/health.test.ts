@@ -13,7 +13,7 @@ t.test('health probes', async t => {
   t.equal(ready.status, 200)
   t.same(await ready.json(), { status: 'ready', checks: { catalog: 'ok' } })
 
-  server.app.catalog.close()
+  await server.app.catalog.close()
   const notReady = await fetch(new URL('/readyz', server.url))
   t.equal(notReady.status, 503, 'a dead catalog makes the replica not ready')
   t.same(await notReady.json(), { status: 'not_ready', checks: { catalog: 'unavailable' } })

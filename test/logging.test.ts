@@ -52,7 +52,7 @@ t.test('logs', async t => {
   })
 
   t.test('an unexpected failure is logged in full but answered without internals', async t => {
-    server.app.catalog.listCharts = () => {
+    server.app.catalog.listCharts = async () => {
       throw new Error('boom: cannot read /srv/secret/path.db')
     }
     const response = await post(server.url, toolCall('list_charts', {}))
@@ -68,7 +68,7 @@ t.test('logs', async t => {
 
   t.test('a failing request outside tools is a generic 500 with the details in the log', async t => {
     const before = lines.length
-    server.app.catalog.findUserByUsername = () => {
+    server.app.catalog.findUserByUsername = async () => {
       throw new Error('catalog exploded at /srv/catalog.db')
     }
     const response = await rawRequest(new URL('/mcp', server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(toolCall('health_check', {})) })

@@ -90,12 +90,12 @@ t.test('prompts, templates, completions and progress through the SDK v2 client',
 t.test('templates and completions follow the caller\'s roles and scopes', async t => {
   const server = await startTestServer(t, jwtSettings({ MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_JWT_ISSUER: [] }))
   const { catalog } = server.app
-  const orders = catalog.findDataset('orders')
+  const orders = await catalog.findDataset('orders')
   if (orders === undefined) throw new Error('example data missing')
-  catalog.createRole('orders_only', 'Only the orders dataset')
-  catalog.grantPermission('orders_only', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
-  catalog.createUser({ username: 'u_orders', roles: ['Gamma', 'orders_only'] })
-  catalog.createUser({ username: 'u_none', roles: [] })
+  await catalog.createRole('orders_only', 'Only the orders dataset')
+  await catalog.grantPermission('orders_only', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
+  await catalog.createUser({ username: 'u_orders', roles: ['Gamma', 'orders_only'] })
+  await catalog.createUser({ username: 'u_none', roles: [] })
   const as = (username: string, scope?: string): Record<string, string> => ({ authorization: `Bearer ${signWithSecret(SECRET, claimsFor(username, scope === undefined ? {} : { scope }))}` })
   const values = async (username: string, uri: string, value: string): Promise<string[]> => {
     const response = await post(server.url, rpc('completion/complete', { ref: { type: 'ref/resource', uri }, argument: { name: 'identifier', value } }), as(username))

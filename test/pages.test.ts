@@ -34,8 +34,8 @@ async function open (app: FastifyInstance, link: string): Promise<Fetched> {
   return { status: response.statusCode, headers: response.headers, body: response.body }
 }
 
-function userId (app: FastifyInstance, username: string): number {
-  const user = app.catalog.findUserByUsername(username)
+async function userId (app: FastifyInstance, username: string): Promise<number> {
+  const user = await app.catalog.findUserByUsername(username)
   if (user === undefined) throw new Error(`no user ${username}`)
   return user.id
 }
@@ -69,7 +69,7 @@ const expiresOn = (): string => new Date((hour()) * 1000).toISOString()
 
 t.test('a chart page', async t => {
   const app = await build(t)
-  const admin = userId(app, 'admin')
+  const admin = await userId(app, 'admin')
   const page = await open(app, app.links.url('chart', 3, admin))
 
   t.test('shows the chart with its data, as the link\'s user may see it', async t => {
@@ -135,8 +135,8 @@ t.test('a chart page', async t => {
 
 t.test('links that do not open', async t => {
   const app = await build(t)
-  const admin = userId(app, 'admin')
-  const alice = userId(app, 'alice')
+  const admin = await userId(app, 'admin')
+  const alice = await userId(app, 'alice')
   const link = new URL(app.links.url('chart', 3, admin))
   const refused = async (t: Test, url: string, status: number, text: string): Promise<Fetched> => {
     const response = await app.inject({ method: 'GET', url })
@@ -173,10 +173,10 @@ t.test('links that do not open', async t => {
   })
 
   t.test('a deactivated or deleted user\'s links stop working', async t => {
-    const carol = app.catalog.createUser({ username: 'carol', roles: ['Admin'] })
+    const carol = await app.catalog.createUser({ username: 'carol', roles: ['Admin'] })
     const carolLink = app.links.url('chart', 3, carol.id)
     t.equal((await open(app, carolLink)).status, 200)
-    app.catalog.setUserActive('carol', false)
+    await app.catalog.setUserActive('carol', false)
     const page = await open(app, carolLink)
     t.equal(page.status, 403)
     t.match(page.body, 'This link is not valid')
@@ -184,7 +184,7 @@ t.test('links that do not open', async t => {
   })
 
   t.test('the page follows the user\'s permissions now: hidden and missing look the same', async t => {
-    const dave = app.catalog.createUser({ username: 'dave', roles: ['Gamma'] })
+    const dave = await app.catalog.createUser({ username: 'dave', roles: ['Gamma'] })
     const hidden = await open(app, app.links.url('chart', 3, dave.id))
     t.equal(hidden.status, 404)
     t.match(hidden.body, 'Not found or not shared with you')
@@ -193,9 +193,9 @@ t.test('links that do not open', async t => {
     t.equal(missing.status, 404)
     t.equal(missing.body.replace(/\s+/g, ' '), hidden.body.replace(/\s+/g, ' '), 'the same page for a chart that does not exist')
     t.equal((await open(app, app.links.url('dashboard', 1, dave.id))).status, 404, 'a dashboard whose charts they cannot see')
-    const noRoles = app.catalog.createUser({ username: 'erin', roles: [] })
+    const noRoles = await app.catalog.createUser({ username: 'erin', roles: [] })
     t.equal((await open(app, app.links.url('chart', 3, noRoles.id))).status, 404, 'no class permission to read charts')
-    const bob = userId(app, 'bob')
+    const bob = await userId(app, 'bob')
     t.equal((await open(app, app.links.url('dashboard', 1, bob))).status, 200, 'bob sees the published dashboard')
     t.equal((await open(app, app.links.url('dashboard', 2, bob))).status, 404, 'not the draft he does not own')
   })
@@ -211,7 +211,7 @@ t.test('links that do not open', async t => {
 
 t.test('pages share the link user\'s rate limit with /mcp', async t => {
   const app = await build(t, { MCP_RATE_LIMIT_CONFIG: { enabled: true, requests_per_minute: 1, burst: 2, tool_limits: {} } })
-  const admin = userId(app, 'admin')
+  const admin = await userId(app, 'admin')
   const link = app.links.url('chart', 3, admin)
   t.equal((await open(app, link)).status, 200)
   t.equal((await open(app, link)).status, 200, 'within the burst')
@@ -220,12 +220,12 @@ t.test('pages share the link user\'s rate limit with /mcp', async t => {
   t.match(limited.body, /Too many requests/)
   t.notMatch(limited.body, /application\/json/, 'with no chart data')
   t.ok(Number(limited.headers['retry-after']) >= 1, 'and a Retry-After')
-  t.equal((await open(app, app.links.url('chart', 3, userId(app, 'alice')))).status, 200, 'other users keep their own budget')
+  t.equal((await open(app, app.links.url('chart', 3, await userId(app, 'alice')))).status, 200, 'other users keep their own budget')
 })
 
 t.test('a dashboard page', async t => {
   const app = await build(t)
-  const admin = userId(app, 'admin')
+  const admin = await userId(app, 'admin')
 
   t.test('lays the charts out as the dashboard does', async t => {
     const page = await open(app, app.links.url('dashboard', 1, admin))
@@ -244,11 +244,11 @@ t.test('a dashboard page', async t => {
   })
 
   t.test('leaves out the charts the user cannot see', async t => {
-    const orders = app.catalog.findDataset('orders')
+    const orders = await app.catalog.findDataset('orders')
     if (orders === undefined) throw new Error('no orders dataset')
-    app.catalog.createRole('orders_only')
-    app.catalog.grantPermission('orders_only', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
-    const frank = app.catalog.createUser({ username: 'frank', roles: ['Gamma', 'orders_only'] })
+    await app.catalog.createRole('orders_only')
+    await app.catalog.grantPermission('orders_only', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
+    const frank = await app.catalog.createUser({ username: 'frank', roles: ['Gamma', 'orders_only'] })
     const page = await open(app, app.links.url('dashboard', 1, frank.id))
     t.equal(page.status, 200)
     const names = [...page.body.matchAll(/<h2><a [^>]+>([^<]+)<\/a>/g)].map(match => match[1])
@@ -257,12 +257,12 @@ t.test('a dashboard page', async t => {
   })
 
   t.test('a chart that fails shows why in its card; the others still draw', async t => {
-    const orders = app.catalog.findDataset('orders')
+    const orders = await app.catalog.findDataset('orders')
     if (orders === undefined) throw new Error('no orders dataset')
-    app.catalog.createDatasetMetric(orders.id, { metric_name: 'broken', verbose_name: null, expression: 'SUM(no_such_column)', description: null, d3format: null })
-    const broken = app.catalog.createChart({ slice_name: 'Broken chart', viz_type: 'echarts_timeseries_bar', dataset_id: orders.id, params: { x_axis: 'region', metrics: ['broken'], groupby: [], row_limit: 10 }, owners: [admin] })
+    await app.catalog.createDatasetMetric(orders.id, { metric_name: 'broken', verbose_name: null, expression: 'SUM(no_such_column)', description: null, d3format: null })
+    const broken = await app.catalog.createChart({ slice_name: 'Broken chart', viz_type: 'echarts_timeseries_bar', dataset_id: orders.id, params: { x_axis: 'region', metrics: ['broken'], groupby: [], row_limit: 10 }, owners: [admin] })
     // The layout places only the broken chart; chart 3 is on the dashboard but not in the layout.
-    const dashboard = app.catalog.createDashboard({
+    const dashboard = await app.catalog.createDashboard({
       dashboard_title: 'Mixed',
       published: true,
       chart_ids: [broken.id, 3],
@@ -299,11 +299,11 @@ t.test('dashboard charts run at most two at a time, results in layout order', as
 
 t.test('an explore page shows the unsaved chart, its config and its SQL', async t => {
   const app = await build(t)
-  const admin = userId(app, 'admin')
-  const orders = app.catalog.findDataset('orders')
+  const admin = await userId(app, 'admin')
+  const orders = await app.catalog.findDataset('orders')
   if (orders === undefined) throw new Error('no orders dataset')
   const config = { chart_type: 'pie', dimension: 'channel', metric: 'order_count' }
-  app.catalog.createLinkState({ key: 'explore-key-1', kind: 'explore', user_id: admin, dataset_id: orders.id, database_id: null, payload: JSON.stringify({ config, chart_name: 'Orders per channel' }), expires_on: expiresOn() })
+  await app.catalog.createLinkState({ key: 'explore-key-1', kind: 'explore', user_id: admin, dataset_id: orders.id, database_id: null, payload: JSON.stringify({ config, chart_name: 'Orders per channel' }), expires_on: expiresOn() })
   const page = await open(app, app.links.url('explore', 'explore-key-1', admin))
   t.equal(page.status, 200)
   t.match(page.body, '<h1>Orders per channel</h1>')
@@ -313,23 +313,23 @@ t.test('an explore page shows the unsaved chart, its config and its SQL', async 
   const spec = specs(page.body).get('chart-1-spec')
   const expected = examples(t).prepare('SELECT channel, COUNT(*) AS n FROM orders GROUP BY channel').all() as Array<{ channel: string, n: number }>
   t.equal(spec?.data?.values?.length, expected.length)
-  const alice = userId(app, 'alice')
+  const alice = await userId(app, 'alice')
   t.equal((await open(app, app.links.url('explore', 'explore-key-1', alice))).status, 404, 'another user\'s unsaved chart is not theirs to open')
 })
 
 t.test('a SQL page', async t => {
   const app = await build(t)
-  const admin = userId(app, 'admin')
-  const database = app.catalog.findDatabase('examples')
+  const admin = await userId(app, 'admin')
+  const database = await app.catalog.findDatabase('examples')
   if (database === undefined) throw new Error('no examples database')
-  const sqlLink = (key: string, user: number, sql: string, title = 'Orders per region'): string => {
-    app.catalog.createLinkState({ key, kind: 'sql', user_id: user, dataset_id: null, database_id: database.id, payload: JSON.stringify({ sql, schema: null, title }), expires_on: expiresOn() })
+  const sqlLink = async (key: string, user: number, sql: string, title = 'Orders per region'): Promise<string> => {
+    await app.catalog.createLinkState({ key, kind: 'sql', user_id: user, dataset_id: null, database_id: database.id, payload: JSON.stringify({ sql, schema: null, title }), expires_on: expiresOn() })
     return app.links.url('sql', key, user)
   }
 
   t.test('shows the statement and its result', async t => {
     const sql = 'SELECT region, COUNT(*) AS n FROM orders GROUP BY region ORDER BY region'
-    const page = await open(app, sqlLink('sql-key-1', admin, sql))
+    const page = await open(app, await sqlLink('sql-key-1', admin, sql))
     t.equal(page.status, 200)
     t.equal(page.headers['content-security-policy'], STRICT_CSP)
     t.match(page.body, '<h1>Orders per region</h1>')
@@ -340,7 +340,7 @@ t.test('a SQL page', async t => {
   })
 
   t.test('shows at most 1,000 rows, and says so', async t => {
-    const page = await open(app, sqlLink('sql-key-many', admin, 'SELECT order_id FROM orders ORDER BY order_id'))
+    const page = await open(app, await sqlLink('sql-key-many', admin, 'SELECT order_id FROM orders ORDER BY order_id'))
     t.equal(page.status, 200)
     t.equal(table(page.body).rows.length, 1000)
     t.match(page.body, 'Only the first 1,000 rows are shown; the query returned more.')
@@ -351,7 +351,7 @@ t.test('a SQL page', async t => {
     const before = count()
     const statements: Array<[string, string]> = [['dml-1', 'DELETE FROM orders'], ['dml-2', "UPDATE orders SET region = 'x'"], ['dml-3', 'DROP TABLE orders']]
     for (const [key, sql] of statements) {
-      const page = await open(app, sqlLink(key, admin, sql))
+      const page = await open(app, await sqlLink(key, admin, sql))
       t.equal(page.status, 200, sql)
       t.match(page.body, /<p class="card error">The query failed: [^<]+<\/p>/, `${sql} is refused`)
       t.notMatch(page.body, /<table/)
@@ -360,36 +360,36 @@ t.test('a SQL page', async t => {
   })
 
   t.test('is only for the user who may run SQL now', async t => {
-    const bob = userId(app, 'bob')
-    const denied = await open(app, sqlLink('sql-key-bob', bob, 'SELECT 1 AS one'))
+    const bob = await userId(app, 'bob')
+    const denied = await open(app, await sqlLink('sql-key-bob', bob, 'SELECT 1 AS one'))
     t.equal(denied.status, 403, 'bob (Gamma) may not run SQL')
     t.match(denied.body, 'You may not run SQL on database examples now')
     t.notMatch(denied.body, /<table/)
-    const alice = userId(app, 'alice')
-    t.equal((await open(app, sqlLink('sql-key-alice', alice, 'SELECT 1 AS one'))).status, 200, 'alice (sql_lab) may')
+    const alice = await userId(app, 'alice')
+    t.equal((await open(app, await sqlLink('sql-key-alice', alice, 'SELECT 1 AS one'))).status, 200, 'alice (sql_lab) may')
     t.equal((await open(app, app.links.url('sql', 'sql-key-1', alice))).status, 404, 'not with another user\'s statement')
     t.equal((await open(app, app.links.url('sql', 'no-such-key', admin))).status, 404)
   })
 
   t.test('is not shown where SQL is off, or when its state is unreadable', async t => {
-    const closed = app.catalog.createDatabase({ database_name: 'no_sql', backend: 'sqlite', connection: sharedExamplesFile(), expose_in_sqllab: false })
-    app.catalog.createLinkState({ key: 'sql-key-off', kind: 'sql', user_id: admin, dataset_id: null, database_id: closed.id, payload: JSON.stringify({ sql: 'SELECT 1', schema: null, title: null }), expires_on: expiresOn() })
+    const closed = await app.catalog.createDatabase({ database_name: 'no_sql', backend: 'sqlite', connection: sharedExamplesFile(), expose_in_sqllab: false })
+    await app.catalog.createLinkState({ key: 'sql-key-off', kind: 'sql', user_id: admin, dataset_id: null, database_id: closed.id, payload: JSON.stringify({ sql: 'SELECT 1', schema: null, title: null }), expires_on: expiresOn() })
     const off = await open(app, app.links.url('sql', 'sql-key-off', admin))
     t.equal(off.status, 403)
     t.match(off.body, 'SQL execution is disabled on database no_sql')
     t.match(off.body, '<h1>SQL query</h1>', 'an untitled query')
-    app.catalog.createLinkState({ key: 'sql-key-bad', kind: 'sql', user_id: admin, dataset_id: null, database_id: database.id, payload: 'not json', expires_on: expiresOn() })
+    await app.catalog.createLinkState({ key: 'sql-key-bad', kind: 'sql', user_id: admin, dataset_id: null, database_id: database.id, payload: 'not json', expires_on: expiresOn() })
     t.equal((await open(app, app.links.url('sql', 'sql-key-bad', admin))).status, 404)
   })
 
   t.test('a link without a statement runs nothing', async t => {
-    const page = await open(app, sqlLink('sql-key-empty', admin, '', 'Query on examples'))
+    const page = await open(app, await sqlLink('sql-key-empty', admin, '', 'Query on examples'))
     t.equal(page.status, 200)
     t.match(page.body, 'The link holds no SQL statement to run.')
   })
 
   t.test('escapes the statement and its values', async t => {
-    const page = await open(app, sqlLink('sql-key-xss', admin, "SELECT '<script>alert(1)</script>' AS \"<b>x</b>\"", '<img src=x onerror=alert(1)>'))
+    const page = await open(app, await sqlLink('sql-key-xss', admin, "SELECT '<script>alert(1)</script>' AS \"<b>x</b>\"", '<img src=x onerror=alert(1)>'))
     t.equal(page.status, 200)
     t.notMatch(page.body, /<script>alert|<img src=x|<b>x<\/b>/)
     t.match(page.body, '&lt;img src=x onerror=alert(1)&gt;')
@@ -399,10 +399,10 @@ t.test('a SQL page', async t => {
 
 t.test('names and descriptions are escaped everywhere', async t => {
   const app = await build(t)
-  const admin = userId(app, 'admin')
-  const orders = app.catalog.findDataset('orders')
+  const admin = await userId(app, 'admin')
+  const orders = await app.catalog.findDataset('orders')
   if (orders === undefined) throw new Error('no orders dataset')
-  const chart = app.catalog.createChart({
+  const chart = await app.catalog.createChart({
     slice_name: '<script>alert(1)</script>',
     description: '"><img src=x onerror=alert(2)>',
     viz_type: 'echarts_timeseries_bar',
@@ -410,7 +410,7 @@ t.test('names and descriptions are escaped everywhere', async t => {
     params: { x_axis: 'region', metrics: ['revenue'], groupby: [], row_limit: 10 },
     owners: [admin]
   })
-  const dashboard = app.catalog.createDashboard({ dashboard_title: '</title><script>alert(3)</script>', description: '<svg onload=alert(4)>', published: true, chart_ids: [chart.id], owners: [admin] })
+  const dashboard = await app.catalog.createDashboard({ dashboard_title: '</title><script>alert(3)</script>', description: '<svg onload=alert(4)>', published: true, chart_ids: [chart.id], owners: [admin] })
   for (const link of [app.links.url('chart', chart.id, admin), app.links.url('dashboard', dashboard.id, admin)]) {
     const page = await open(app, link)
     t.equal(page.status, 200)
@@ -443,8 +443,8 @@ t.test('page assets fail start-up clearly when missing or changed', async t => {
 
 t.test('a failure is a page too, with nothing internal on it', async t => {
   const app = await build(t)
-  const link = app.links.url('chart', 3, userId(app, 'admin'))
-  app.catalog.close()
+  const link = app.links.url('chart', 3, await userId(app, 'admin'))
+  await app.catalog.close()
   const page = await open(app, link)
   t.equal(page.status, 500)
   t.match(page.body, '<h1>Something went wrong</h1>')
@@ -462,7 +462,7 @@ t.test('page requests keep link signatures out of the logs', async t => {
   })
   const config = testConfig(t.testdir(), { MCP_LOG_LEVEL: 'info' })
   const app = await build(t, { MCP_LOG_LEVEL: 'info' }, { logger: { ...loggerOptions(config), stream } })
-  const link = new URL(app.links.url('chart', 3, userId(app, 'admin')))
+  const link = new URL(app.links.url('chart', 3, await userId(app, 'admin')))
   await app.inject({ method: 'GET', url: link.pathname + link.search })
   const sig = link.searchParams.get('sig') ?? ''
   const logged = lines.find(line => line.req?.url?.startsWith('/charts/3'))

@@ -184,15 +184,15 @@ t.test('response cache shared by two replicas', async t => {
   assertServed(t, alice, 'alice: list_charts on B')
   t.equal(hit(alice), false, "another user never gets bob's cached result")
 
-  t.ok(a.app.catalog.addUserToRole('bob', 'sql_lab'), 'bob gets the sql_lab role on A')
+  t.ok(await a.app.catalog.addUserToRole('bob', 'sql_lab'), 'bob gets the sql_lab role on A')
   const afterRole = await call(b, 'list_charts', LIST_CHARTS, as('bob'))
   assertServed(t, afterRole, 'bob: list_charts on B after the role change')
   t.equal(hit(afterRole), false, 'a role change makes the next call a miss (the permissions are part of the key)')
   t.equal(hit(await call(a, 'list_charts', LIST_CHARTS, as('bob'))), true, 'and that fresh result is shared again')
 
-  const orders = a.app.catalog.findDataset('orders')
+  const orders = await a.app.catalog.findDataset('orders')
   if (orders === undefined) throw new Error('the example dataset "orders" is missing')
-  a.app.catalog.createChart({ slice_name: 'Created on replica A', viz_type: 'table', dataset_id: orders.id, params: {} })
+  await a.app.catalog.createChart({ slice_name: 'Created on replica A', viz_type: 'table', dataset_id: orders.id, params: {} })
   const afterWrite = await call(b, 'list_charts', LIST_CHARTS, as('bob'))
   assertServed(t, afterWrite, 'bob: list_charts on B after a chart was created on A')
   t.equal(hit(afterWrite), false, 'a catalog write on A makes the next call on B a miss')
@@ -227,14 +227,14 @@ t.test('catalog changes on one replica reach subscribed clients of another', asy
   const subscription = await client.listen({ toolsListChanged: true, resourceSubscriptions: ['instance://metadata'] })
   t.teardown(() => subscription.close())
 
-  const orders = a.app.catalog.findDataset('orders')
+  const orders = await a.app.catalog.findDataset('orders')
   if (orders === undefined) throw new Error('the example dataset "orders" is missing')
-  a.app.catalog.createChart({ slice_name: 'Announced chart', viz_type: 'table', dataset_id: orders.id, params: {} })
+  await a.app.catalog.createChart({ slice_name: 'Announced chart', viz_type: 'table', dataset_id: orders.id, params: {} })
   await eventually(t, 'a client listening on B hears notifications/resources/updated for instance://metadata after a chart is created on A',
     async () => updated.includes('instance://metadata'))
   t.equal(listChanged, 0, 'a content change does not announce a tool list change')
 
-  t.ok(a.app.catalog.grantPermission('examples_access', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id }), 'a permission is granted on A')
+  t.ok(await a.app.catalog.grantPermission('examples_access', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id }), 'a permission is granted on A')
   await eventually(t, 'the client on B hears notifications/tools/list_changed after a permission change on A', async () => listChanged > 0)
   await subscription.close()
 })

@@ -38,8 +38,8 @@ t.test('the hostile DuckDB corpus is refused, the analytics corpus runs, and not
     MCP_SQL_MAX_RESULT_BYTES: 1_048_576,
     MCP_RESPONSE_SIZE_CONFIG: { enabled: false }
   })
-  const lake = server.app.catalog.createDatabase({ database_name: 'lake', backend: 'duckdb', connection: 'duckdb:///:memory:', options: { files: [path.join(dir, '*.parquet'), path.join(dir, '*.csv')] } })
-  server.app.catalog.grantPermission('sql_lab', { permission: 'database_access', resource: 'Database', resource_id: lake.id })
+  const lake = await server.app.catalog.createDatabase({ database_name: 'lake', backend: 'duckdb', connection: 'duckdb:///:memory:', options: { files: [path.join(dir, '*.parquet'), path.join(dir, '*.csv')] } })
+  await server.app.catalog.grantPermission('sql_lab', { permission: 'database_access', resource: 'Database', resource_id: lake.id })
   const hostile = corpus.filter(entry => entry.expect !== 'ok').length
   t.ok(hostile >= 30, `${hostile} hostile cases`)
   t.ok(corpus.length - hostile >= 25, `${corpus.length - hostile} analytics queries`)

@@ -37,8 +37,8 @@ t.test('the hostile PostgreSQL corpus gets the refusals it lists, the analytics 
     MCP_RESPONSE_SIZE_CONFIG: { enabled: false }
   })
   for (const [name, url, allowDml] of [['warehouse', pg.url, false], ['scratch', scratchUrl, true]] as const) {
-    const database = server.app.catalog.createDatabase({ database_name: name, backend: 'postgresql', connection: url, password_source: null, allow_dml: allowDml })
-    server.app.catalog.grantPermission('sql_lab', { permission: 'database_access', resource: 'Database', resource_id: database.id })
+    const database = await server.app.catalog.createDatabase({ database_name: name, backend: 'postgresql', connection: url, password_source: null, allow_dml: allowDml })
+    await server.app.catalog.grantPermission('sql_lab', { permission: 'database_access', resource: 'Database', resource_id: database.id })
   }
   const hostile = corpus.filter(entry => entry.expect !== 'ok')
   t.ok(hostile.length >= 40, `${hostile.length} hostile cases`)

@@ -17,8 +17,8 @@ t.test('the hostile SQL corpus gets the refusals it lists, and changes nothing i
   })
   const scratchFile = path.join(t.testdir(), 'scratch.db')
   copyFileSync(sharedExamplesFile(), scratchFile)
-  const scratch = server.app.catalog.createDatabase({ database_name: 'scratch', backend: 'sqlite', connection: scratchFile, allow_dml: true })
-  server.app.catalog.grantPermission('sql_lab', { permission: 'database_access', resource: 'Database', resource_id: scratch.id })
+  const scratch = await server.app.catalog.createDatabase({ database_name: 'scratch', backend: 'sqlite', connection: scratchFile, allow_dml: true })
+  await server.app.catalog.grantPermission('sql_lab', { permission: 'database_access', resource: 'Database', resource_id: scratch.id })
   t.ok(corpus.length >= 50, `${corpus.length} cases`)
 
   for (const [index, entry] of corpus.entries()) {

@@ -31,10 +31,10 @@ export function isApiKeyShaped (token: string, prefix: string): boolean {
   return token.startsWith(`${prefix}_`)
 }
 
-export function createApiKey (catalog: Catalog, options: { prefix: string, name: string, userId: number, scopes: readonly string[] | null, expiresOn: string | null }): IssuedApiKey {
+export async function createApiKey (catalog: Catalog, options: { prefix: string, name: string, userId: number, scopes: readonly string[] | null, expiresOn: string | null }): Promise<IssuedApiKey> {
   const keyId = randomBytes(KEY_ID_BYTES).toString('base64url').replace(/[-_]/g, 'x')
   const secret = randomBytes(SECRET_BYTES).toString('base64url')
-  const record = catalog.createApiKey({
+  const record = await catalog.createApiKey({
     key_id: keyId,
     name: options.name,
     user_id: options.userId,
@@ -61,10 +61,10 @@ export function secretMatches (record: ApiKeyRecord, secret: string): boolean {
 }
 
 /** The key's record if the key is genuine, unrevoked and unexpired; throws ApiKeyRejectedError otherwise. */
-export function verifyApiKey (catalog: Catalog, key: string, prefix: string): ApiKeyRecord {
+export async function verifyApiKey (catalog: Catalog, key: string, prefix: string): Promise<ApiKeyRecord> {
   const parts = parseApiKey(key, prefix)
   if (parts === undefined) throw new ApiKeyRejectedError('not a well-formed API key')
-  const record = catalog.findApiKeyByKeyId(parts.keyId)
+  const record = await catalog.findApiKeyByKeyId(parts.keyId)
   if (record === undefined || record.key_id !== parts.keyId) throw new ApiKeyRejectedError('unknown API key')
   if (!secretMatches(record, parts.secret)) throw new ApiKeyRejectedError('wrong API key secret')
   return usableKey(record)
@@ -81,8 +81,8 @@ export function usableKey (record: ApiKeyRecord, now = Date.now()): ApiKeyRecord
 const LAST_USED_RESOLUTION_MS = 60_000
 
 /** Record that a key was used (directly, by token exchange, or through an exchanged token). */
-export function recordApiKeyUse (catalog: Catalog, record: ApiKeyRecord, now = Date.now()): void {
+export async function recordApiKeyUse (catalog: Catalog, record: ApiKeyRecord, now = Date.now()): Promise<void> {
   if (record.last_used_on === null || now - Date.parse(record.last_used_on) > LAST_USED_RESOLUTION_MS) {
-    catalog.touchApiKey(record.id, new Date(now).toISOString())
+    await catalog.touchApiKey(record.id, new Date(now).toISOString())
   }
 }

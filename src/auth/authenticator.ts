@@ -11,6 +11,7 @@ import { MAX_TOKEN_LENGTH, peekToken, TokenRejectedError } from './jwt.ts'
 import type { TokenVerifier } from './jwt.ts'
 import { MalformedScopeError, missingScopes, scopesFromClaims } from './scopes.ts'
 import { resolveUser, UserRejectedError } from './users.ts'
+import { CatalogUnavailable } from '../errors.ts'
 import type { UserResolutionOptions } from './users.ts'
 
 /** Turns a request into a principal, or throws an AuthChallengeError (401/403). */
@@ -19,8 +20,8 @@ export interface Authenticator {
 }
 
 /** The principal of a request: user, scopes and RBAC profile. */
-export function principalFor (catalog: Catalog, user: UserRecord, authMethod: AuthMethod, scopes?: readonly string[], clientId?: string, expiresAt?: number): Principal {
-  return { user, authMethod, scopes, clientId, expiresAt, access: accessProfileOf(catalog, user.id) }
+export async function principalFor (catalog: Catalog, user: UserRecord, authMethod: AuthMethod, scopes?: readonly string[], clientId?: string, expiresAt?: number): Promise<Principal> {
+  return { user, authMethod, scopes, clientId, expiresAt, access: await accessProfileOf(catalog, user.id) }
 }
 
 /** When a token stops being valid (its `exp`, in ms), if it says. */
@@ -98,6 +99,7 @@ export class CredentialAuthenticator implements Authenticator {
     try {
       credential = await this.credentialFrom(header, request)
     } catch (err) {
+      if (err instanceof CatalogUnavailable) throw err
       const method = err instanceof Refusal ? err.method : 'none'
       this.options.onAttempt?.(method, 'rejected')
       if (this.options.debugErrors) {
@@ -113,7 +115,7 @@ export class CredentialAuthenticator implements Authenticator {
       throw insufficientScope(this.options.challenge, [...(credential.scopes ?? []), ...this.options.requiredScopes])
     }
     this.options.onAttempt?.(credential.method, 'success')
-    return principalFor(this.options.catalog, credential.user, credential.method, credential.scopes, credential.clientId, credential.expiresAt)
+    return await principalFor(this.options.catalog, credential.user, credential.method, credential.scopes, credential.clientId, credential.expiresAt)
   }
 
   private async credentialFrom (header: string, request: FastifyRequest): Promise<Credential> {
@@ -125,22 +127,23 @@ export class CredentialAuthenticator implements Authenticator {
     const { apiKeyPrefix } = this.options
     if (scheme === 'key') {
       if (apiKeyPrefix === undefined) throw new Refusal('api_key', 'API keys are not enabled (MCP_API_KEY_ENABLED)')
-      return this.fromApiKey(value, apiKeyPrefix)
+      return await this.fromApiKey(value, apiKeyPrefix)
     }
     if (scheme !== 'bearer') throw new Refusal('none', `unsupported authorization scheme "${scheme}"`)
-    if (apiKeyPrefix !== undefined && isApiKeyShaped(value, apiKeyPrefix)) return this.fromApiKey(value, apiKeyPrefix)
+    if (apiKeyPrefix !== undefined && isApiKeyShaped(value, apiKeyPrefix)) return await this.fromApiKey(value, apiKeyPrefix)
     return await this.fromBearer(value, request)
   }
 
-  private fromApiKey (key: string, prefix: string): Credential {
+  private async fromApiKey (key: string, prefix: string): Promise<Credential> {
     let record
     try {
-      record = verifyApiKey(this.options.catalog, key, prefix)
+      record = await verifyApiKey(this.options.catalog, key, prefix)
     } catch (err) {
+      if (err instanceof CatalogUnavailable) throw err
       throw new Refusal('api_key', err instanceof ApiKeyRejectedError ? err.message : 'API key check failed')
     }
-    const user = this.activeUser('api_key', this.options.catalog.findUserById(record.user_id))
-    recordApiKeyUse(this.options.catalog, record)
+    const user = this.activeUser('api_key', await this.options.catalog.findUserById(record.user_id))
+    await recordApiKeyUse(this.options.catalog, record)
     return { method: 'api_key', user, scopes: record.scopes ?? undefined, clientId: `api-key:${record.name}`, expiresAt: record.expires_on === null ? undefined : Date.parse(record.expires_on) }
   }
 
@@ -148,15 +151,15 @@ export class CredentialAuthenticator implements Authenticator {
     const { serviceTokens, custom, jwt, catalog } = this.options
     if (serviceTokens !== undefined && peekToken(token)?.claims.iss === serviceTokens.issuer) {
       const { claims } = await this.verified('exchanged_token', serviceTokens.verify, token)
-      const key = catalog.findApiKeyByKeyId(String(claims.akid))
+      const key = await catalog.findApiKeyByKeyId(String(claims.akid))
       try {
         if (key === undefined) throw new ApiKeyRejectedError('the API key of this token no longer exists')
         usableKey(key)
       } catch (err) {
         throw new Refusal('exchanged_token', (err as Error).message)
       }
-      const user = this.activeUser('exchanged_token', catalog.findUserByUsername(String(claims.sub)))
-      recordApiKeyUse(catalog, key)
+      const user = this.activeUser('exchanged_token', await catalog.findUserByUsername(String(claims.sub)))
+      await recordApiKeyUse(catalog, key)
       // This service's own tokens carry the key's scopes, or none for a key without scopes.
       return { method: 'exchanged_token', user, scopes: this.scopesOf('exchanged_token', claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined, expiresAt: expiryOf(claims) }
     }
@@ -170,7 +173,7 @@ export class CredentialAuthenticator implements Authenticator {
       if (verification === null || typeof verification !== 'object') throw new Refusal('custom', 'the custom verifier returned no verification')
       const claims = verification.claims ?? {}
       const user = verification.username !== undefined
-        ? this.activeUser('custom', catalog.findUserByUsername(verification.username))
+        ? this.activeUser('custom', await catalog.findUserByUsername(verification.username))
         : await this.userFromClaims('custom', claims)
       return { method: 'custom', user, scopes: verification.scopes ?? this.scopesOf('custom', claims), clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined, expiresAt: expiryOf(claims) }
     }
@@ -205,6 +208,7 @@ export class CredentialAuthenticator implements Authenticator {
     try {
       return await resolveUser(this.options.catalog, claims, this.options.users)
     } catch (err) {
+      if (err instanceof CatalogUnavailable) throw err
       throw new Refusal(method, err instanceof UserRejectedError ? err.message : `user resolution failed: ${(err as Error).message}`)
     }
   }

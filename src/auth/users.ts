@@ -61,26 +61,26 @@ export function provisionedRoles (claims: Readonly<Record<string, unknown>>, jit
 export async function resolveUser (catalog: Catalog, claims: Readonly<Record<string, unknown>>, options: UserResolutionOptions): Promise<UserRecord> {
   const name = await usernameFromClaims(claims, options)
   if (name === undefined) throw new UserRejectedError(`no claim names a user (tried ${options.resolver === undefined ? options.claims.join(', ') : 'MCP_USER_RESOLVER'})`)
-  let user = catalog.findUserByUsername(name) ?? (name.includes('@') ? catalog.findUserByEmail(name) : undefined)
-  if (user === undefined && options.jit !== undefined) user = provision(catalog, name, claims, options.jit)
+  let user = (await catalog.findUserByUsername(name)) ?? (name.includes('@') ? await catalog.findUserByEmail(name) : undefined)
+  if (user === undefined && options.jit !== undefined) user = await provision(catalog, name, claims, options.jit)
   if (user === undefined) throw new UserRejectedError(`no user "${name}" in the catalog`)
   if (!user.active) throw new UserRejectedError(`user "${name}" is inactive`)
   return user
 }
 
-function provision (catalog: Catalog, username: string, claims: Readonly<Record<string, unknown>>, jit: JitProvisioning): UserRecord {
+async function provision (catalog: Catalog, username: string, claims: Readonly<Record<string, unknown>>, jit: JitProvisioning): Promise<UserRecord> {
   const email = claimText(claims.email)
   try {
-    return catalog.createUser({
+    return await catalog.createUser({
       username,
       first_name: claimText(claims.given_name) ?? '',
       last_name: claimText(claims.family_name) ?? '',
-      email: email !== undefined && catalog.findUserByEmail(email) === undefined ? email : null,
+      email: email !== undefined && await catalog.findUserByEmail(email) === undefined ? email : null,
       roles: provisionedRoles(claims, jit)
     })
   } catch (err) {
     // Another replica provisioned the same user a moment ago.
-    const existing = catalog.findUserByUsername(username)
+    const existing = await catalog.findUserByUsername(username)
     if (err instanceof CatalogError && existing !== undefined) return existing
     throw err
   }

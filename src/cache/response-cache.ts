@@ -82,8 +82,8 @@ export class ResponseCache {
     return tool.annotations.readOnlyHint && !tool.volatile && !this.excluded.has(tool.name) && this.config.call_tool_ttl > 0
   }
 
-  keyFor (kind: 'tool' | 'resource', name: string, args: unknown, principal: Principal): string {
-    const { instanceId, version } = this.catalog.contentState()
+  async keyFor (kind: 'tool' | 'resource', name: string, args: unknown, principal: Principal): Promise<string> {
+    const { instanceId, version } = await this.catalog.contentState()
     const digest = createHash('sha256')
       .update(`${this.context}\n${instanceId}\n${version}\n${principalFingerprint(principal)}\n${canonical(args)}`)
       .digest('base64url')

@@ -142,7 +142,7 @@ export class AccessProfile implements Visibility {
 }
 
 /** A user's RBAC profile as their roles stand now (requests and pages opened from links alike). */
-export function accessProfileOf (catalog: Pick<Catalog, 'permissionsOfUser'>, userId: number): AccessProfile {
-  const { superuser, grants } = catalog.permissionsOfUser(userId)
+export async function accessProfileOf (catalog: Pick<Catalog, 'permissionsOfUser'>, userId: number): Promise<AccessProfile> {
+  const { superuser, grants } = await catalog.permissionsOfUser(userId)
   return new AccessProfile(userId, superuser, grants)
 }

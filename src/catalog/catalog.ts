@@ -1,29 +1,22 @@
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync } from 'node:fs'
-import path from 'node:path'
-import BetterSqlite3 from 'better-sqlite3'
-import type { Database, Statement } from 'better-sqlite3'
-import { applyMigrations, catalogVersion, LATEST_CATALOG_VERSION } from './migrations.ts'
-import type { Migration } from './migrations.ts'
 import { invalidArguments } from '../errors.ts'
 import { compileList, selectFor } from './list-query.ts'
 import type { AccessPredicate, ListQuery, ListSpec, Visibility } from './list-query.ts'
 import { CHART_LIST, DASHBOARD_LIST, DATABASE_LIST, DATASET_LIST } from './list-specs.ts'
 import { fromRow } from './records.ts'
 import { parseLayout, removeChart } from './dashboard-layout.ts'
+import type { Migration } from './migrations.ts'
+import { CatalogError } from './errors.ts'
+import type { CatalogStore } from './store/store.ts'
+import { SqliteCatalogStore } from './store/sqlite.ts'
+import { PostgresCatalogStore } from './store/postgres.ts'
 import type {
   LinkStateRecord,
   ApiKeyRecord, Backend, ChartRecord, DashboardRecord, DatabaseOptions, DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord,
   DatasetRecord, PermissionGrant, RoleRecord, UserRecord, UserRef
 } from './records.ts'
 
-/** The catalog cannot be opened as configured (missing upgrade, newer schema, unreadable file). */
-export class CatalogError extends Error {
-  constructor (message: string) {
-    super(message)
-    this.name = 'CatalogError'
-  }
-}
+export { CatalogError } from './errors.ts'
 
 /** Per-request lookups remembered for one access version. */
 interface AccessMemo {
@@ -34,17 +27,39 @@ interface AccessMemo {
 /** Distinct users (and unknown names tried) remembered before the memo starts over. */
 const ACCESS_MEMO_LIMIT = 10_000
 
+/**
+ * Where versions are pushed (PostgreSQL), how long remembered ones are trusted without a
+ * notification: a notification lost on a connection that died silently is caught this late.
+ */
+export const PUSHED_VERSION_MAX_AGE_MS = 5_000
+
 /** What a write changed: `content` (what tools show) or `access` (users, roles, permissions). */
 export type CatalogChange = 'content' | 'access'
 
 export interface OpenCatalogOptions {
-  /** Create the file and apply pending migrations; otherwise the catalog must exist and be current. */
+  /** Create the catalog and apply pending migrations; otherwise it must exist and be current. */
   upgrade: boolean
+  /** PostgreSQL: the password (or a function reading it per connection), when not in the URL. */
+  password?: string | (() => string) | undefined
+  /** PostgreSQL: connections in the pool (MCP_CATALOG_POOL_SIZE). */
+  poolSize?: number
+  /** PostgreSQL: statement_timeout of catalog queries, in milliseconds. */
+  statementTimeoutMs?: number
 }
 
 export interface ListPage<T> {
   rows: T[]
   total: number
+}
+
+/** Whether a catalog location is a PostgreSQL URL (else a SQLite file or sqlite:/// URL). */
+export function isPostgresLocation (location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location)
+}
+
+/** The SQLite file a catalog location names: a path, or sqlite:///abs/path.db. */
+export function sqliteFileOf (location: string): string {
+  return location.startsWith('sqlite://') ? location.slice('sqlite://'.length) : location
 }
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -60,13 +75,13 @@ function identifierPredicate (alias: string, identifier: number | string, nameCo
 }
 
 const now = (): string => new Date().toISOString()
+const flag = (value: boolean): 0 | 1 => value ? 1 : 0
 
-/** A user and their role names in one query (it runs on every request). */
-const USER_WITH_ROLES = `
-  SELECT u.*, (SELECT json_group_array(name) FROM (
-    SELECT r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = u.id ORDER BY r.id
-  )) AS roles
-  FROM users u`
+/** A user and their role names in one query (it runs on every request): the aggregate is each dialect's own. */
+const ROLE_NAMES = {
+  sqlite: 'SELECT json_group_array(name) FROM (SELECT r.name FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = u.id ORDER BY r.id)',
+  postgresql: "SELECT COALESCE(json_agg(r.name ORDER BY r.id), '[]')::text FROM roles r JOIN user_roles ur ON ur.role_id = r.id WHERE ur.user_id = u.id"
+} as const
 
 function userFromRow (row: unknown): UserRecord {
   const user = fromRow<Omit<UserRecord, 'roles'> & { roles: string }>(row)
@@ -80,81 +95,81 @@ function apiKeyFromRow (row: unknown): ApiKeyRecord {
   return { ...key, scopes: key.scopes === null ? null : JSON.parse(key.scopes) as string[] }
 }
 
-/** Compiled statements kept per catalog; list queries vary with their filters, so the cache is bounded. */
-const STATEMENT_CACHE_SIZE = 256
+interface CatalogState {
+  instanceId: string
+  contentVersion: number
+  accessVersion: string
+}
+
+const placeholders = (values: readonly unknown[]): string => values.map(() => '?').join(', ')
 
 /**
  * The metadata catalog: users and roles, databases, datasets (with columns and saved
- * metrics), charts and dashboards, in an embedded SQLite file with versioned migrations.
+ * metrics), charts and dashboards, with versioned migrations, in an embedded SQLite file or
+ * in PostgreSQL shared by every replica. One implementation for both: queries go through the
+ * store's Kysely (see store/), written once.
  */
 export class Catalog {
-  readonly file: string
-  readonly db: Database
+  readonly store: CatalogStore
+  /** Where the catalog is, safe to show (no password). */
+  readonly location: string
   /** Migrations applied when this catalog was opened. */
   readonly appliedAtOpen: readonly Migration[]
-  private readonly statements = new Map<string, Statement>()
   private readonly changeListeners = new Set<(change: CatalogChange) => void>()
   private memo: AccessMemo = { version: '', entries: new Map() }
+  private readonly userWithRoles: string
+  /** Versions remembered where they are pushed; `generation` moves with each push, so a read racing one is not kept. */
+  private remembered_state: { state: CatalogState, at: number } | undefined
+  private generation = 0
 
-  private constructor (file: string, db: Database, appliedAtOpen: readonly Migration[]) {
-    this.file = file
-    this.db = db
-    this.appliedAtOpen = appliedAtOpen
+  private constructor (store: SqliteCatalogStore | PostgresCatalogStore) {
+    this.store = store
+    this.location = store.location
+    this.appliedAtOpen = store.appliedAtOpen
+    this.userWithRoles = `SELECT u.*, (${ROLE_NAMES[store.backend]}) AS roles FROM users u`
+    store.onExternalChange(() => { this.forgetState() })
   }
 
-  static open (file: string, options: OpenCatalogOptions): Catalog {
-    const inMemory = file === ':memory:'
-    if (!inMemory && !options.upgrade && !existsSync(file)) {
-      throw new CatalogError(`there is no catalog at ${file}; run \`analytics-mcp db upgrade\` to create it (or set MCP_CATALOG_AUTO_UPGRADE=true)`)
+  /** Open the catalog at `location`: a SQLite file (or sqlite:///path), or a postgresql:// URL. */
+  static async open (location: string, options: OpenCatalogOptions): Promise<Catalog> {
+    if (isPostgresLocation(location)) {
+      return new Catalog(await PostgresCatalogStore.open({
+        url: location,
+        password: options.password,
+        poolSize: options.poolSize ?? 10,
+        statementTimeoutMs: options.statementTimeoutMs ?? 10_000,
+        upgrade: options.upgrade
+      }))
     }
-    if (!inMemory) mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
-    let db: Database
-    try {
-      db = new BetterSqlite3(file, { timeout: 5000 })
-      db.pragma('journal_mode = WAL')
-      db.pragma('foreign_keys = ON')
-      db.pragma('synchronous = NORMAL')
-    } catch (err) {
-      throw new CatalogError(`cannot open the catalog at ${file}: ${(err as Error).message}`)
-    }
-    let applied: Migration[] = []
-    try {
-      const version = catalogVersion(db)
-      if (version > LATEST_CATALOG_VERSION) {
-        throw new CatalogError(`the catalog at ${file} is at schema version ${version}, newer than this release understands (${LATEST_CATALOG_VERSION}); run a newer analytics-mcp`)
-      }
-      if (version < LATEST_CATALOG_VERSION) {
-        if (!options.upgrade) {
-          throw new CatalogError(`the catalog at ${file} is at schema version ${version} and this release needs ${LATEST_CATALOG_VERSION}; run \`analytics-mcp db upgrade\` (or set MCP_CATALOG_AUTO_UPGRADE=true)`)
-        }
-        applied = applyMigrations(db)
-      }
-    } catch (err) {
-      db.close()
-      throw err
-    }
-    return new Catalog(file, db, applied)
+    return new Catalog(SqliteCatalogStore.open(sqliteFileOf(location), { upgrade: options.upgrade }))
   }
 
-  version (): number {
-    return catalogVersion(this.db)
+  async version (): Promise<number> {
+    return await (this.store as SqliteCatalogStore | PostgresCatalogStore).version()
+  }
+
+  private forgetState (): void {
+    this.generation++
+    this.remembered_state = undefined
   }
 
   /**
-   * A compiled statement for `sql`, reused across calls: compiling is the dominant cost of
-   * a small catalog query (it was 16% of a tools/call before this cache).
+   * The catalog's identity and versions. Read per call from SQLite (another process may have
+   * written the file); where changes are pushed (PostgreSQL), remembered until a push says
+   * they moved, or PUSHED_VERSION_MAX_AGE_MS at most.
    */
-  private prepare (sql: string): Statement {
-    let statement = this.statements.get(sql)
-    if (statement === undefined) {
-      statement = this.db.prepare(sql)
-      if (this.statements.size >= STATEMENT_CACHE_SIZE) {
-        const oldest = this.statements.keys().next().value
-        if (oldest !== undefined) this.statements.delete(oldest)
-      }
-      this.statements.set(sql, statement)
-    }
-    return statement
+  private async state (): Promise<CatalogState> {
+    // Inside a transaction its own writes have moved the versions (triggers), but nothing was
+    // pushed yet: read them on its connection, and keep nothing it saw.
+    const inTransaction = this.store.inTransaction()
+    const remembered = this.remembered_state
+    if (!inTransaction && remembered !== undefined && this.store.receivingChanges() && Date.now() - remembered.at < PUSHED_VERSION_MAX_AGE_MS) return remembered.state
+    const generation = this.generation
+    const rows = await this.store.all<{ key: string, value: string }>("SELECT key, value FROM catalog_state WHERE key IN ('instance_id', 'content_version', 'access_version')")
+    const value = (key: string): string => rows.find(row => row.key === key)?.value ?? ''
+    const state = { instanceId: value('instance_id'), contentVersion: Number(value('content_version')), accessVersion: value('access_version') }
+    if (this.store.pushesChanges && !inTransaction && generation === this.generation) this.remembered_state = { state, at: Date.now() }
+    return state
   }
 
   /**
@@ -162,18 +177,17 @@ export class Catalog {
    * before any change to datasets, charts, dashboards, databases or users (by any process)
    * is never served after it.
    */
-  contentState (): { instanceId: string, version: number } {
-    const rows = this.prepare("SELECT key, value FROM catalog_state WHERE key IN ('instance_id', 'content_version')").all() as Array<{ key: string, value: string }>
-    const value = (key: string): string => rows.find(row => row.key === key)?.value ?? ''
-    return { instanceId: value('instance_id'), version: Number(value('content_version')) }
+  async contentState (): Promise<{ instanceId: string, version: number }> {
+    const state = await this.state()
+    return { instanceId: state.instanceId, version: state.contentVersion }
   }
 
   /**
    * Data in a registered database changed (DML or DDL through execute_sql): what tools read
    * from it (table lists) may differ, so cached answers must not be reused.
    */
-  noteDataChanged (): void {
-    this.prepare("UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'").run()
+  async noteDataChanged (): Promise<void> {
+    await this.store.run("UPDATE catalog_state SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'content_version'")
     this.changed('content')
   }
 
@@ -187,14 +201,18 @@ export class Catalog {
     return () => { this.changeListeners.delete(listener) }
   }
 
+  /** Announce a change once the transaction making it has committed. */
   private changed (kind: CatalogChange): void {
-    for (const listener of this.changeListeners) {
-      try {
-        listener(kind)
-      } catch {
-        // A failing observer must not undo or fail the write.
+    this.store.afterCommit(() => {
+      this.forgetState()
+      for (const listener of this.changeListeners) {
+        try {
+          listener(kind)
+        } catch {
+          // A failing observer must not undo or fail the write.
+        }
       }
-    }
+    })
   }
 
   private changedIf (kind: CatalogChange, changed: boolean): boolean {
@@ -202,45 +220,55 @@ export class Catalog {
     return changed
   }
 
-  /** Cheap reachability check for readiness probes. */
-  ping (): void {
-    this.prepare('SELECT 1').get()
+  /** Resolve once changes other processes committed before now are visible here (see CatalogStore.caughtUp). */
+  async caughtUp (): Promise<void> {
+    await this.store.caughtUp()
   }
 
-  transaction<T> (work: () => T): T {
-    return this.db.transaction(work).immediate()
+  /** Cheap reachability check for readiness probes. */
+  async ping (): Promise<void> {
+    await this.store.all('SELECT 1')
+  }
+
+  /** Run `work` in one write transaction (see CatalogStore.transaction); catalog calls inside it join it. */
+  async transaction<T> (work: () => Promise<T>): Promise<T> {
+    return await this.store.transaction(work)
   }
 
   /** A write in a transaction, announced to change listeners once committed. */
-  private write<T> (kind: CatalogChange, work: () => T): T {
-    const result = this.transaction(work)
-    this.changed(kind)
-    return result
+  private async write<T> (kind: CatalogChange, work: () => Promise<T>): Promise<T> {
+    return await this.transaction(async () => {
+      const result = await work()
+      this.changed(kind)
+      return result
+    })
   }
 
-  close (): void {
-    if (this.db.open) this.db.close()
+  async close (): Promise<void> {
+    await this.store.close()
   }
 
-  private list<T> (spec: ListSpec, query: ListQuery, visibility?: Visibility): ListPage<T> {
+  private async list<T> (spec: ListSpec, query: ListQuery, visibility?: Visibility): Promise<ListPage<T>> {
     const compiled = compileList(spec, query, visibility)
-    const total = (this.prepare(compiled.countSql).get(...compiled.params) as { total: number }).total
-    const rows = this.prepare(compiled.pageSql).all(...compiled.pageParams).map(row => fromRow<T>(row))
-    return { rows, total }
+    const [count, rows] = await Promise.all([
+      this.store.get<{ total: number }>(compiled.countSql, compiled.params),
+      this.store.all(compiled.pageSql, compiled.pageParams)
+    ])
+    return { rows: rows.map(row => fromRow<T>(row)), total: count?.total ?? 0 }
   }
 
   /**
    * One object by identifier, among those `access` lets the caller see: an object the caller
    * may not see is indistinguishable from one that does not exist.
    */
-  private findOne<T extends { id: number }> (spec: ListSpec, predicate: AccessPredicate | undefined, visibility: Visibility | undefined): T | undefined {
+  private async findOne<T extends { id: number }> (spec: ListSpec, predicate: AccessPredicate | undefined, visibility: Visibility | undefined): Promise<T | undefined> {
     if (predicate === undefined) return undefined
     const kind = spec.kind
     const access = visibility?.visible(spec.kind, spec.alias)
     const select = selectFor(spec, visibility)
     const where = access === undefined ? predicate.sql : `(${predicate.sql}) AND (${access.sql})`
     const params = [...select.params, ...predicate.params, ...(access?.params ?? [])]
-    const rows = this.prepare(`${select.sql} FROM ${spec.from} WHERE ${where} LIMIT 6`).all(...params).map(row => fromRow<T>(row))
+    const rows = (await this.store.all(`${select.sql} FROM ${spec.from} WHERE ${where} ORDER BY ${spec.idColumn} LIMIT 6`, params)).map(row => fromRow<T>(row))
     if (rows.length > 1) {
       // A name shared by several objects: say so, rather than picking one or claiming none exists.
       const ids = rows.slice(0, 5).map(row => row.id).join(', ')
@@ -250,11 +278,10 @@ export class Catalog {
   }
 
   /** Ids of the objects whose `column` is `value`, among those `visibility` lets the caller see (all without it). */
-  private idsWhere (spec: ListSpec, column: string, value: string, visibility: Visibility | undefined): number[] {
+  private async idsWhere (spec: ListSpec, column: string, value: string, visibility: Visibility | undefined): Promise<number[]> {
     const access = visibility?.visible(spec.kind, spec.alias)
     const where = `${spec.alias}.${column} = ?${access === undefined ? '' : ` AND (${access.sql})`}`
-    return (this.prepare(`SELECT ${spec.idColumn} AS id FROM ${spec.from} WHERE ${where} ORDER BY ${spec.idColumn}`)
-      .all(value, ...(access?.params ?? [])) as Array<{ id: number }>).map(row => row.id)
+    return (await this.store.all<{ id: number }>(`SELECT ${spec.idColumn} AS id FROM ${spec.from} WHERE ${where} ORDER BY ${spec.idColumn}`, [value, ...(access?.params ?? [])])).map(row => row.id)
   }
 
   // ---- users and roles -------------------------------------------------------------
@@ -262,159 +289,173 @@ export class Catalog {
   /**
    * Lookups made on every request (the user, their permissions) are reused until the access
    * version moves: triggers move it on any change to users, roles, memberships or grants, by
-   * any process, so a change still applies from the next request on.
+   * any process, so a change still applies from the next request on (on PostgreSQL, from the
+   * next request after the change notification arrives).
    */
-  private accessMemo (): AccessMemo {
-    const version = (this.prepare("SELECT value FROM catalog_state WHERE key = 'access_version'").get() as { value: string } | undefined)?.value ?? ''
+  private async accessMemo (): Promise<AccessMemo> {
+    const version = (await this.state()).accessVersion
     if (this.memo.version !== version || this.memo.entries.size > ACCESS_MEMO_LIMIT) this.memo = { version, entries: new Map() }
     return this.memo
   }
 
-  private remembered<T> (key: string, load: () => T): T {
-    const memo = this.accessMemo()
+  private async remembered<T> (key: string, load: () => Promise<T>): Promise<T> {
+    // What a transaction reads may be rolled back: it is never remembered.
+    if (this.store.inTransaction()) return await load()
+    const memo = await this.accessMemo()
     if (memo.entries.has(key)) return memo.entries.get(key) as T
-    const value = load()
+    const value = await load()
     memo.entries.set(key, value)
     return value
   }
 
-  findUserByUsername (username: string): UserRecord | undefined {
-    return this.remembered(`user:${username}`, () => {
-      const row = this.prepare(`${USER_WITH_ROLES} WHERE u.username = ?`).get(username)
+  async findUserByUsername (username: string): Promise<UserRecord | undefined> {
+    return await this.remembered(`user:${username}`, async () => {
+      const row = await this.store.get(`${this.userWithRoles} WHERE u.username = ?`, [username])
       return row === undefined ? undefined : userFromRow(row)
     })
   }
 
-  findUserByEmail (email: string): UserRecord | undefined {
-    const row = this.prepare(`${USER_WITH_ROLES} WHERE LOWER(u.email) = LOWER(?)`).get(email)
+  async findUserByEmail (email: string): Promise<UserRecord | undefined> {
+    const row = await this.store.get(`${this.userWithRoles} WHERE LOWER(u.email) = LOWER(?) ORDER BY u.id`, [email])
     return row === undefined ? undefined : userFromRow(row)
   }
 
-  findUserById (id: number): UserRecord | undefined {
-    const row = this.prepare(`${USER_WITH_ROLES} WHERE u.id = ?`).get(id)
+  async findUserById (id: number): Promise<UserRecord | undefined> {
+    const row = await this.store.get(`${this.userWithRoles} WHERE u.id = ?`, [id])
     return row === undefined ? undefined : userFromRow(row)
   }
 
-  listUsers (): UserRecord[] {
-    return this.prepare(`${USER_WITH_ROLES} ORDER BY u.id`).all().map(userFromRow)
+  async listUsers (): Promise<UserRecord[]> {
+    return (await this.store.all(`${this.userWithRoles} ORDER BY u.id`)).map(userFromRow)
   }
 
-  roleNames (): string[] {
-    return (this.prepare('SELECT name FROM roles ORDER BY id').all() as Array<{ name: string }>).map(row => row.name)
+  async roleNames (): Promise<string[]> {
+    return (await this.store.db.selectFrom('roles').select('name').orderBy('id').execute()).map(row => row.name)
   }
 
-  createUser (user: { username: string, first_name?: string, last_name?: string, email?: string | null, active?: boolean, roles: readonly string[] }): UserRecord {
-    const known = new Set(this.roleNames())
-    const unknown = user.roles.filter(role => !known.has(role))
-    if (unknown.length > 0) throw new CatalogError(`unknown role(s): ${unknown.join(', ')} (known: ${[...known].join(', ')})`)
-    if (this.findUserByUsername(user.username) !== undefined) throw new CatalogError(`a user named "${user.username}" already exists`)
-    return this.write('access', () => {
+  async createUser (user: { username: string, first_name?: string, last_name?: string, email?: string | null, active?: boolean, roles: readonly string[] }): Promise<UserRecord> {
+    return await this.write('access', async () => {
+      const known = new Set(await this.roleNames())
+      const unknown = user.roles.filter(role => !known.has(role))
+      if (unknown.length > 0) throw new CatalogError(`unknown role(s): ${unknown.join(', ')} (known: ${[...known].join(', ')})`)
+      if (await this.findUserByUsername(user.username) !== undefined) throw new CatalogError(`a user named "${user.username}" already exists`)
       const stamp = now()
-      const { lastInsertRowid } = this.prepare(`
-        INSERT INTO users (username, first_name, last_name, email, active, created_on, changed_on)
-        VALUES (?, ?, ?, ?, ?, ?, ?)`)
-        .run(user.username, user.first_name ?? '', user.last_name ?? '', user.email ?? null, user.active === false ? 0 : 1, stamp, stamp)
-      const addRole = this.prepare('INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles WHERE name = ?')
-      for (const role of user.roles) addRole.run(lastInsertRowid, role)
-      const created = this.findUserByUsername(user.username)
-      if (created === undefined) throw new CatalogError('user vanished after insert')
-      return created
+      const { id } = await this.store.db.insertInto('users').values({
+        username: user.username,
+        first_name: user.first_name ?? '',
+        last_name: user.last_name ?? '',
+        email: user.email ?? null,
+        active: flag(user.active !== false),
+        created_on: stamp,
+        changed_on: stamp
+      }).returning('id').executeTakeFirstOrThrow()
+      for (const role of user.roles) await this.store.run('INSERT INTO user_roles (user_id, role_id) SELECT CAST(? AS BIGINT), id FROM roles WHERE name = ?', [id, role])
+      return this.mustFind(await this.findUserById(id), 'user')
     })
   }
 
-  userRefs (ids: ReadonlyArray<number | null>): Map<number, UserRef> {
+  async userRefs (ids: ReadonlyArray<number | null>): Promise<Map<number, UserRef>> {
     const wanted = [...new Set(ids.filter((id): id is number => id !== null))]
     if (wanted.length === 0) return new Map()
-    const rows = this.prepare(`SELECT id, username, first_name, last_name FROM users WHERE id IN (${wanted.map(() => '?').join(', ')})`)
-      .all(...wanted) as UserRef[]
+    const rows = await this.store.db.selectFrom('users').select(['id', 'username', 'first_name', 'last_name']).where('id', 'in', wanted).execute()
     return new Map(rows.map(row => [row.id, row]))
   }
 
   // ---- roles and permissions ---------------------------------------------------------
 
-  listRoles (): RoleRecord[] {
-    return this.prepare(`
+  async listRoles (): Promise<RoleRecord[]> {
+    return (await this.store.all(`
       SELECT r.id, r.name, r.description, r.builtin, r.superuser, (SELECT COUNT(*) FROM user_roles ur WHERE ur.role_id = r.id) AS user_count
-      FROM roles r ORDER BY r.id`).all().map(row => fromRow<RoleRecord>(row))
+      FROM roles r ORDER BY r.id`)).map(row => fromRow<RoleRecord>(row))
   }
 
-  findRole (name: string): RoleRecord | undefined {
-    return this.listRoles().find(role => role.name === name)
+  async findRole (name: string): Promise<RoleRecord | undefined> {
+    return (await this.listRoles()).find(role => role.name === name)
   }
 
-  createRole (name: string, description = ''): RoleRecord {
-    if (this.findRole(name) !== undefined) throw new CatalogError(`a role named "${name}" already exists`)
-    this.prepare('INSERT INTO roles (name, description) VALUES (?, ?)').run(name, description)
-    this.changed('access')
-    return this.mustFind(this.findRole(name), 'role')
+  async createRole (name: string, description = ''): Promise<RoleRecord> {
+    return await this.write('access', async () => {
+      if (await this.findRole(name) !== undefined) throw new CatalogError(`a role named "${name}" already exists`)
+      await this.store.db.insertInto('roles').values({ name, description }).execute()
+      return this.mustFind(await this.findRole(name), 'role')
+    })
   }
 
-  deleteRole (name: string): void {
-    const role = this.requireRole(name)
-    if (role.builtin) throw new CatalogError(`"${name}" is a built-in role and cannot be deleted`)
-    this.prepare('DELETE FROM roles WHERE id = ?').run(role.id)
-    this.changed('access')
+  async deleteRole (name: string): Promise<void> {
+    await this.write('access', async () => {
+      const role = await this.requireRole(name)
+      if (role.builtin) throw new CatalogError(`"${name}" is a built-in role and cannot be deleted`)
+      await this.store.db.deleteFrom('roles').where('id', '=', role.id).execute()
+    })
   }
 
-  rolePermissions (name: string): PermissionGrant[] {
-    const role = this.requireRole(name)
-    return this.prepare('SELECT permission, resource, resource_id FROM role_permissions WHERE role_id = ? ORDER BY permission, resource, resource_id')
-      .all(role.id) as PermissionGrant[]
+  async rolePermissions (name: string): Promise<PermissionGrant[]> {
+    const role = await this.requireRole(name)
+    return await this.store.db.selectFrom('role_permissions').select(['permission', 'resource', 'resource_id'])
+      .where('role_id', '=', role.id).orderBy('permission').orderBy('resource').orderBy('resource_id').execute()
   }
 
   /** Returns false when the role already had the permission. */
-  grantPermission (name: string, grant: PermissionGrant): boolean {
-    const role = this.requireRole(name)
-    const { changes } = this.prepare('INSERT OR IGNORE INTO role_permissions (role_id, permission, resource, resource_id) VALUES (?, ?, ?, ?)')
-      .run(role.id, grant.permission, grant.resource, grant.resource_id)
-    return this.changedIf('access', changes > 0)
+  async grantPermission (name: string, grant: PermissionGrant): Promise<boolean> {
+    return await this.accessChange(async () => {
+      const role = await this.requireRole(name)
+      return await this.store.run('INSERT INTO role_permissions (role_id, permission, resource, resource_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+        [role.id, grant.permission, grant.resource, grant.resource_id])
+    })
   }
 
   /** Returns false when the role did not have the permission. */
-  revokePermission (name: string, grant: PermissionGrant): boolean {
-    const role = this.requireRole(name)
-    const { changes } = this.prepare('DELETE FROM role_permissions WHERE role_id = ? AND permission = ? AND resource = ? AND COALESCE(resource_id, 0) = COALESCE(?, 0)')
-      .run(role.id, grant.permission, grant.resource, grant.resource_id)
-    return this.changedIf('access', changes > 0)
+  async revokePermission (name: string, grant: PermissionGrant): Promise<boolean> {
+    return await this.accessChange(async () => {
+      const role = await this.requireRole(name)
+      return await this.store.run('DELETE FROM role_permissions WHERE role_id = ? AND permission = ? AND resource = ? AND COALESCE(resource_id, 0) = COALESCE(CAST(? AS BIGINT), 0)',
+        [role.id, grant.permission, grant.resource, grant.resource_id])
+    })
   }
 
   /**
    * Turn an account off or on. Inactive users are refused on their next request, whatever
    * credential they hold (JWT, API key, exchanged token). Returns false when nothing changed.
    */
-  setUserActive (username: string, active: boolean): boolean {
-    const user = this.findUserByUsername(username)
-    if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
-    return this.changedIf('access', this.prepare('UPDATE users SET active = ?, changed_on = ? WHERE id = ? AND active <> ?').run(active ? 1 : 0, now(), user.id, active ? 1 : 0).changes > 0)
+  async setUserActive (username: string, active: boolean): Promise<boolean> {
+    return await this.accessChange(async () => {
+      const user = await this.requireUser(username)
+      return await this.store.run('UPDATE users SET active = ?, changed_on = ? WHERE id = ? AND active <> ?', [flag(active), now(), user.id, flag(active)])
+    })
   }
 
   /** Returns false when the user already had the role. */
-  addUserToRole (username: string, roleName: string): boolean {
-    const user = this.findUserByUsername(username)
-    if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
-    const role = this.requireRole(roleName)
-    return this.changedIf('access', this.prepare('INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?, ?)').run(user.id, role.id).changes > 0)
+  async addUserToRole (username: string, roleName: string): Promise<boolean> {
+    return await this.accessChange(async () => {
+      const [user, role] = [await this.requireUser(username), await this.requireRole(roleName)]
+      return await this.store.run('INSERT INTO user_roles (user_id, role_id) VALUES (?, ?) ON CONFLICT DO NOTHING', [user.id, role.id])
+    })
   }
 
   /** Returns false when the user did not have the role. */
-  removeUserFromRole (username: string, roleName: string): boolean {
-    const user = this.findUserByUsername(username)
-    if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
-    const role = this.requireRole(roleName)
-    return this.changedIf('access', this.prepare('DELETE FROM user_roles WHERE user_id = ? AND role_id = ?').run(user.id, role.id).changes > 0)
+  async removeUserFromRole (username: string, roleName: string): Promise<boolean> {
+    return await this.accessChange(async () => {
+      const [user, role] = [await this.requireUser(username), await this.requireRole(roleName)]
+      return await this.store.run('DELETE FROM user_roles WHERE user_id = ? AND role_id = ?', [user.id, role.id])
+    })
+  }
+
+  /** An access write in a transaction: `work` returns the rows it changed; announced (and true) when some did. */
+  private async accessChange (work: () => Promise<number>): Promise<boolean> {
+    return await this.transaction(async () => this.changedIf('access', await work() > 0))
   }
 
   /** Everything a user's roles grant, in one query (remembered until the access version moves). */
-  permissionsOfUser (userId: number): { superuser: boolean, grants: PermissionGrant[] } {
-    return this.remembered(`permissions:${userId}`, () => this.loadPermissions(userId))
+  async permissionsOfUser (userId: number): Promise<{ superuser: boolean, grants: PermissionGrant[] }> {
+    return await this.remembered(`permissions:${userId}`, async () => await this.loadPermissions(userId))
   }
 
-  private loadPermissions (userId: number): { superuser: boolean, grants: PermissionGrant[] } {
-    const rows = this.prepare(`
+  private async loadPermissions (userId: number): Promise<{ superuser: boolean, grants: PermissionGrant[] }> {
+    const rows = await this.store.all<{ superuser: number, permission: string | null, resource: string | null, resource_id: number | null }>(`
       SELECT r.superuser, p.permission, p.resource, p.resource_id
       FROM user_roles ur JOIN roles r ON r.id = ur.role_id
       LEFT JOIN role_permissions p ON p.role_id = r.id
-      WHERE ur.user_id = ?`).all(userId) as Array<{ superuser: number } & { permission: string | null, resource: string | null, resource_id: number | null }>
+      WHERE ur.user_id = ?`, [userId])
     return {
       superuser: rows.some(row => row.superuser === 1),
       grants: rows.filter(row => row.permission !== null && row.resource !== null)
@@ -422,116 +463,141 @@ export class Catalog {
     }
   }
 
-  private requireRole (name: string): RoleRecord {
-    const role = this.findRole(name)
-    if (role === undefined) throw new CatalogError(`there is no role named "${name}" (roles: ${this.roleNames().join(', ')})`)
+  private async requireUser (username: string): Promise<UserRecord> {
+    const user = await this.findUserByUsername(username)
+    if (user === undefined) throw new CatalogError(`there is no user named "${username}"`)
+    return user
+  }
+
+  private async requireRole (name: string): Promise<RoleRecord> {
+    const role = await this.findRole(name)
+    if (role === undefined) throw new CatalogError(`there is no role named "${name}" (roles: ${(await this.roleNames()).join(', ')})`)
     return role
   }
 
   // ---- API keys ------------------------------------------------------------------------
 
-  createApiKey (key: { key_id: string, name: string, user_id: number, secret_hash: string, scopes: readonly string[] | null, expires_on: string | null }): ApiKeyRecord {
+  async createApiKey (key: { key_id: string, name: string, user_id: number, secret_hash: string, scopes: readonly string[] | null, expires_on: string | null }): Promise<ApiKeyRecord> {
     // Names, key ids and row ids share one lookup (findApiKey), so none may pass for another.
     if (/^\d+$/.test(key.name)) throw new CatalogError(`an API key name cannot be a number ("${key.name}"): numbers name keys by id`)
-    if (this.findApiKey(key.name) !== undefined) throw new CatalogError(`an API key named "${key.name}" already exists`)
-    if (this.findApiKey(key.key_id) !== undefined) throw new CatalogError('the generated key id is taken; create the key again')
-    this.prepare(`
-      INSERT INTO api_keys (key_id, name, user_id, secret_hash, scopes, created_on, expires_on)
-      VALUES (?, ?, ?, ?, ?, ?, ?)`)
-      .run(key.key_id, key.name, key.user_id, key.secret_hash, key.scopes === null ? null : JSON.stringify(key.scopes), now(), key.expires_on)
-    return this.mustFind(this.findApiKey(key.name), 'API key')
+    return await this.transaction(async () => {
+      if (await this.findApiKey(key.name) !== undefined) throw new CatalogError(`an API key named "${key.name}" already exists`)
+      if (await this.findApiKey(key.key_id) !== undefined) throw new CatalogError('the generated key id is taken; create the key again')
+      await this.store.db.insertInto('api_keys').values({
+        key_id: key.key_id,
+        name: key.name,
+        user_id: key.user_id,
+        secret_hash: key.secret_hash,
+        scopes: key.scopes === null ? null : JSON.stringify(key.scopes),
+        created_on: now(),
+        expires_on: key.expires_on
+      }).execute()
+      return this.mustFind(await this.findApiKey(key.name), 'API key')
+    })
   }
 
   /** An API key by its public key id only (authentication: the id inside a presented key). */
-  findApiKeyByKeyId (keyId: string): ApiKeyRecord | undefined {
-    const row = this.prepare(`${API_KEY_SELECT} WHERE k.key_id = ?`).get(keyId)
+  async findApiKeyByKeyId (keyId: string): Promise<ApiKeyRecord | undefined> {
+    const row = await this.store.get(`${API_KEY_SELECT} WHERE k.key_id = ?`, [keyId])
     return row === undefined ? undefined : apiKeyFromRow(row)
   }
 
   /** An API key by its public key id, its name, or its row id (operators' and exchange lookups). */
-  findApiKey (identifier: string | number): ApiKeyRecord | undefined {
-    const row = this.prepare(`${API_KEY_SELECT} WHERE k.key_id = ? OR k.name = ? OR k.id = ?`)
-      .get(String(identifier), String(identifier), typeof identifier === 'number' ? identifier : -1)
+  async findApiKey (identifier: string | number): Promise<ApiKeyRecord | undefined> {
+    const row = await this.store.get(`${API_KEY_SELECT} WHERE k.key_id = ? OR k.name = ? OR k.id = ? ORDER BY k.id`,
+      [String(identifier), String(identifier), typeof identifier === 'number' && Number.isSafeInteger(identifier) ? identifier : -1])
     return row === undefined ? undefined : apiKeyFromRow(row)
   }
 
-  listApiKeys (userId?: number): ApiKeyRecord[] {
+  async listApiKeys (userId?: number): Promise<ApiKeyRecord[]> {
     const rows = userId === undefined
-      ? this.prepare(`${API_KEY_SELECT} ORDER BY k.id`).all()
-      : this.prepare(`${API_KEY_SELECT} WHERE k.user_id = ? ORDER BY k.id`).all(userId)
+      ? await this.store.all(`${API_KEY_SELECT} ORDER BY k.id`)
+      : await this.store.all(`${API_KEY_SELECT} WHERE k.user_id = ? ORDER BY k.id`, [userId])
     return rows.map(apiKeyFromRow)
   }
 
   /** Returns false when the key was already revoked. */
-  revokeApiKey (id: number): boolean {
-    return this.prepare('UPDATE api_keys SET revoked_on = ? WHERE id = ? AND revoked_on IS NULL').run(now(), id).changes > 0
+  async revokeApiKey (id: number): Promise<boolean> {
+    return await this.store.run('UPDATE api_keys SET revoked_on = ? WHERE id = ? AND revoked_on IS NULL', [now(), id]) > 0
   }
 
-  touchApiKey (id: number, usedOn: string): void {
-    this.prepare('UPDATE api_keys SET last_used_on = ? WHERE id = ?').run(usedOn, id)
+  async touchApiKey (id: number, usedOn: string): Promise<void> {
+    await this.store.run('UPDATE api_keys SET last_used_on = ? WHERE id = ?', [usedOn, id])
   }
 
   /** Owners of several objects at once, keyed by object id. */
-  ownersOf (kind: 'chart' | 'dashboard' | 'dataset', ids: readonly number[]): Map<number, UserRef[]> {
+  async ownersOf (kind: 'chart' | 'dashboard' | 'dataset', ids: readonly number[]): Promise<Map<number, UserRef[]>> {
     const owners = new Map<number, UserRef[]>(ids.map(id => [id, []]))
     if (ids.length === 0) return owners
-    const rows = this.prepare(`
+    const rows = await this.store.all<UserRef & { object_id: number }>(`
       SELECT o.${kind}_id AS object_id, u.id, u.username, u.first_name, u.last_name
       FROM ${kind}_owners o JOIN users u ON u.id = o.user_id
-      WHERE o.${kind}_id IN (${ids.map(() => '?').join(', ')}) ORDER BY u.id`).all(...ids) as Array<UserRef & { object_id: number }>
+      WHERE o.${kind}_id IN (${placeholders(ids)}) ORDER BY u.id`, ids)
     for (const { object_id: objectId, ...user } of rows) owners.get(objectId)?.push(user)
     return owners
   }
 
   // ---- databases ---------------------------------------------------------------------
 
-  listDatabases (query: ListQuery, visibility?: Visibility): ListPage<DatabaseRecord> {
-    return this.list(DATABASE_LIST, query, visibility)
+  async listDatabases (query: ListQuery, visibility?: Visibility): Promise<ListPage<DatabaseRecord>> {
+    return await this.list(DATABASE_LIST, query, visibility)
   }
 
-  findDatabase (identifier: number | string, visibility?: Visibility): DatabaseRecord | undefined {
-    return this.findOne(DATABASE_LIST, identifierPredicate('db', identifier, 'database_name'), visibility)
+  async findDatabase (identifier: number | string, visibility?: Visibility): Promise<DatabaseRecord | undefined> {
+    return await this.findOne(DATABASE_LIST, identifierPredicate('db', identifier, 'database_name'), visibility)
   }
 
-  createDatabase (database: NewDatabase): DatabaseRecord {
-    const created = this.insertDatabase(database)
-    this.changed('content')
-    return created
+  async createDatabase (database: NewDatabase): Promise<DatabaseRecord> {
+    return await this.write('content', async () => await this.insertDatabase(database))
   }
 
-  private insertDatabase (database: NewDatabase): DatabaseRecord {
+  private async insertDatabase (database: NewDatabase, managed = false): Promise<DatabaseRecord> {
     const stamp = now()
-    const { lastInsertRowid } = this.prepare(`
-      INSERT INTO databases (uuid, database_name, backend, connection, password_source, options, allow_dml, expose_in_sqllab, description, created_by_fk, changed_by_fk, created_on, changed_on)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(randomUUID(), database.database_name, database.backend, database.connection, database.password_source ?? null, JSON.stringify(database.options ?? {}),
-        database.allow_dml === true ? 1 : 0, database.expose_in_sqllab === false ? 0 : 1, database.description ?? null, database.created_by_fk ?? null, database.created_by_fk ?? null, stamp, stamp)
-    return this.mustFind(this.findDatabase(Number(lastInsertRowid)), 'database')
+    const { id } = await this.store.db.insertInto('databases').values({
+      uuid: randomUUID(),
+      database_name: database.database_name,
+      backend: database.backend,
+      connection: database.connection,
+      password_source: database.password_source ?? null,
+      options: JSON.stringify(database.options ?? {}),
+      allow_dml: flag(database.allow_dml === true),
+      expose_in_sqllab: flag(database.expose_in_sqllab !== false),
+      description: database.description ?? null,
+      managed: flag(managed),
+      created_by_fk: database.created_by_fk ?? null,
+      changed_by_fk: database.created_by_fk ?? null,
+      created_on: stamp,
+      changed_on: stamp
+    }).returning('id').executeTakeFirstOrThrow()
+    return this.mustFind(await this.findDatabase(id), 'database')
   }
 
   /** Change a database's registration; fields left out keep their value. */
-  updateDatabase (id: number, changes: DatabaseChanges): DatabaseRecord {
-    return this.write('content', () => {
-      const current = this.mustFind(this.findDatabase(id), 'database')
-      this.prepare(`
-        UPDATE databases SET database_name = ?, backend = ?, connection = ?, password_source = ?, options = ?, allow_dml = ?, expose_in_sqllab = ?,
-          description = ?, changed_by_fk = ?, changed_on = ? WHERE id = ?`)
-        .run(changes.database_name ?? current.database_name, changes.backend ?? current.backend, changes.connection ?? current.connection,
-          changes.password_source === undefined ? current.password_source : changes.password_source,
-          JSON.stringify(changes.options ?? current.options),
-          (changes.allow_dml ?? current.allow_dml) ? 1 : 0, (changes.expose_in_sqllab ?? current.expose_in_sqllab) ? 1 : 0,
-          changes.description === undefined ? current.description : changes.description,
-          changes.changed_by_fk === undefined ? current.changed_by_fk : changes.changed_by_fk, now(), id)
-      return this.mustFind(this.findDatabase(id), 'database')
+  async updateDatabase (id: number, changes: DatabaseChanges): Promise<DatabaseRecord> {
+    return await this.write('content', async () => {
+      const current = this.mustFind(await this.findDatabase(id), 'database')
+      await this.store.db.updateTable('databases').set({
+        database_name: changes.database_name ?? current.database_name,
+        backend: changes.backend ?? current.backend,
+        connection: changes.connection ?? current.connection,
+        password_source: changes.password_source === undefined ? current.password_source : changes.password_source,
+        options: JSON.stringify(changes.options ?? current.options),
+        allow_dml: flag(changes.allow_dml ?? current.allow_dml),
+        expose_in_sqllab: flag(changes.expose_in_sqllab ?? current.expose_in_sqllab),
+        description: changes.description === undefined ? current.description : changes.description,
+        changed_by_fk: changes.changed_by_fk === undefined ? current.changed_by_fk : changes.changed_by_fk,
+        changed_on: now()
+      }).where('id', '=', id).execute()
+      return this.mustFind(await this.findDatabase(id), 'database')
     })
   }
 
   /** How many datasets are defined on a database, and how many charts use them. */
-  databaseUsage (id: number): { datasets: number, charts: number } {
-    return this.prepare(`
+  async databaseUsage (id: number): Promise<{ datasets: number, charts: number }> {
+    const row = await this.store.get<{ datasets: number, charts: number }>(`
       SELECT (SELECT COUNT(*) FROM datasets WHERE database_id = ?) AS datasets,
-        (SELECT COUNT(*) FROM charts c JOIN datasets ds ON ds.id = c.dataset_id WHERE ds.database_id = ?) AS charts`)
-      .get(id, id) as { datasets: number, charts: number }
+        (SELECT COUNT(*) FROM charts c JOIN datasets ds ON ds.id = c.dataset_id WHERE ds.database_id = ?) AS charts`, [id, id])
+    return row ?? { datasets: 0, charts: 0 }
   }
 
   /**
@@ -539,33 +605,31 @@ export class Catalog {
    * the charts on them (taken off their dashboards) and the grants naming any of them go too,
    * so that a database registered later with the same id inherits no access.
    */
-  deleteDatabase (id: number, options: { force?: boolean } = {}): { datasets: number, charts: number } {
-    const result = this.transaction(() => {
-      const database = this.mustFind(this.findDatabase(id), 'database')
-      const usage = this.databaseUsage(id)
+  async deleteDatabase (id: number, options: { force?: boolean } = {}): Promise<{ datasets: number, charts: number }> {
+    return await this.transaction(async () => {
+      const database = this.mustFind(await this.findDatabase(id), 'database')
+      const usage = await this.databaseUsage(id)
       if (usage.datasets > 0 && options.force !== true) {
         throw new CatalogError(`database "${database.database_name}" has ${usage.datasets} dataset(s) used by ${usage.charts} chart(s); remove them first, or pass --force to delete them with it`)
       }
-      const datasets = (this.prepare('SELECT id FROM datasets WHERE database_id = ?').all(id) as Array<{ id: number }>).map(row => row.id)
+      const datasets = (await this.store.db.selectFrom('datasets').select('id').where('database_id', '=', id).execute()).map(row => row.id)
       const charts = datasets.length === 0
         ? []
-        : (this.prepare(`SELECT id FROM charts WHERE dataset_id IN (${datasets.map(() => '?').join(', ')})`).all(...datasets) as Array<{ id: number }>).map(row => row.id)
-      for (const chartId of charts) this.deleteChart(chartId)
-      const grants = this.prepare('DELETE FROM role_permissions WHERE resource = ? AND resource_id = ?')
-      grants.run('Database', id)
-      for (const datasetId of datasets) grants.run('Dataset', datasetId)
+        : (await this.store.db.selectFrom('charts').select('id').where('dataset_id', 'in', datasets).execute()).map(row => row.id)
+      for (const chartId of charts) await this.deleteChart(chartId)
+      await this.store.db.deleteFrom('role_permissions').where('resource', '=', 'Database').where('resource_id', '=', id).execute()
+      if (datasets.length > 0) await this.store.db.deleteFrom('role_permissions').where('resource', '=', 'Dataset').where('resource_id', 'in', datasets).execute()
       // Datasets, their columns, metrics and owners, and link states follow by ON DELETE CASCADE.
-      this.prepare('DELETE FROM databases WHERE id = ?').run(id)
+      await this.store.db.deleteFrom('databases').where('id', '=', id).execute()
+      this.changed('content')
+      this.changed('access')
       return usage
     })
-    this.changed('content')
-    this.changed('access')
-    return result
   }
 
   /** Whether a database was registered from MCP_DATABASES (each start-up restores it). */
-  isManagedDatabase (id: number): boolean {
-    return (this.prepare('SELECT managed FROM databases WHERE id = ?').get(id) as { managed: number } | undefined)?.managed === 1
+  async isManagedDatabase (id: number): Promise<boolean> {
+    return (await this.store.db.selectFrom('databases').select('managed').where('id', '=', id).executeTakeFirst())?.managed === 1
   }
 
   /**
@@ -574,9 +638,9 @@ export class Catalog {
    * registered), and marked managed. Databases not declared are left alone; a managed one no
    * longer declared is kept (deleting it would delete its datasets) and released to the CLI.
    */
-  reconcileDatabases (declared: readonly DeclaredRegistration[]): DatabaseReconciliation {
+  async reconcileDatabases (declared: readonly DeclaredRegistration[]): Promise<DatabaseReconciliation> {
     const outcome: DatabaseReconciliation = { created: [], updated: [], unchanged: [], released: [] }
-    const write = (): void => {
+    await this.transaction(async () => {
       const names = new Set(declared.map(entry => entry.database_name))
       for (const entry of declared) {
         const fields = {
@@ -589,79 +653,84 @@ export class Catalog {
           description: entry.description
         }
         // By name only: a declared name such as "42" must not match the database with id 42.
-        const existingId = (this.prepare('SELECT id FROM databases WHERE database_name = ?').get(entry.database_name) as { id: number } | undefined)?.id
-        const existing = existingId === undefined ? undefined : this.findDatabase(existingId)
+        const existingId = (await this.store.db.selectFrom('databases').select('id').where('database_name', '=', entry.database_name).executeTakeFirst())?.id
+        const existing = existingId === undefined ? undefined : await this.findDatabase(existingId)
         if (existing === undefined) {
-          const created = this.insertDatabase({ database_name: entry.database_name, ...fields })
-          this.prepare('UPDATE databases SET managed = 1 WHERE id = ?').run(created.id)
+          await this.insertDatabase({ database_name: entry.database_name, ...fields }, true)
           outcome.created.push(entry.database_name)
           continue
         }
         const same = existing.backend === fields.backend && existing.connection === fields.connection && existing.password_source === fields.password_source &&
           JSON.stringify(existing.options) === JSON.stringify(fields.options) && existing.allow_dml === fields.allow_dml &&
           existing.expose_in_sqllab === fields.expose_in_sqllab && existing.description === fields.description
-        if (same && this.isManagedDatabase(existing.id)) {
+        if (same && await this.isManagedDatabase(existing.id)) {
           outcome.unchanged.push(entry.database_name)
           continue
         }
-        if (!same) {
-          this.prepare(`
-            UPDATE databases SET backend = ?, connection = ?, password_source = ?, options = ?, allow_dml = ?, expose_in_sqllab = ?, description = ?, changed_on = ?
-            WHERE id = ?`)
-            .run(fields.backend, fields.connection, fields.password_source, JSON.stringify(fields.options), fields.allow_dml ? 1 : 0,
-              fields.expose_in_sqllab ? 1 : 0, fields.description, now(), existing.id)
-        }
-        this.prepare('UPDATE databases SET managed = 1 WHERE id = ?').run(existing.id)
+        await this.store.db.updateTable('databases').set(same
+          ? { managed: 1 }
+          : {
+              backend: fields.backend,
+              connection: fields.connection,
+              password_source: fields.password_source,
+              options: JSON.stringify(fields.options),
+              allow_dml: flag(fields.allow_dml),
+              expose_in_sqllab: flag(fields.expose_in_sqllab),
+              description: fields.description,
+              changed_on: now(),
+              managed: 1
+            }).where('id', '=', existing.id).execute()
         outcome.updated.push(entry.database_name)
       }
-      const managed = this.prepare('SELECT id, database_name FROM databases WHERE managed = 1 ORDER BY id').all() as Array<{ id: number, database_name: string }>
+      const managed = await this.store.db.selectFrom('databases').select(['id', 'database_name']).where('managed', '=', 1).orderBy('id').execute()
       for (const row of managed) {
         if (names.has(row.database_name)) continue
-        this.prepare('UPDATE databases SET managed = 0 WHERE id = ?').run(row.id)
+        await this.store.db.updateTable('databases').set({ managed: 0 }).where('id', '=', row.id).execute()
         outcome.released.push(row.database_name)
       }
-    }
-    this.transaction(write)
-    if (outcome.created.length + outcome.updated.length > 0) this.changed('content')
+      if (outcome.created.length + outcome.updated.length > 0) this.changed('content')
+    })
     return outcome
   }
 
   // ---- datasets ----------------------------------------------------------------------
 
-  listDatasets (query: ListQuery, visibility?: Visibility): ListPage<DatasetRecord> {
-    return this.list(DATASET_LIST, query, visibility)
+  async listDatasets (query: ListQuery, visibility?: Visibility): Promise<ListPage<DatasetRecord>> {
+    return await this.list(DATASET_LIST, query, visibility)
   }
 
-  findDataset (identifier: number | string, visibility?: Visibility): DatasetRecord | undefined {
-    return this.findOne(DATASET_LIST, identifierPredicate('ds', identifier, 'table_name'), visibility)
+  async findDataset (identifier: number | string, visibility?: Visibility): Promise<DatasetRecord | undefined> {
+    return await this.findOne(DATASET_LIST, identifierPredicate('ds', identifier, 'table_name'), visibility)
   }
 
   /**
    * Refuse a dataset name the caller already sees. Names are unique only among the datasets
    * each caller may see: one they may not see neither blocks the name nor is revealed by it.
    */
-  assertDatasetNameFree (name: string, visibility: Visibility | undefined): void {
-    const ids = this.idsWhere(DATASET_LIST, 'table_name', name, visibility)
+  async assertDatasetNameFree (name: string, visibility: Visibility | undefined): Promise<void> {
+    const ids = await this.idsWhere(DATASET_LIST, 'table_name', name, visibility)
     if (ids.length > 0) throw invalidArguments(`A dataset named "${name}" exists already (id ${ids.join(', ')}).`, 'Choose another dataset_name, or use that dataset.')
   }
 
   /** Refuse a dashboard slug the caller already sees on another dashboard (unique per caller, as dataset names). */
-  assertDashboardSlugFree (slug: string, visibility: Visibility | undefined, exceptId?: number): void {
-    const ids = this.idsWhere(DASHBOARD_LIST, 'slug', slug, visibility).filter(id => id !== exceptId)
+  async assertDashboardSlugFree (slug: string, visibility: Visibility | undefined, exceptId?: number): Promise<void> {
+    const ids = (await this.idsWhere(DASHBOARD_LIST, 'slug', slug, visibility)).filter(id => id !== exceptId)
     if (ids.length > 0) throw invalidArguments(`The slug "${slug}" is taken by another dashboard (id ${ids.join(', ')}).`, 'Choose another slug.')
   }
 
-  datasetColumns (datasetId: number): DatasetColumnRecord[] {
-    return this.prepare('SELECT id, column_name, verbose_name, type, is_dttm, groupby, filterable, description FROM dataset_columns WHERE dataset_id = ? ORDER BY ordinal, id')
-      .all(datasetId).map(row => fromRow<DatasetColumnRecord>(row))
+  async datasetColumns (datasetId: number): Promise<DatasetColumnRecord[]> {
+    return (await this.store.db.selectFrom('dataset_columns')
+      .select(['id', 'column_name', 'verbose_name', 'type', 'is_dttm', 'groupby', 'filterable', 'description'])
+      .where('dataset_id', '=', datasetId).orderBy('ordinal').orderBy('id').execute()).map(row => fromRow<DatasetColumnRecord>(row))
   }
 
-  datasetMetrics (datasetId: number): DatasetMetricRecord[] {
-    return this.prepare('SELECT id, metric_name, verbose_name, expression, description, d3format FROM dataset_metrics WHERE dataset_id = ? ORDER BY id')
-      .all(datasetId).map(row => fromRow<DatasetMetricRecord>(row))
+  async datasetMetrics (datasetId: number): Promise<DatasetMetricRecord[]> {
+    return await this.store.db.selectFrom('dataset_metrics')
+      .select(['id', 'metric_name', 'verbose_name', 'expression', 'description', 'd3format'])
+      .where('dataset_id', '=', datasetId).orderBy('id').execute()
   }
 
-  createDataset (dataset: {
+  async createDataset (dataset: {
     database_id: number
     table_name: string
     schema?: string | null
@@ -674,50 +743,74 @@ export class Catalog {
     owners?: readonly number[]
     columns: ReadonlyArray<Omit<DatasetColumnRecord, 'id'>>
     metrics?: ReadonlyArray<Omit<DatasetMetricRecord, 'id'>>
-  }, options: { uniqueAmong?: Visibility } = {}): DatasetRecord {
-    return this.write('content', () => {
+  }, options: { uniqueAmong?: Visibility } = {}): Promise<DatasetRecord> {
+    return await this.write('content', async () => {
       // Checked again inside the write transaction, so two concurrent creations cannot both pass.
-      if (options.uniqueAmong !== undefined) this.assertDatasetNameFree(dataset.table_name, options.uniqueAmong)
+      if (options.uniqueAmong !== undefined) await this.assertDatasetNameFree(dataset.table_name, options.uniqueAmong)
       const stamp = now()
-      const { lastInsertRowid } = this.prepare(`
-        INSERT INTO datasets (uuid, database_id, schema, table_name, sql, description, main_dttm_col, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(randomUUID(), dataset.database_id, dataset.schema ?? null, dataset.table_name, dataset.sql ?? null, dataset.description ?? null,
-          dataset.main_dttm_col ?? null, dataset.certified_by ?? null, dataset.certification_details ?? null,
-          dataset.created_by_fk ?? null, dataset.created_by_fk ?? null, stamp, stamp)
-      const id = Number(lastInsertRowid)
-      const addColumn = this.prepare(`
-        INSERT INTO dataset_columns (dataset_id, column_name, verbose_name, type, is_dttm, groupby, filterable, description, ordinal)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-      dataset.columns.forEach((column, ordinal) => addColumn.run(id, column.column_name, column.verbose_name, column.type,
-        column.is_dttm ? 1 : 0, column.groupby ? 1 : 0, column.filterable ? 1 : 0, column.description, ordinal))
-      const addMetric = this.prepare(`
-        INSERT INTO dataset_metrics (dataset_id, metric_name, verbose_name, expression, description, d3format) VALUES (?, ?, ?, ?, ?, ?)`)
-      for (const metric of dataset.metrics ?? []) addMetric.run(id, metric.metric_name, metric.verbose_name, metric.expression, metric.description, metric.d3format)
-      this.addOwners('dataset', id, dataset.owners ?? [])
-      return this.mustFind(this.findDataset(id), 'dataset')
+      const { id } = await this.store.db.insertInto('datasets').values({
+        uuid: randomUUID(),
+        database_id: dataset.database_id,
+        schema: dataset.schema ?? null,
+        table_name: dataset.table_name,
+        sql: dataset.sql ?? null,
+        description: dataset.description ?? null,
+        main_dttm_col: dataset.main_dttm_col ?? null,
+        certified_by: dataset.certified_by ?? null,
+        certification_details: dataset.certification_details ?? null,
+        created_by_fk: dataset.created_by_fk ?? null,
+        changed_by_fk: dataset.created_by_fk ?? null,
+        created_on: stamp,
+        changed_on: stamp
+      }).returning('id').executeTakeFirstOrThrow()
+      if (dataset.columns.length > 0) {
+        await this.store.db.insertInto('dataset_columns').values(dataset.columns.map((column, ordinal) => ({
+          dataset_id: id,
+          column_name: column.column_name,
+          verbose_name: column.verbose_name,
+          type: column.type,
+          is_dttm: flag(column.is_dttm),
+          groupby: flag(column.groupby),
+          filterable: flag(column.filterable),
+          description: column.description,
+          ordinal
+        }))).execute()
+      }
+      const metrics = dataset.metrics ?? []
+      if (metrics.length > 0) {
+        await this.store.db.insertInto('dataset_metrics').values(metrics.map(metric => ({
+          dataset_id: id,
+          metric_name: metric.metric_name,
+          verbose_name: metric.verbose_name,
+          expression: metric.expression,
+          description: metric.description,
+          d3format: metric.d3format
+        }))).execute()
+      }
+      await this.addOwners('dataset', id, dataset.owners ?? [])
+      return this.mustFind(await this.findDataset(id), 'dataset')
     })
   }
 
   // ---- charts ------------------------------------------------------------------------
 
-  listCharts (query: ListQuery, visibility?: Visibility): ListPage<ChartRecord> {
-    return this.list(CHART_LIST, query, visibility)
+  async listCharts (query: ListQuery, visibility?: Visibility): Promise<ListPage<ChartRecord>> {
+    return await this.list(CHART_LIST, query, visibility)
   }
 
-  findChart (identifier: number | string, visibility?: Visibility): ChartRecord | undefined {
-    return this.findOne(CHART_LIST, identifierPredicate('c', identifier), visibility)
+  async findChart (identifier: number | string, visibility?: Visibility): Promise<ChartRecord | undefined> {
+    return await this.findOne(CHART_LIST, identifierPredicate('c', identifier), visibility)
   }
 
   /** The dashboards showing a chart, among those `access` lets the caller see. */
-  dashboardsOfChart (chartId: number, visibility?: Visibility): Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>> {
+  async dashboardsOfChart (chartId: number, visibility?: Visibility): Promise<Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>>> {
     const access = visibility?.visible('dashboard', 'd')
     const visible = access === undefined ? '' : ` AND (${access.sql})`
-    return this.prepare(`SELECT d.id, d.dashboard_title, d.slug FROM dashboards d JOIN dashboard_charts dc ON dc.dashboard_id = d.id WHERE dc.chart_id = ?${visible} ORDER BY d.id`)
-      .all(chartId, ...(access?.params ?? [])) as Array<Pick<DashboardRecord, 'id' | 'dashboard_title' | 'slug'>>
+    return await this.store.all(`SELECT d.id, d.dashboard_title, d.slug FROM dashboards d JOIN dashboard_charts dc ON dc.dashboard_id = d.id WHERE dc.chart_id = ?${visible} ORDER BY d.id`,
+      [chartId, ...(access?.params ?? [])])
   }
 
-  createChart (chart: {
+  async createChart (chart: {
     slice_name: string
     viz_type: string
     dataset_id: number
@@ -727,39 +820,48 @@ export class Catalog {
     certification_details?: string | null
     created_by_fk?: number | null
     owners?: readonly number[]
-  }): ChartRecord {
-    return this.write('content', () => {
+  }): Promise<ChartRecord> {
+    return await this.write('content', async () => {
       const stamp = now()
-      const { lastInsertRowid } = this.prepare(`
-        INSERT INTO charts (uuid, slice_name, viz_type, dataset_id, description, params, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(randomUUID(), chart.slice_name, chart.viz_type, chart.dataset_id, chart.description ?? null, JSON.stringify(chart.params),
-          chart.certified_by ?? null, chart.certification_details ?? null, chart.created_by_fk ?? null, chart.created_by_fk ?? null, stamp, stamp)
-      const id = Number(lastInsertRowid)
-      this.addOwners('chart', id, chart.owners ?? [])
-      return this.mustFind(this.findChart(id), 'chart')
+      const { id } = await this.store.db.insertInto('charts').values({
+        uuid: randomUUID(),
+        slice_name: chart.slice_name,
+        viz_type: chart.viz_type,
+        dataset_id: chart.dataset_id,
+        description: chart.description ?? null,
+        params: JSON.stringify(chart.params),
+        cache_timeout: null,
+        certified_by: chart.certified_by ?? null,
+        certification_details: chart.certification_details ?? null,
+        created_by_fk: chart.created_by_fk ?? null,
+        changed_by_fk: chart.created_by_fk ?? null,
+        created_on: stamp,
+        changed_on: stamp
+      }).returning('id').executeTakeFirstOrThrow()
+      await this.addOwners('chart', id, chart.owners ?? [])
+      return this.mustFind(await this.findChart(id), 'chart')
     })
   }
 
   // ---- dashboards --------------------------------------------------------------------
 
-  listDashboards (query: ListQuery, visibility?: Visibility): ListPage<DashboardRecord> {
-    return this.list(DASHBOARD_LIST, query, visibility)
+  async listDashboards (query: ListQuery, visibility?: Visibility): Promise<ListPage<DashboardRecord>> {
+    return await this.list(DASHBOARD_LIST, query, visibility)
   }
 
-  findDashboard (identifier: number | string, visibility?: Visibility): DashboardRecord | undefined {
-    return this.findOne(DASHBOARD_LIST, identifierPredicate('d', identifier, 'slug'), visibility)
+  async findDashboard (identifier: number | string, visibility?: Visibility): Promise<DashboardRecord | undefined> {
+    return await this.findOne(DASHBOARD_LIST, identifierPredicate('d', identifier, 'slug'), visibility)
   }
 
   /** The charts on a dashboard, among those the caller may see. */
-  chartsOfDashboard (dashboardId: number, visibility?: Visibility): ChartRecord[] {
+  async chartsOfDashboard (dashboardId: number, visibility?: Visibility): Promise<ChartRecord[]> {
     const access = visibility?.visible('chart', 'c')
     const visible = access === undefined ? '' : ` AND (${access.sql})`
-    return this.prepare(`${CHART_LIST.select} FROM ${CHART_LIST.from} JOIN dashboard_charts dc ON dc.chart_id = c.id WHERE dc.dashboard_id = ?${visible} ORDER BY c.id`)
-      .all(dashboardId, ...(access?.params ?? [])).map(row => fromRow<ChartRecord>(row))
+    return (await this.store.all(`${CHART_LIST.select as string} FROM ${CHART_LIST.from} JOIN dashboard_charts dc ON dc.chart_id = c.id WHERE dc.dashboard_id = ?${visible} ORDER BY c.id`,
+      [dashboardId, ...(access?.params ?? [])])).map(row => fromRow<ChartRecord>(row))
   }
 
-  createDashboard (dashboard: {
+  async createDashboard (dashboard: {
     dashboard_title: string
     slug?: string | null
     description?: string | null
@@ -771,22 +873,28 @@ export class Catalog {
     chart_ids: readonly number[]
     created_by_fk?: number | null
     owners?: readonly number[]
-  }): DashboardRecord {
-    return this.write('content', () => {
+  }): Promise<DashboardRecord> {
+    return await this.write('content', async () => {
       const stamp = now()
-      const { lastInsertRowid } = this.prepare(`
-        INSERT INTO dashboards (uuid, dashboard_title, slug, description, published, position_json, json_metadata, certified_by, certification_details, created_by_fk, changed_by_fk, created_on, changed_on)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(randomUUID(), dashboard.dashboard_title, dashboard.slug ?? null, dashboard.description ?? null, dashboard.published === true ? 1 : 0,
-          dashboard.position_json === undefined ? null : JSON.stringify(dashboard.position_json),
-          dashboard.json_metadata === undefined ? null : JSON.stringify(dashboard.json_metadata),
-          dashboard.certified_by ?? null, dashboard.certification_details ?? null,
-          dashboard.created_by_fk ?? null, dashboard.created_by_fk ?? null, stamp, stamp)
-      const id = Number(lastInsertRowid)
-      const addChart = this.prepare('INSERT INTO dashboard_charts (dashboard_id, chart_id) VALUES (?, ?)')
-      for (const chartId of dashboard.chart_ids) addChart.run(id, chartId)
-      this.addOwners('dashboard', id, dashboard.owners ?? [])
-      return this.mustFind(this.findDashboard(id), 'dashboard')
+      const { id } = await this.store.db.insertInto('dashboards').values({
+        uuid: randomUUID(),
+        dashboard_title: dashboard.dashboard_title,
+        slug: dashboard.slug ?? null,
+        description: dashboard.description ?? null,
+        published: flag(dashboard.published === true),
+        css: null,
+        position_json: dashboard.position_json === undefined ? null : JSON.stringify(dashboard.position_json),
+        json_metadata: dashboard.json_metadata === undefined ? null : JSON.stringify(dashboard.json_metadata),
+        certified_by: dashboard.certified_by ?? null,
+        certification_details: dashboard.certification_details ?? null,
+        created_by_fk: dashboard.created_by_fk ?? null,
+        changed_by_fk: dashboard.created_by_fk ?? null,
+        created_on: stamp,
+        changed_on: stamp
+      }).returning('id').executeTakeFirstOrThrow()
+      await this.linkCharts(id, dashboard.chart_ids)
+      await this.addOwners('dashboard', id, dashboard.owners ?? [])
+      return this.mustFind(await this.findDashboard(id), 'dashboard')
     })
   }
 
@@ -794,52 +902,56 @@ export class Catalog {
    * Change a chart's name, definition, dataset or description. The caller has checked that
    * the user may (mayModify). Dashboards showing it keep their layout; its name there follows.
    */
-  updateChart (id: number, changes: { slice_name?: string, viz_type?: string, dataset_id?: number, params?: Record<string, unknown>, description?: string | null, changed_by_fk?: number | null }): ChartRecord {
-    return this.write('content', () => {
-      const current = this.mustFind(this.findChart(id), 'chart')
-      this.prepare('UPDATE charts SET slice_name = ?, viz_type = ?, dataset_id = ?, params = ?, description = ?, changed_by_fk = ?, changed_on = ? WHERE id = ?')
-        .run(changes.slice_name ?? current.slice_name, changes.viz_type ?? current.viz_type, changes.dataset_id ?? current.dataset_id,
-          changes.params === undefined ? current.params : JSON.stringify(changes.params),
-          changes.description === undefined ? current.description : changes.description,
-          changes.changed_by_fk ?? current.changed_by_fk, now(), id)
-      if (changes.slice_name !== undefined && changes.slice_name !== current.slice_name) this.renameChartInLayouts(id, changes.slice_name)
-      return this.mustFind(this.findChart(id), 'chart')
+  async updateChart (id: number, changes: { slice_name?: string, viz_type?: string, dataset_id?: number, params?: Record<string, unknown>, description?: string | null, changed_by_fk?: number | null }): Promise<ChartRecord> {
+    return await this.write('content', async () => {
+      const current = this.mustFind(await this.findChart(id), 'chart')
+      await this.store.db.updateTable('charts').set({
+        slice_name: changes.slice_name ?? current.slice_name,
+        viz_type: changes.viz_type ?? current.viz_type,
+        dataset_id: changes.dataset_id ?? current.dataset_id,
+        params: changes.params === undefined ? current.params : JSON.stringify(changes.params),
+        description: changes.description === undefined ? current.description : changes.description,
+        changed_by_fk: changes.changed_by_fk ?? current.changed_by_fk,
+        changed_on: now()
+      }).where('id', '=', id).execute()
+      if (changes.slice_name !== undefined && changes.slice_name !== current.slice_name) await this.renameChartInLayouts(id, changes.slice_name)
+      return this.mustFind(await this.findChart(id), 'chart')
     })
   }
 
   /** Delete a chart, and take it off every dashboard's layout. Returns the dashboards it was on. */
-  deleteChart (id: number): number[] {
-    return this.write('content', () => {
-      const dashboards = (this.prepare('SELECT dashboard_id FROM dashboard_charts WHERE chart_id = ? ORDER BY dashboard_id').all(id) as Array<{ dashboard_id: number }>).map(row => row.dashboard_id)
+  async deleteChart (id: number): Promise<number[]> {
+    return await this.write('content', async () => {
+      const dashboards = (await this.store.db.selectFrom('dashboard_charts').select('dashboard_id').where('chart_id', '=', id).orderBy('dashboard_id').execute()).map(row => row.dashboard_id)
       for (const dashboardId of dashboards) {
-        const layout = parseLayout(this.dashboardLayoutJson(dashboardId))
-        if (layout !== undefined) this.prepare('UPDATE dashboards SET position_json = ? WHERE id = ?').run(JSON.stringify(removeChart(layout, id)), dashboardId)
+        const layout = parseLayout(await this.dashboardLayoutJson(dashboardId))
+        if (layout !== undefined) await this.store.db.updateTable('dashboards').set({ position_json: JSON.stringify(removeChart(layout, id)) }).where('id', '=', dashboardId).execute()
       }
-      this.prepare('DELETE FROM dashboard_charts WHERE chart_id = ?').run(id)
-      this.prepare('DELETE FROM chart_owners WHERE chart_id = ?').run(id)
-      this.prepare('DELETE FROM charts WHERE id = ?').run(id)
+      await this.store.db.deleteFrom('dashboard_charts').where('chart_id', '=', id).execute()
+      await this.store.db.deleteFrom('chart_owners').where('chart_id', '=', id).execute()
+      await this.store.db.deleteFrom('charts').where('id', '=', id).execute()
       return dashboards
     })
   }
 
-  private dashboardLayoutJson (dashboardId: number): string | null {
-    return (this.prepare('SELECT position_json FROM dashboards WHERE id = ?').get(dashboardId) as { position_json: string | null } | undefined)?.position_json ?? null
+  private async dashboardLayoutJson (dashboardId: number): Promise<string | null> {
+    return (await this.store.db.selectFrom('dashboards').select('position_json').where('id', '=', dashboardId).executeTakeFirst())?.position_json ?? null
   }
 
-  private renameChartInLayouts (chartId: number, sliceName: string): void {
-    const rows = this.prepare('SELECT d.id, d.position_json FROM dashboards d JOIN dashboard_charts dc ON dc.dashboard_id = d.id WHERE dc.chart_id = ?').all(chartId) as Array<{ id: number, position_json: string | null }>
+  private async renameChartInLayouts (chartId: number, sliceName: string): Promise<void> {
+    const rows = await this.store.all<{ id: number, position_json: string | null }>('SELECT d.id, d.position_json FROM dashboards d JOIN dashboard_charts dc ON dc.dashboard_id = d.id WHERE dc.chart_id = ? ORDER BY d.id', [chartId])
     for (const row of rows) {
       const layout = parseLayout(row.position_json)
       if (layout === undefined) continue
       for (const component of Object.values(layout)) {
         if (typeof component === 'object' && component.type === 'CHART' && Number(component.meta?.chartId) === chartId) component.meta = { ...component.meta, sliceName }
       }
-      this.prepare('UPDATE dashboards SET position_json = ? WHERE id = ?').run(JSON.stringify(layout), row.id)
+      await this.store.db.updateTable('dashboards').set({ position_json: JSON.stringify(layout) }).where('id', '=', row.id).execute()
     }
   }
 
   /** Change a dashboard's fields and, with `chart_ids`, the charts it holds (the layout must place them). */
-  updateDashboard (id: number, changes: {
+  async updateDashboard (id: number, changes: {
     dashboard_title?: string
     slug?: string | null
     description?: string | null
@@ -848,70 +960,81 @@ export class Catalog {
     position_json?: unknown
     chart_ids?: readonly number[]
     changed_by_fk?: number | null
-  }, options: { slugUniqueAmong?: Visibility } = {}): DashboardRecord {
-    return this.write('content', () => {
-      const current = this.mustFind(this.findDashboard(id), 'dashboard')
-      if (options.slugUniqueAmong !== undefined && changes.slug !== undefined && changes.slug !== null) this.assertDashboardSlugFree(changes.slug, options.slugUniqueAmong, id)
-      this.prepare('UPDATE dashboards SET dashboard_title = ?, slug = ?, description = ?, published = ?, css = ?, position_json = ?, changed_by_fk = ?, changed_on = ? WHERE id = ?')
-        .run(changes.dashboard_title ?? current.dashboard_title,
-          changes.slug === undefined ? current.slug : changes.slug,
-          changes.description === undefined ? current.description : changes.description,
-          (changes.published ?? current.published) ? 1 : 0,
-          changes.css === undefined ? current.css : changes.css,
-          changes.position_json === undefined ? current.position_json : JSON.stringify(changes.position_json),
-          changes.changed_by_fk ?? current.changed_by_fk, now(), id)
+  }, options: { slugUniqueAmong?: Visibility } = {}): Promise<DashboardRecord> {
+    return await this.write('content', async () => {
+      const current = this.mustFind(await this.findDashboard(id), 'dashboard')
+      if (options.slugUniqueAmong !== undefined && changes.slug !== undefined && changes.slug !== null) await this.assertDashboardSlugFree(changes.slug, options.slugUniqueAmong, id)
+      await this.store.db.updateTable('dashboards').set({
+        dashboard_title: changes.dashboard_title ?? current.dashboard_title,
+        slug: changes.slug === undefined ? current.slug : changes.slug,
+        description: changes.description === undefined ? current.description : changes.description,
+        published: flag(changes.published ?? current.published),
+        css: changes.css === undefined ? current.css : changes.css,
+        position_json: changes.position_json === undefined ? current.position_json : JSON.stringify(changes.position_json),
+        changed_by_fk: changes.changed_by_fk ?? current.changed_by_fk,
+        changed_on: now()
+      }).where('id', '=', id).execute()
       if (changes.chart_ids !== undefined) {
-        this.prepare('DELETE FROM dashboard_charts WHERE dashboard_id = ?').run(id)
-        const addChart = this.prepare('INSERT OR IGNORE INTO dashboard_charts (dashboard_id, chart_id) VALUES (?, ?)')
-        for (const chartId of changes.chart_ids) addChart.run(id, chartId)
+        await this.store.db.deleteFrom('dashboard_charts').where('dashboard_id', '=', id).execute()
+        await this.linkCharts(id, changes.chart_ids)
       }
-      return this.mustFind(this.findDashboard(id), 'dashboard')
+      return this.mustFind(await this.findDashboard(id), 'dashboard')
     })
   }
 
+  private async linkCharts (dashboardId: number, chartIds: readonly number[]): Promise<void> {
+    if (chartIds.length === 0) return
+    await this.store.db.insertInto('dashboard_charts').values([...new Set(chartIds)].map(chartId => ({ dashboard_id: dashboardId, chart_id: chartId })))
+      .onConflict(conflict => conflict.doNothing()).execute()
+  }
+
   /** Chart ids on a dashboard, all of them (not filtered by access): for layout bookkeeping. */
-  dashboardChartIds (dashboardId: number): number[] {
-    return (this.prepare('SELECT chart_id FROM dashboard_charts WHERE dashboard_id = ? ORDER BY chart_id').all(dashboardId) as Array<{ chart_id: number }>).map(row => row.chart_id)
+  async dashboardChartIds (dashboardId: number): Promise<number[]> {
+    return (await this.store.db.selectFrom('dashboard_charts').select('chart_id').where('dashboard_id', '=', dashboardId).orderBy('chart_id').execute()).map(row => row.chart_id)
   }
 
   /** Add a saved metric to a dataset. */
-  createDatasetMetric (datasetId: number, metric: Omit<DatasetMetricRecord, 'id'>): DatasetMetricRecord {
-    return this.write('content', () => {
-      const { lastInsertRowid } = this.prepare('INSERT INTO dataset_metrics (dataset_id, metric_name, verbose_name, expression, description, d3format) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(datasetId, metric.metric_name, metric.verbose_name, metric.expression, metric.description, metric.d3format)
-      this.prepare('UPDATE datasets SET changed_on = ? WHERE id = ?').run(now(), datasetId)
-      return { id: Number(lastInsertRowid), ...metric }
+  async createDatasetMetric (datasetId: number, metric: Omit<DatasetMetricRecord, 'id'>): Promise<DatasetMetricRecord> {
+    return await this.write('content', async () => {
+      const { id } = await this.store.db.insertInto('dataset_metrics').values({
+        dataset_id: datasetId,
+        metric_name: metric.metric_name,
+        verbose_name: metric.verbose_name,
+        expression: metric.expression,
+        description: metric.description,
+        d3format: metric.d3format
+      }).returning('id').executeTakeFirstOrThrow()
+      await this.store.db.updateTable('datasets').set({ changed_on: now() }).where('id', '=', datasetId).execute()
+      return { id, ...metric }
     })
   }
 
   // ---- link states -------------------------------------------------------------------
 
   /** The catalog's own link-signing secret (created with the catalog; see migration 4). */
-  linkSecret (): string {
-    const row = this.prepare("SELECT value FROM catalog_state WHERE key = 'link_secret'").get() as { value: string } | undefined
+  async linkSecret (): Promise<string> {
+    const row = await this.store.db.selectFrom('catalog_state').select('value').where('key', '=', 'link_secret').executeTakeFirst()
     if (row === undefined) throw new CatalogError('the catalog has no link secret; run `analytics-mcp db upgrade`')
     return row.value
   }
 
   /** Store the state behind an explore or SQL link; expired states are purged on the way. */
-  createLinkState (state: Omit<LinkStateRecord, 'created_on'>): LinkStateRecord {
+  async createLinkState (state: Omit<LinkStateRecord, 'created_on'>): Promise<LinkStateRecord> {
     const stamp = now()
-    this.prepare('DELETE FROM link_states WHERE expires_on < ?').run(stamp)
-    this.prepare('INSERT INTO link_states (key, kind, user_id, dataset_id, database_id, payload, created_on, expires_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(state.key, state.kind, state.user_id, state.dataset_id, state.database_id, state.payload, stamp, state.expires_on)
+    await this.store.db.deleteFrom('link_states').where('expires_on', '<', stamp).execute()
+    await this.store.db.insertInto('link_states').values({ ...state, created_on: stamp }).execute()
     return { ...state, created_on: stamp }
   }
 
   /** A link state that has not expired. */
-  findLinkState (key: string): LinkStateRecord | undefined {
-    return this.prepare('SELECT * FROM link_states WHERE key = ? AND expires_on >= ?').get(key, now()) as LinkStateRecord | undefined
+  async findLinkState (key: string): Promise<LinkStateRecord | undefined> {
+    return await this.store.db.selectFrom('link_states').selectAll().where('key', '=', key).where('expires_on', '>=', now()).executeTakeFirst()
   }
 
   // ---- shared ------------------------------------------------------------------------
 
-  private addOwners (kind: 'chart' | 'dashboard' | 'dataset', id: number, owners: readonly number[]): void {
-    const add = this.prepare(`INSERT OR IGNORE INTO ${kind}_owners (${kind}_id, user_id) VALUES (?, ?)`)
-    for (const userId of owners) add.run(id, userId)
+  private async addOwners (kind: 'chart' | 'dashboard' | 'dataset', id: number, owners: readonly number[]): Promise<void> {
+    for (const userId of new Set(owners)) await this.store.run(`INSERT INTO ${kind}_owners (${kind}_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, [id, userId])
   }
 
   private mustFind<T> (record: T | undefined, kind: string): T {
@@ -923,55 +1046,57 @@ export class Catalog {
    * Aggregate counts for get_instance_info, over the objects `access` lets the caller see.
    * User and role counts and the top creators are only given to superusers.
    */
-  instanceStats (since30Days: string, since7Days: string, access: InstanceAccess): InstanceStats {
-    const count = (from: string, predicate: AccessPredicate | undefined, where = '', ...params: unknown[]): number => {
+  async instanceStats (since30Days: string, since7Days: string, access: InstanceAccess): Promise<InstanceStats> {
+    const count = async (from: string, predicate: AccessPredicate | undefined, where = '', ...params: unknown[]): Promise<number> => {
       const conditions = [where, predicate === undefined ? '' : `(${predicate.sql})`].filter(part => part !== '')
       const sql = `SELECT COUNT(*) AS n FROM ${from}${conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`}`
-      return (this.prepare(sql).get(...params, ...(predicate?.params ?? [])) as { n: number }).n
+      return (await this.store.get<{ n: number }>(sql, [...params, ...(predicate?.params ?? [])]))?.n ?? 0
     }
     const tables = {
       dashboards: ['dashboards d', access.dashboards, 'd'],
       charts: ['charts c', access.charts, 'c'],
       datasets: ['datasets ds', access.datasets, 'ds']
     } as const
-    const created = (kind: keyof typeof tables, since: string): number => count(tables[kind][0], tables[kind][1], `${tables[kind][2]}.created_on >= ?`, since)
-    const changed = (kind: keyof typeof tables, since: string): number => count(tables[kind][0], tables[kind][1], `${tables[kind][2]}.changed_on >= ?`, since)
+    const created = async (kind: keyof typeof tables, since: string): Promise<number> => await count(tables[kind][0], tables[kind][1], `${tables[kind][2]}.created_on >= ?`, since)
+    const changed = async (kind: keyof typeof tables, since: string): Promise<number> => await count(tables[kind][0], tables[kind][1], `${tables[kind][2]}.changed_on >= ?`, since)
     const visibleDatabases = access.databases === undefined ? '' : ` WHERE ${access.databases.sql}`
-    const byType = this.prepare(`SELECT db.backend, COUNT(*) AS n FROM databases db${visibleDatabases} GROUP BY db.backend ORDER BY db.backend`)
-      .all(...(access.databases?.params ?? [])) as Array<{ backend: string, n: number }>
+    const byType = await this.store.all<{ backend: string, n: number }>(`SELECT db.backend, COUNT(*) AS n FROM databases db${visibleDatabases} GROUP BY db.backend ORDER BY db.backend`,
+      access.databases?.params ?? [])
     const topCreators = access.superuser
-      ? this.prepare(`
+      ? await this.store.all<{ username: string, n: number }>(`
       SELECT u.username, COUNT(*) AS n FROM (
         SELECT created_by_fk FROM charts UNION ALL SELECT created_by_fk FROM dashboards UNION ALL SELECT created_by_fk FROM datasets
-      ) o JOIN users u ON u.id = o.created_by_fk GROUP BY u.username ORDER BY n DESC, u.username LIMIT 5`).all() as Array<{ username: string, n: number }>
+      ) o JOIN users u ON u.id = o.created_by_fk GROUP BY u.username ORDER BY n DESC, u.username LIMIT 5`)
       : []
     const dashboardLinks = access.charts === undefined
       ? count('dashboard_charts dc JOIN dashboards d ON d.id = dc.dashboard_id', access.dashboards)
-      : count('dashboard_charts dc JOIN dashboards d ON d.id = dc.dashboard_id JOIN charts c ON c.id = dc.chart_id', { sql: `(${access.dashboards?.sql ?? '1'}) AND (${access.charts.sql})`, params: [...(access.dashboards?.params ?? []), ...access.charts.params] })
+      : count('dashboard_charts dc JOIN dashboards d ON d.id = dc.dashboard_id JOIN charts c ON c.id = dc.chart_id', { sql: `(${access.dashboards?.sql ?? '1 = 1'}) AND (${access.charts.sql})`, params: [...(access.dashboards?.params ?? []), ...access.charts.params] })
+    const [totals, recent, dashboards] = await Promise.all([
+      Promise.all([
+        count('dashboards d', access.dashboards), count('charts c', access.charts), count('datasets ds', access.datasets), count('databases db', access.databases),
+        access.superuser ? count('users', undefined) : null, access.superuser ? count('roles', undefined) : null, dashboardLinks
+      ]),
+      Promise.all([
+        created('dashboards', since30Days), created('charts', since30Days), created('datasets', since30Days),
+        changed('dashboards', since7Days), changed('charts', since7Days), changed('datasets', since7Days)
+      ]),
+      Promise.all([
+        count('dashboards d', access.dashboards, 'd.published = 1'), count('dashboards d', access.dashboards, 'd.published = 0'),
+        count('dashboards d', access.dashboards, 'd.certified_by IS NOT NULL'),
+        count('dashboards d', access.dashboards, 'EXISTS (SELECT 1 FROM dashboard_charts x WHERE x.dashboard_id = d.id)')
+      ])
+    ])
     return {
-      totals: {
-        dashboards: count('dashboards d', access.dashboards),
-        charts: count('charts c', access.charts),
-        datasets: count('datasets ds', access.datasets),
-        databases: count('databases db', access.databases),
-        users: access.superuser ? count('users', undefined) : null,
-        roles: access.superuser ? count('roles', undefined) : null,
-        dashboardChartLinks: dashboardLinks
-      },
+      totals: { dashboards: totals[0], charts: totals[1], datasets: totals[2], databases: totals[3], users: totals[4], roles: totals[5], dashboardChartLinks: totals[6] },
       recent: {
-        dashboardsCreated30d: created('dashboards', since30Days),
-        chartsCreated30d: created('charts', since30Days),
-        datasetsCreated30d: created('datasets', since30Days),
-        dashboardsModified7d: changed('dashboards', since7Days),
-        chartsModified7d: changed('charts', since7Days),
-        datasetsModified7d: changed('datasets', since7Days)
+        dashboardsCreated30d: recent[0],
+        chartsCreated30d: recent[1],
+        datasetsCreated30d: recent[2],
+        dashboardsModified7d: recent[3],
+        chartsModified7d: recent[4],
+        datasetsModified7d: recent[5]
       },
-      dashboards: {
-        published: count('dashboards d', access.dashboards, 'd.published = 1'),
-        unpublished: count('dashboards d', access.dashboards, 'd.published = 0'),
-        certified: count('dashboards d', access.dashboards, 'd.certified_by IS NOT NULL'),
-        withCharts: count('dashboards d', access.dashboards, 'EXISTS (SELECT 1 FROM dashboard_charts x WHERE x.dashboard_id = d.id)')
-      },
+      dashboards: { published: dashboards[0], unpublished: dashboards[1], certified: dashboards[2], withCharts: dashboards[3] },
       databasesByBackend: Object.fromEntries(byType.map(row => [row.backend, row.n])),
       topCreators: topCreators.map(row => ({ username: row.username, objects: row.n }))
     }

@@ -140,7 +140,8 @@ export function compileList (spec: ListSpec, query: ListQuery, visibility?: Visi
   const search = query.search?.trim()
   if (search !== undefined && search !== '' && spec.searchable.length > 0) {
     const pattern = `%${escapeLike(search)}%`
-    where.push(`(${spec.searchable.map(column => `${column} LIKE ? ESCAPE '\\'`).join(' OR ')})`)
+    // LOWER on both sides: SQLite's LIKE ignores case and PostgreSQL's does not; this reads the same on both.
+    where.push(`(${spec.searchable.map(column => `LOWER(${column}) LIKE LOWER(?) ESCAPE '\\'`).join(' OR ')})`)
     params.push(...spec.searchable.map(() => pattern))
   }
 
@@ -154,7 +155,8 @@ export function compileList (spec: ListSpec, query: ListQuery, visibility?: Visi
   const select = selectFor(spec, visibility)
   return {
     countSql: `SELECT COUNT(*) AS total FROM ${spec.from}${whereSql}`,
-    pageSql: `${select.sql} FROM ${spec.from}${whereSql} ORDER BY ${orderSql} ${direction}, ${spec.idColumn} ${direction} LIMIT ? OFFSET ?`,
+    // NULLs sort first ascending (SQLite's order) on PostgreSQL too.
+    pageSql: `${select.sql} FROM ${spec.from}${whereSql} ORDER BY ${orderSql} ${direction} ${direction === 'ASC' ? 'NULLS FIRST' : 'NULLS LAST'}, ${spec.idColumn} ${direction} LIMIT ? OFFSET ?`,
     params,
     pageParams: [...select.params, ...params, query.pageSize, (query.page - 1) * query.pageSize]
   }
@@ -176,7 +178,7 @@ function compileColumnFilter (spec: ColumnFilter, filter: ListFilter): AccessPre
     case 'ct': {
       const text = escapeLike(String(coerceValue('text', filter, filter.value)))
       const pattern = filter.opr === 'sw' ? `${text}%` : filter.opr === 'ew' ? `%${text}` : `%${text}%`
-      return { sql: `${column} LIKE ? ESCAPE '\\'`, params: [pattern] }
+      return { sql: `LOWER(${column}) LIKE LOWER(?) ESCAPE '\\'`, params: [pattern] }
     }
     case 'like': return { sql: `${column} LIKE ?`, params: [coerceValue('text', filter, filter.value)] }
     case 'ilike': return { sql: `LOWER(${column}) LIKE LOWER(?)`, params: [coerceValue('text', filter, filter.value)] }

@@ -4,8 +4,28 @@ import type { Database } from 'better-sqlite3'
 export interface Migration {
   version: number
   name: string
+  /** The change in SQLite's SQL; also PostgreSQL's unless `postgresql` says otherwise (see postgresSql). */
   sql: string
+  /** PostgreSQL's own script where SQLite's cannot run there (triggers, table rebuilds). */
+  postgresql?: string
 }
+
+/** Migration 4's table, the same on both backends. */
+const LINK_STATES = `
+      CREATE TABLE link_states (
+        key TEXT PRIMARY KEY,
+        -- explore: an unsaved chart config on a dataset; sql: a query on a database
+        kind TEXT NOT NULL CHECK (kind IN ('explore', 'sql')),
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        dataset_id INTEGER REFERENCES datasets(id) ON DELETE CASCADE,
+        database_id INTEGER REFERENCES databases(id) ON DELETE CASCADE,
+        payload TEXT NOT NULL,
+        created_on TEXT NOT NULL,
+        expires_on TEXT NOT NULL
+      );
+      CREATE INDEX link_states_expiry ON link_states (expires_on);
+      -- Signs the service's links when MCP_LINK_SECRET is not set: shared by every replica on
+      -- this catalog, so a link made on one opens on any other, and after restarts.`
 
 /**
  * The catalog schema, in order. Never edit a migration that has shipped: add a new one.
@@ -287,27 +307,54 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER content_version_dataset_owners_update AFTER UPDATE ON dataset_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_dataset_owners_delete AFTER DELETE ON dataset_owners BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_users_update AFTER UPDATE ON users BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+    `,
+    // The same versions, moved by PostgreSQL triggers on the same tables, so a write by any
+    // process (a replica, the CLI, psql) counts. Each move of a version notifies the channel
+    // every replica LISTENs on, which is how their memos learn of it without a query per call.
+    postgresql: `
+      CREATE TABLE catalog_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+      INSERT INTO catalog_state (key, value) VALUES
+        ('instance_id', replace(gen_random_uuid()::text, '-', '')),
+        ('content_version', '0'),
+        ('access_version', '0');
+      CREATE FUNCTION catalog_bump_versions() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        UPDATE catalog_state SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = ANY (TG_ARGV);
+        RETURN NULL;
+      END $$;
+      CREATE FUNCTION catalog_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('analytics_mcp_catalog', NEW.key);
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER catalog_state_notify AFTER UPDATE ON catalog_state FOR EACH ROW EXECUTE FUNCTION catalog_notify_change();
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON users FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('access_version', 'content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON roles FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('access_version', 'content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON user_roles FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('access_version', 'content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON role_permissions FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('access_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON databases FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON datasets FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON dataset_columns FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON dataset_metrics FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON dataset_owners FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON charts FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON chart_owners FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON dashboards FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON dashboard_charts FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('content_version');
+      CREATE TRIGGER versions AFTER INSERT OR UPDATE OR DELETE ON dashboard_owners FOR EACH ROW EXECUTE FUNCTION catalog_bump_versions('content_version');
     `
   },
   {
     version: 4,
     name: 'link states (unsaved chart configs and SQL behind explore and SQL links)',
-    sql: `
-      CREATE TABLE link_states (
-        key TEXT PRIMARY KEY,
-        -- explore: an unsaved chart config on a dataset; sql: a query on a database
-        kind TEXT NOT NULL CHECK (kind IN ('explore', 'sql')),
-        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        dataset_id INTEGER REFERENCES datasets(id) ON DELETE CASCADE,
-        database_id INTEGER REFERENCES databases(id) ON DELETE CASCADE,
-        payload TEXT NOT NULL,
-        created_on TEXT NOT NULL,
-        expires_on TEXT NOT NULL
-      );
-      CREATE INDEX link_states_expiry ON link_states (expires_on);
-      -- Signs the service's links when MCP_LINK_SECRET is not set: shared by every replica on
-      -- this catalog, so a link made on one opens on any other, and after restarts.
+    sql: `${LINK_STATES}
       INSERT INTO catalog_state (key, value) VALUES ('link_secret', lower(hex(randomblob(32))));
+    `,
+    postgresql: `${LINK_STATES}
+      INSERT INTO catalog_state (key, value) VALUES ('link_secret', replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));
     `
   },
   {
@@ -354,6 +401,11 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER content_version_dashboards_insert AFTER INSERT ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_dashboards_update AFTER UPDATE ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
       CREATE TRIGGER content_version_dashboards_delete AFTER DELETE ON dashboards BEGIN UPDATE catalog_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'; END;
+    `,
+    // PostgreSQL drops the constraint in place: rows, ids, links and triggers stay as they are.
+    postgresql: `
+      ALTER TABLE dashboards DROP CONSTRAINT dashboards_slug_key;
+      CREATE INDEX dashboards_slug ON dashboards (slug);
     `
   },
   {
@@ -378,12 +430,22 @@ export const MIGRATIONS: readonly Migration[] = [
 
 export const LATEST_CATALOG_VERSION = MIGRATIONS.at(-1)?.version ?? 0
 
-const BOOKKEEPING = `
+export const BOOKKEEPING = `
   CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
     applied_on TEXT NOT NULL
   )`
+
+/**
+ * A migration's script for PostgreSQL: its own where it has one, else SQLite's with the
+ * differences of the shared DDL translated (SQLite's rowid key is an identity column there).
+ */
+export function postgresSql (migration: Migration): string {
+  // Integers are 64-bit in SQLite: BIGINT keeps every id a tool may be given in range.
+  return (migration.postgresql ?? migration.sql.replace(/INTEGER PRIMARY KEY/g, 'INTEGER GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY'))
+    .replace(/\bINTEGER\b/g, 'BIGINT').trim()
+}
 
 /** The version the catalog file is at (0 for an empty file). */
 export function catalogVersion (db: Database): number {

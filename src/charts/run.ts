@@ -34,22 +34,24 @@ export interface ChartOutcome extends QueryOutcome {
 }
 
 /** The dataset with its columns and saved metrics, as the compiler needs it. */
-export function datasetModel (catalog: Catalog, dataset: DatasetRecord): DatasetModel {
-  return { dataset, columns: catalog.datasetColumns(dataset.id), metrics: catalog.datasetMetrics(dataset.id) }
+export async function datasetModel (catalog: Catalog, dataset: DatasetRecord): Promise<DatasetModel> {
+  const columns = await catalog.datasetColumns(dataset.id)
+  const metrics = await catalog.datasetMetrics(dataset.id)
+  return { dataset, columns, metrics }
 }
 
 /**
  * The SQL a query runs, as get_chart_sql shows it: its LIMIT is one more than row_limit, so
  * that the extra row (never returned) tells whether more rows exist.
  */
-export function compileFor (catalog: Catalog, dataset: DatasetRecord, query: SemanticQuery): CompiledQuery {
-  return compileQuery({ ...query, rowLimit: query.rowLimit + 1 }, datasetModel(catalog, dataset), dialectFor(dataset.backend))
+export async function compileFor (catalog: Catalog, dataset: DatasetRecord, query: SemanticQuery): Promise<CompiledQuery> {
+  return compileQuery({ ...query, rowLimit: query.rowLimit + 1 }, await datasetModel(catalog, dataset), dialectFor(dataset.backend))
 }
 
 /** Run a semantic query on its dataset's database, read-only, with the service's SQL timeout and size budget. */
 export async function runQuery (context: QueryContext, dataset: DatasetRecord, query: SemanticQuery): Promise<QueryOutcome> {
-  const compiled = compileFor(context.catalog, dataset, query)
-  const database = context.catalog.findDatabase(dataset.database_id)
+  const compiled = await compileFor(context.catalog, dataset, query)
+  const database = await context.catalog.findDatabase(dataset.database_id)
   if (database === undefined) throw new ToolError('database_unavailable', `The database of dataset ${dataset.table_name} is gone.`)
   const result = await context.engines.execute({ ...database, allow_dml: false }, {
     sql: compiled.sql,
@@ -72,13 +74,13 @@ export async function runQuery (context: QueryContext, dataset: DatasetRecord, q
 
 /** Run a chart config on its dataset: its data (binned for histograms) and its view. */
 export async function runChart (context: QueryContext, dataset: DatasetRecord, config: ChartConfig, title: string): Promise<ChartOutcome> {
-  const plan = planChart(config, datasetModel(context.catalog, dataset))
+  const plan = planChart(config, await datasetModel(context.catalog, dataset))
   const outcome = await runQuery(context, dataset, plan.query)
   const data = plan.data(outcome.rows, outcome.fields)
   return { ...outcome, fields: data.fields, rows: data.rows, view: plan.view(data, title) }
 }
 
 /** The SQL a chart config runs, without running it. */
-export function chartSql (catalog: Catalog, dataset: DatasetRecord, config: ChartConfig): CompiledQuery {
-  return compileFor(catalog, dataset, planChart(config, datasetModel(catalog, dataset)).query)
+export async function chartSql (catalog: Catalog, dataset: DatasetRecord, config: ChartConfig): Promise<CompiledQuery> {
+  return await compileFor(catalog, dataset, planChart(config, await datasetModel(catalog, dataset)).query)
 }

@@ -83,18 +83,18 @@ function newLinkKey (): string {
 }
 
 /** A dataset the caller may see, by id, UUID or name. */
-export function visibleDataset (context: Pick<ChartContext, 'catalog' | 'principal'>, identifier: number | string): DatasetRecord {
-  const dataset = context.catalog.findDataset(identifier, context.principal.access)
+export async function visibleDataset (context: Pick<ChartContext, 'catalog' | 'principal'>, identifier: number | string): Promise<DatasetRecord> {
+  const dataset = await context.catalog.findDataset(identifier, context.principal.access)
   if (dataset === undefined) throw notFound('dataset', identifier, 'id, UUID or table name', 'list_datasets')
   return dataset
 }
 
 /** A saved chart the caller may see, with the dataset it draws (which they must be able to see too). */
-export function savedChartSource (context: Pick<ChartContext, 'catalog' | 'principal'>, identifier: number | string): ChartSource {
+export async function savedChartSource (context: Pick<ChartContext, 'catalog' | 'principal'>, identifier: number | string): Promise<ChartSource> {
   const { catalog, principal } = context
-  const chart = catalog.findChart(identifier, principal.access)
+  const chart = await catalog.findChart(identifier, principal.access)
   if (chart === undefined) throw notFound('chart', identifier, 'id or UUID', 'list_charts')
-  const dataset = chart.dataset_id === null ? undefined : catalog.findDataset(chart.dataset_id, principal.access)
+  const dataset = chart.dataset_id === null ? undefined : await catalog.findDataset(chart.dataset_id, principal.access)
   if (dataset === undefined) {
     // An owner may keep seeing a chart whose dataset they lost access to; its data stays hidden.
     throw permissionDenied(`Chart ${chart.id} ("${chart.slice_name}") queries a dataset you may not access, so its data cannot be shown.`, 'Ask an administrator for access to the dataset.')
@@ -108,32 +108,32 @@ interface ExplorePayload {
 }
 
 /** The unsaved chart behind a form_data_key: only its maker may use it, while it lasts. */
-export function exploreSource (context: Pick<ChartContext, 'catalog' | 'principal'>, key: string): ChartSource {
-  const state = context.catalog.findLinkState(key)
+export async function exploreSource (context: Pick<ChartContext, 'catalog' | 'principal'>, key: string): Promise<ChartSource> {
+  const state = await context.catalog.findLinkState(key)
   if (state === undefined || state.kind !== 'explore' || state.user_id !== context.principal.user.id || state.dataset_id === null) {
     throw new ToolError('not_found', `No unsaved chart has form_data_key ${JSON.stringify(key)} (keys expire, and belong to the user who made them).`, 'Make a new one with generate_explore_link or generate_chart (save_chart: false).')
   }
-  const dataset = visibleDataset(context, state.dataset_id)
+  const dataset = await visibleDataset(context, state.dataset_id)
   const payload = JSON.parse(state.payload) as ExplorePayload
   return { formDataKey: key, dataset, config: parseChartConfig(payload.config), title: payload.chart_name }
 }
 
 /** The chart named by a tool's `identifier` or `form_data_key` (exactly one of them). */
-export function chartSourceOf (context: Pick<ChartContext, 'catalog' | 'principal'>, args: { identifier?: number | string | undefined, form_data_key?: string | undefined }): ChartSource {
+export async function chartSourceOf (context: Pick<ChartContext, 'catalog' | 'principal'>, args: { identifier?: number | string | undefined, form_data_key?: string | undefined }): Promise<ChartSource> {
   if (args.identifier !== undefined && args.form_data_key !== undefined) throw invalidArguments('Give identifier (a saved chart) or form_data_key (an unsaved one), not both.')
-  if (args.identifier !== undefined) return savedChartSource(context, args.identifier)
-  if (args.form_data_key !== undefined) return exploreSource(context, args.form_data_key)
+  if (args.identifier !== undefined) return await savedChartSource(context, args.identifier)
+  if (args.form_data_key !== undefined) return await exploreSource(context, args.form_data_key)
   throw invalidArguments('Say which chart: identifier (a saved chart\'s id or UUID) or form_data_key (an unsaved chart from generate_explore_link or generate_chart).')
 }
 
 /** Store the state behind an explore or SQL link, for its maker, until links made now expire. */
-export function storeLinkState (context: Pick<ChartContext, 'catalog' | 'principal' | 'links'>, state: Pick<LinkStateRecord, 'kind' | 'dataset_id' | 'database_id' | 'payload'>): LinkStateRecord {
-  return context.catalog.createLinkState({ ...state, key: newLinkKey(), user_id: context.principal.user.id, expires_on: expiryIso(context.links.expiry()) })
+export async function storeLinkState (context: Pick<ChartContext, 'catalog' | 'principal' | 'links'>, state: Pick<LinkStateRecord, 'kind' | 'dataset_id' | 'database_id' | 'payload'>): Promise<LinkStateRecord> {
+  return await context.catalog.createLinkState({ ...state, key: newLinkKey(), user_id: context.principal.user.id, expires_on: expiryIso(context.links.expiry()) })
 }
 
 /** Store an unsaved chart for an explore link; returns its key. */
-export function storeExploreState (context: Pick<ChartContext, 'catalog' | 'principal' | 'links'>, dataset: DatasetRecord, config: ChartConfig, chartName: string): LinkStateRecord {
-  return storeLinkState(context, { kind: 'explore', dataset_id: dataset.id, database_id: null, payload: JSON.stringify({ config, chart_name: chartName } satisfies ExplorePayload) })
+export async function storeExploreState (context: Pick<ChartContext, 'catalog' | 'principal' | 'links'>, dataset: DatasetRecord, config: ChartConfig, chartName: string): Promise<LinkStateRecord> {
+  return await storeLinkState(context, { kind: 'explore', dataset_id: dataset.id, database_id: null, payload: JSON.stringify({ config, chart_name: chartName } satisfies ExplorePayload) })
 }
 
 /** The page that shows a source: the saved chart's page, or the explore page of its key. */

@@ -38,10 +38,10 @@ export async function apiKeysCommand (args: string[], io: CliIo): Promise<number
         if (date === undefined || Date.parse(date) <= Date.now()) throw new UsageError('--expires-on is a future date such as 2027-01-31')
         expiresOn = new Date(date).toISOString()
       }
-      await withCatalog(values, io, (catalog, config) => {
-        const user = catalog.findUserByUsername(values.user as string)
+      await withCatalog(values, io, async (catalog, config) => {
+        const user = await catalog.findUserByUsername(values.user as string)
         if (user === undefined) throw new UsageError(`there is no user named "${values.user as string}"`)
-        const issued = createApiKey(catalog, { prefix: config.MCP_API_KEY_PREFIX, name: values.name as string, userId: user.id, scopes, expiresOn })
+        const issued = await createApiKey(catalog, { prefix: config.MCP_API_KEY_PREFIX, name: values.name as string, userId: user.id, scopes, expiresOn })
         io.out(`Created API key ${issued.record.name} for ${user.username} (scopes: ${scopes === null ? 'any the user\'s roles allow' : scopes.join(' ')}; ${expiresOn === null ? 'no expiry' : `expires ${expiresOn}`}).`)
         io.out('Copy it now: it is stored only as a hash and cannot be shown again.')
         io.out(issued.key)
@@ -51,11 +51,11 @@ export async function apiKeysCommand (args: string[], io: CliIo): Promise<number
     }
     case 'list': {
       const values = parse(rest, { user: { type: 'string' } })
-      await withCatalog(values, io, catalog => {
-        const user = values.user === undefined ? undefined : catalog.findUserByUsername(values.user)
+      await withCatalog(values, io, async catalog => {
+        const user = values.user === undefined ? undefined : await catalog.findUserByUsername(values.user)
         if (values.user !== undefined && user === undefined) throw new UsageError(`there is no user named "${values.user}"`)
         const now = Date.now()
-        for (const key of catalog.listApiKeys(user?.id)) {
+        for (const key of await catalog.listApiKeys(user?.id)) {
           io.out(`${key.id}\t${key.name}\t${key.username}\t${key.scopes === null ? '(all)' : key.scopes.join(' ')}\t${status(key, now)}\tlast used ${key.last_used_on ?? 'never'}`)
         }
       })
@@ -64,10 +64,10 @@ export async function apiKeysCommand (args: string[], io: CliIo): Promise<number
     case 'revoke': {
       const values = parse(rest, {}, 1)
       const identifier = values.positionals[0] as string
-      await withCatalog(values, io, catalog => {
-        const key = catalog.findApiKey(/^\d+$/.test(identifier) ? Number(identifier) : identifier)
+      await withCatalog(values, io, async catalog => {
+        const key = await catalog.findApiKey(/^\d+$/.test(identifier) ? Number(identifier) : identifier)
         if (key === undefined) throw new UsageError(`no API key matches "${identifier}"`)
-        io.out(catalog.revokeApiKey(key.id) ? `Revoked API key ${key.name}; requests using it (and tokens exchanged for it) are refused from now on.` : `API key ${key.name} was already revoked.`)
+        io.out(await catalog.revokeApiKey(key.id) ? `Revoked API key ${key.name}; requests using it (and tokens exchanged for it) are refused from now on.` : `API key ${key.name} was already revoked.`)
       })
       return 0
     }

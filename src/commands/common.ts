@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import type { ParseArgsOptionsConfig } from 'node:util'
-import { Catalog } from '../catalog/catalog.ts'
+import type { Catalog } from '../catalog/catalog.ts'
+import { openConfiguredCatalog } from '../catalog/configured.ts'
 import type { CatalogChange } from '../catalog/catalog.ts'
 import type { Config } from '../config.ts'
 import { ClusterEvents } from '../events/cluster-events.ts'
@@ -44,7 +45,7 @@ export async function configFor (values: { config?: string | undefined }, io: Cl
  */
 export async function withCatalog<T> (values: { config?: string | undefined }, io: CliIo, work: (catalog: Catalog, config: Config) => T | Promise<T>): Promise<T> {
   const config = await configFor(values, io)
-  const catalog = Catalog.open(config.catalogPath, { upgrade: config.MCP_CATALOG_AUTO_UPGRADE })
+  const catalog = await openConfiguredCatalog(config)
   const changes = new Set<CatalogChange>()
   catalog.onChange(change => changes.add(change))
   let result: T
@@ -52,7 +53,7 @@ export async function withCatalog<T> (values: { config?: string | undefined }, i
     // Awaited before the catalog closes: an async command (load-examples --into) still uses it.
     result = await work(catalog, config)
   } finally {
-    catalog.close()
+    await catalog.close()
   }
   if (changes.size > 0 && config.MCP_STORE_CONFIG.enabled) await announce(config, [...changes], io)
   return result

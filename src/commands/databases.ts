@@ -1,5 +1,6 @@
-import { Catalog } from '../catalog/catalog.ts'
+import type { Catalog } from '../catalog/catalog.ts'
 import type { DatabaseChanges } from '../catalog/catalog.ts'
+import { openConfiguredCatalog } from '../catalog/configured.ts'
 import type { DatabaseOptions, DatabaseRecord } from '../catalog/records.ts'
 import { connectionFields, DatabaseUriError, describeConnection, sqliteFile } from '../engines/connection.ts'
 import type { DatabaseDeclaration } from '../engines/connection.ts'
@@ -101,8 +102,8 @@ function flags (database: DatabaseRecord, managed: boolean): string {
   return [database.allow_dml ? 'dml' : 'read-only', database.expose_in_sqllab ? 'sqllab' : 'no-sqllab', ...(managed ? ['MCP_DATABASES'] : [])].join(',')
 }
 
-function requireDatabase (catalog: Catalog, identifier: string): DatabaseRecord {
-  const database = catalog.findDatabase(identifier)
+async function requireDatabase (catalog: Catalog, identifier: string): Promise<DatabaseRecord> {
+  const database = await catalog.findDatabase(identifier)
   if (database === undefined) throw new UsageError(`there is no database named "${identifier}"`)
   return database
 }
@@ -117,9 +118,9 @@ export async function databasesCommand (args: string[], io: CliIo): Promise<numb
       if (values.name === undefined || values.name.trim() === '' || values.uri === undefined) throw new UsageError('databases add needs --name and --uri')
       const name = values.name.trim()
       const fields = checked(() => connectionFields(declarationOf(values)))
-      await withCatalog(values, io, catalog => {
-        if (catalog.findDatabase(name) !== undefined) throw new UsageError(`a database named "${name}" already exists (use databases update)`)
-        const database = catalog.createDatabase({
+      await withCatalog(values, io, async catalog => {
+        if (await catalog.findDatabase(name) !== undefined) throw new UsageError(`a database named "${name}" already exists (use databases update)`)
+        const database = await catalog.createDatabase({
           database_name: name,
           ...fields,
           allow_dml: values['allow-dml'] === true,
@@ -132,10 +133,10 @@ export async function databasesCommand (args: string[], io: CliIo): Promise<numb
     }
     case 'list': {
       const values = parse(rest, {})
-      await withCatalog(values, io, catalog => {
-        const { rows } = catalog.listDatabases({ page: 1, pageSize: 10_000, filters: [], orderColumn: 'id', orderDirection: 'asc' })
+      await withCatalog(values, io, async catalog => {
+        const { rows } = await catalog.listDatabases({ page: 1, pageSize: 10_000, filters: [], orderColumn: 'id', orderDirection: 'asc' })
         for (const database of rows) {
-          io.out(`${database.id}\t${database.database_name}\t${database.backend}\t${where(database)}\t${flags(database, catalog.isManagedDatabase(database.id))}\t${database.password_source ?? 'no password'}`)
+          io.out(`${database.id}\t${database.database_name}\t${database.backend}\t${where(database)}\t${flags(database, await catalog.isManagedDatabase(database.id))}\t${database.password_source ?? 'no password'}`)
         }
       })
       return 0
@@ -143,12 +144,12 @@ export async function databasesCommand (args: string[], io: CliIo): Promise<numb
     case 'test': {
       const values = parse(rest, {}, 1)
       const config = await configFor(values, io)
-      const catalog = Catalog.open(config.catalogPath, { upgrade: config.MCP_CATALOG_AUTO_UPGRADE })
+      const catalog = await openConfiguredCatalog(config)
       let database: DatabaseRecord
       try {
-        database = requireDatabase(catalog, values.positionals[0] as string)
+        database = await requireDatabase(catalog, values.positionals[0] as string)
       } finally {
-        catalog.close()
+        await catalog.close()
       }
       const engines = createEngines(config)
       try {
@@ -166,14 +167,14 @@ export async function databasesCommand (args: string[], io: CliIo): Promise<numb
     }
     case 'update': {
       const values = parse(rest, UPDATE_FLAGS, 1)
-      await withCatalog(values, io, catalog => {
-        const current = requireDatabase(catalog, values.positionals[0] as string)
+      await withCatalog(values, io, async catalog => {
+        const current = await requireDatabase(catalog, values.positionals[0] as string)
         const fields = checked(() => connectionFields(declarationOf(values, current)))
         const changes: DatabaseChanges = { ...fields }
         if (values.name !== undefined) {
           const name = values.name.trim()
           if (name === '') throw new UsageError('--name must not be empty')
-          const other = catalog.findDatabase(name)
+          const other = await catalog.findDatabase(name)
           if (other !== undefined && other.id !== current.id) throw new UsageError(`a database named "${name}" already exists`)
           changes.database_name = name
         }
@@ -182,18 +183,18 @@ export async function databasesCommand (args: string[], io: CliIo): Promise<numb
         const sqllab = either(values, 'expose-in-sqllab', 'no-sqllab')
         if (sqllab !== undefined) changes.expose_in_sqllab = sqllab
         if (values.description !== undefined) changes.description = values.description === '' ? null : values.description
-        const database = catalog.updateDatabase(current.id, changes)
+        const database = await catalog.updateDatabase(current.id, changes)
         io.out(`Updated database ${database.database_name} (id ${database.id}, ${database.backend} ${where(database)}, ${flags(database, false)}${database.password_source === null ? '' : `, password from ${database.password_source}`}).`)
-        if (catalog.isManagedDatabase(database.id)) io.err(`warning: ${MANAGED_WARNING}`)
+        if (await catalog.isManagedDatabase(database.id)) io.err(`warning: ${MANAGED_WARNING}`)
       })
       return 0
     }
     case 'remove': {
       const values = parse(rest, { force: { type: 'boolean' } }, 1)
-      await withCatalog(values, io, catalog => {
-        const database = requireDatabase(catalog, values.positionals[0] as string)
-        const managed = catalog.isManagedDatabase(database.id)
-        const removed = catalog.deleteDatabase(database.id, { force: values.force === true })
+      await withCatalog(values, io, async catalog => {
+        const database = await requireDatabase(catalog, values.positionals[0] as string)
+        const managed = await catalog.isManagedDatabase(database.id)
+        const removed = await catalog.deleteDatabase(database.id, { force: values.force === true })
         io.out(`Removed database ${database.database_name}${removed.datasets === 0 ? '' : ` with ${removed.datasets} dataset(s) and ${removed.charts} chart(s)`}.`)
         if (managed) io.err(`warning: ${MANAGED_WARNING} (the database comes back, without its datasets)`)
       })

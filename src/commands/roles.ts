@@ -24,7 +24,7 @@ const CLASS_TARGETS: Readonly<Record<string, readonly string[]>> = {
 }
 
 /** A permission and its --on target as stored. */
-export function parseGrant (catalog: Catalog, permission: string, target: string | undefined): PermissionGrant {
+export async function parseGrant (catalog: Catalog, permission: string, target: string | undefined): Promise<PermissionGrant> {
   if ((CLASS_PERMISSIONS as readonly string[]).includes(permission)) {
     const allowed = CLASS_TARGETS[permission] ?? []
     if (target === undefined || !allowed.includes(target)) throw new UsageError(`${permission} needs --on ${allowed.join('|')}`)
@@ -38,7 +38,7 @@ export function parseGrant (catalog: Catalog, permission: string, target: string
     const kind = permission === 'database_access' ? 'database' : 'dataset'
     const match = target === undefined ? null : new RegExp(`^${kind}:(.+)$`).exec(target)
     if (match?.[1] === undefined) throw new UsageError(`${permission} needs --on ${kind}:ID_OR_NAME`)
-    const object = kind === 'database' ? catalog.findDatabase(match[1]) : catalog.findDataset(match[1])
+    const object = kind === 'database' ? await catalog.findDatabase(match[1]) : await catalog.findDataset(match[1])
     if (object === undefined) throw new UsageError(`no ${kind} matches "${match[1]}"`)
     return { permission, resource: kind === 'database' ? 'Database' : 'Dataset', resource_id: object.id }
   }
@@ -55,8 +55,8 @@ export async function rolesCommand (args: string[], io: CliIo): Promise<number> 
   switch (action) {
     case 'list': {
       const values = parse(rest, {})
-      await withCatalog(values, io, catalog => {
-        for (const role of catalog.listRoles()) {
+      await withCatalog(values, io, async catalog => {
+        for (const role of await catalog.listRoles()) {
           io.out(`${role.name}\t${role.builtin ? 'built-in' : 'custom'}${role.superuser ? ', superuser' : ''}\t${role.user_count} user(s)\t${role.description}`)
         }
       })
@@ -64,27 +64,27 @@ export async function rolesCommand (args: string[], io: CliIo): Promise<number> 
     }
     case 'show': {
       const values = parse(rest, {}, 1)
-      await withCatalog(values, io, catalog => {
+      await withCatalog(values, io, async catalog => {
         const name = values.positionals[0] as string
-        const role = catalog.findRole(name)
+        const role = await catalog.findRole(name)
         if (role === undefined) throw new UsageError(`there is no role named "${name}"`)
         io.out(`${role.name}${role.superuser ? ' (superuser: every permission)' : ''}: ${role.description}`)
-        for (const grant of catalog.rolePermissions(name)) io.out(`  ${describeGrant(grant)}`)
+        for (const grant of await catalog.rolePermissions(name)) io.out(`  ${describeGrant(grant)}`)
       })
       return 0
     }
     case 'create': {
       const values = parse(rest, { description: { type: 'string' } }, 1)
-      await withCatalog(values, io, catalog => {
-        const role = catalog.createRole(values.positionals[0] as string, values.description ?? '')
+      await withCatalog(values, io, async catalog => {
+        const role = await catalog.createRole(values.positionals[0] as string, values.description ?? '')
         io.out(`Created role ${role.name}.`)
       })
       return 0
     }
     case 'delete': {
       const values = parse(rest, {}, 1)
-      await withCatalog(values, io, catalog => {
-        catalog.deleteRole(values.positionals[0] as string)
+      await withCatalog(values, io, async catalog => {
+        await catalog.deleteRole(values.positionals[0] as string)
         io.out(`Deleted role ${values.positionals[0] as string}.`)
       })
       return 0
@@ -93,9 +93,9 @@ export async function rolesCommand (args: string[], io: CliIo): Promise<number> 
     case 'revoke': {
       const values = parse(rest, { on: { type: 'string' } }, 2)
       const [role, permission] = values.positionals as [string, string]
-      await withCatalog(values, io, catalog => {
-        const grant = parseGrant(catalog, permission, values.on)
-        const changed = action === 'grant' ? catalog.grantPermission(role, grant) : catalog.revokePermission(role, grant)
+      await withCatalog(values, io, async catalog => {
+        const grant = await parseGrant(catalog, permission, values.on)
+        const changed = action === 'grant' ? await catalog.grantPermission(role, grant) : await catalog.revokePermission(role, grant)
         io.out(changed
           ? `${action === 'grant' ? 'Granted' : 'Revoked'} ${describeGrant(grant)} ${action === 'grant' ? 'to' : 'from'} ${role}.`
           : `${role} ${action === 'grant' ? 'already had' : 'did not have'} ${describeGrant(grant)}.`)
@@ -106,8 +106,8 @@ export async function rolesCommand (args: string[], io: CliIo): Promise<number> 
     case 'remove-user': {
       const values = parse(rest, {}, 2)
       const [role, username] = values.positionals as [string, string]
-      await withCatalog(values, io, catalog => {
-        const changed = action === 'add-user' ? catalog.addUserToRole(username, role) : catalog.removeUserFromRole(username, role)
+      await withCatalog(values, io, async catalog => {
+        const changed = action === 'add-user' ? await catalog.addUserToRole(username, role) : await catalog.removeUserFromRole(username, role)
         io.out(changed ? `${action === 'add-user' ? 'Added' : 'Removed'} ${username} ${action === 'add-user' ? 'to' : 'from'} ${role}.` : `${username} ${action === 'add-user' ? 'already had' : 'did not have'} ${role}.`)
       })
       return 0

@@ -52,7 +52,7 @@ export async function loadExamplesInto (catalog: Catalog, examplesFile: string, 
     } finally {
       await client.end()
     }
-    const registered = registerExamples(catalog, file, generated, { database_name: options.name ?? 'examples_postgresql', backend: 'postgresql', connection: target.connection, password_source: passwordSource, schema: 'public', label: 'PostgreSQL' })
+    const registered = await registerExamples(catalog, file, generated, { database_name: options.name ?? 'examples_postgresql', backend: 'postgresql', connection: target.connection, password_source: passwordSource, schema: 'public', label: 'PostgreSQL' })
     return { ...registered, copied }
   }
   if (target.backend === 'duckdb') {
@@ -72,14 +72,14 @@ export async function loadExamplesInto (catalog: Catalog, examplesFile: string, 
       connection.closeSync()
       instance.closeSync()
     }
-    const registered = registerExamples(catalog, file, generated, { database_name: options.name ?? 'examples_duckdb', backend: 'duckdb', connection: target.connection, password_source: null, schema: 'main', label: 'DuckDB' })
+    const registered = await registerExamples(catalog, file, generated, { database_name: options.name ?? 'examples_duckdb', backend: 'duckdb', connection: target.connection, password_source: null, schema: 'main', label: 'DuckDB' })
     return { ...registered, copied }
   }
   throw new Error('load-examples --into takes a postgresql:// or duckdb:/// URI')
 }
 
 /** Batches of parameterised INSERTs ($1, $2, …) on one PostgreSQL connection. */
-function postgresWriter (client: pg.Client): Parameters<typeof copyExampleTables>[2] {
+export function postgresWriter (client: pg.Client): Parameters<typeof copyExampleTables>[2] {
   return {
     exec: async sql => { await client.query(sql) },
     insert: async (table, rows) => {

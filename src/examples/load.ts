@@ -2,7 +2,7 @@ import path from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
 import type { Catalog } from '../catalog/catalog.ts'
 import { gridLayout } from '../catalog/dashboard-layout.ts'
-import type { Backend, DatabaseOptions, DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord, DatasetRecord } from '../catalog/records.ts'
+import type { Backend, ChartRecord, DatabaseOptions, DatabaseRecord, DatasetColumnRecord, DatasetMetricRecord, DatasetRecord } from '../catalog/records.ts'
 import { ensureExamplesDatabase } from './generate.ts'
 
 export const EXAMPLES_DATABASE_NAME = 'examples'
@@ -93,11 +93,11 @@ function introspectColumns (file: string, source: { table: string } | { sql: str
   }
 }
 
-function ensureDemoUsers (catalog: Catalog): string[] {
+async function ensureDemoUsers (catalog: Catalog): Promise<string[]> {
   const created: string[] = []
   for (const user of DEMO_USERS) {
-    if (catalog.findUserByUsername(user.username) !== undefined) continue
-    catalog.createUser({ ...user, roles: [...user.roles] })
+    if (await catalog.findUserByUsername(user.username) !== undefined) continue
+    await catalog.createUser({ ...user, roles: [...user.roles] })
     created.push(user.username)
   }
   return created
@@ -108,12 +108,12 @@ function ensureDemoUsers (catalog: Catalog): string[] {
  * demo users, and register the database with datasets, saved metrics, charts and two
  * dashboards. Safe to run again: what exists is left as it is.
  */
-export function loadExamples (catalog: Catalog, examplesFile: string): LoadExamplesResult {
+export async function loadExamples (catalog: Catalog, examplesFile: string): Promise<LoadExamplesResult> {
   const file = path.resolve(examplesFile)
   const generated = ensureExamplesDatabase(file)
   // One write transaction for the check and the registration: replicas starting together on
   // one catalog take turns, and the second finds the first one's work.
-  return catalog.transaction(() => registerExamples(catalog, file, generated, { database_name: EXAMPLES_DATABASE_NAME, backend: 'sqlite', connection: file, schema: 'main' }))
+  return await catalog.transaction(async () => await registerExamples(catalog, file, generated, { database_name: EXAMPLES_DATABASE_NAME, backend: 'sqlite', connection: file, schema: 'main' }))
 }
 
 /** Where a copy of the example tables lives, and how its objects are told apart from the embedded ones. */
@@ -134,19 +134,19 @@ export interface ExamplesTarget {
  * saved metrics, charts and dashboards, unless a database of that name exists. Column types are
  * read from the generated SQLite file, which every copy matches.
  */
-export function registerExamples (catalog: Catalog, file: string, generated: boolean, target: ExamplesTarget): LoadExamplesResult {
-  const usersCreated = ensureDemoUsers(catalog)
-  const existing = catalog.findDatabase(target.database_name)
+export async function registerExamples (catalog: Catalog, file: string, generated: boolean, target: ExamplesTarget): Promise<LoadExamplesResult> {
+  const usersCreated = await ensureDemoUsers(catalog)
+  const existing = await catalog.findDatabase(target.database_name)
   if (existing !== undefined) return { generated, registered: false, usersCreated, database: existing }
   const named = (name: string): string => target.label === undefined ? name : `${name} (${target.label})`
   const slugged = (slug: string): string => target.label === undefined ? slug : `${slug}-${target.label.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`
 
-  const admin = catalog.findUserByUsername('admin')
-  const alice = catalog.findUserByUsername('alice')
+  const admin = await catalog.findUserByUsername('admin')
+  const alice = await catalog.findUserByUsername('alice')
   const owner = admin?.id ?? null
   const owners = [admin?.id, alice?.id].filter((id): id is number => id !== undefined)
 
-  const database = catalog.createDatabase({
+  const database = await catalog.createDatabase({
     database_name: target.database_name,
     backend: target.backend,
     connection: target.connection,
@@ -159,13 +159,13 @@ export function registerExamples (catalog: Catalog, file: string, generated: boo
 
   // A custom role granting the example data to the demo users (Gamma and Alpha roles
   // give class permissions; data access is granted per database or dataset).
-  if (catalog.findRole(EXAMPLES_ROLE) === undefined) catalog.createRole(EXAMPLES_ROLE, 'Access to the example database and its datasets')
-  catalog.grantPermission(EXAMPLES_ROLE, { permission: 'database_access', resource: 'Database', resource_id: database.id })
+  if (await catalog.findRole(EXAMPLES_ROLE) === undefined) await catalog.createRole(EXAMPLES_ROLE, 'Access to the example database and its datasets')
+  await catalog.grantPermission(EXAMPLES_ROLE, { permission: 'database_access', resource: 'Database', resource_id: database.id })
   for (const username of ['alice', 'bob']) {
-    if (catalog.findUserByUsername(username) !== undefined) catalog.addUserToRole(username, EXAMPLES_ROLE)
+    if (await catalog.findUserByUsername(username) !== undefined) await catalog.addUserToRole(username, EXAMPLES_ROLE)
   }
 
-  const dataset = (table_name: string, options: { description: string, main_dttm_col: string | null, metrics: MetricSpec[], sql?: string }): DatasetRecord =>
+  const dataset = (table_name: string, options: { description: string, main_dttm_col: string | null, metrics: MetricSpec[], sql?: string }): Promise<DatasetRecord> =>
     catalog.createDataset({
       database_id: database.id,
       table_name,
@@ -180,25 +180,25 @@ export function registerExamples (catalog: Catalog, file: string, generated: boo
       ...(table_name === 'orders' ? { certified_by: 'Data Platform', certification_details: 'Source of truth for revenue reporting' } : {})
     })
 
-  const orders = dataset('orders', { description: 'One row per order line: date, customer region, channel, status, quantity and revenue.', main_dttm_col: 'order_date', metrics: ORDER_METRICS })
-  const customers = dataset('customers', {
+  const orders = await dataset('orders', { description: 'One row per order line: date, customer region, channel, status, quantity and revenue.', main_dttm_col: 'order_date', metrics: ORDER_METRICS })
+  const customers = await dataset('customers', {
     description: 'One row per customer with segment, region, country and sign-up date.',
     main_dttm_col: 'signup_date',
     metrics: [metric('customer_count', 'COUNT(*)', 'Number of customers', ',d')]
   })
-  dataset('products', {
+  await dataset('products', {
     description: 'Product catalogue with category, list price and unit cost.',
     main_dttm_col: null,
     metrics: [metric('product_count', 'COUNT(*)', 'Number of products', ',d'), metric('avg_unit_price', 'AVG(unit_price)', 'Average list price', '$,.2f')]
   })
-  const details = dataset('order_details', {
+  const details = await dataset('order_details', {
     description: 'Virtual dataset: orders joined with product and customer attributes.',
     main_dttm_col: 'order_date',
     sql: ORDER_DETAILS_SQL,
     metrics: ORDER_METRICS.slice(0, 3)
   })
 
-  const chart = (slice_name: string, viz_type: string, source: DatasetRecord, params: Record<string, unknown>, description: string) =>
+  const chart = (slice_name: string, viz_type: string, source: DatasetRecord, params: Record<string, unknown>, description: string): Promise<ChartRecord> =>
     catalog.createChart({
       slice_name: named(slice_name),
       viz_type,
@@ -209,17 +209,17 @@ export function registerExamples (catalog: Catalog, file: string, generated: boo
       owners
     })
 
-  const totalRevenue = chart('Total Revenue', 'big_number_total', orders, { metric: 'revenue', subheader: 'all orders' }, 'Revenue after discounts across all orders.')
-  const monthlyRevenue = chart('Monthly Revenue', 'echarts_timeseries_line', orders, { x_axis: 'order_date', time_grain_sqla: 'P1M', metrics: ['revenue'], groupby: [], row_limit: 10000 }, 'Revenue per month.')
-  const revenueByRegion = chart('Revenue by Region', 'echarts_timeseries_bar', orders, { x_axis: 'region', metrics: ['revenue'], groupby: [], row_limit: 100 }, 'Revenue per sales region.')
-  const ordersByChannel = chart('Orders by Channel', 'pie', orders, { groupby: ['channel'], metric: 'order_count', row_limit: 100 }, 'Share of orders per sales channel.')
-  const topProducts = chart('Top Products by Revenue', 'table', details, { groupby: ['product_name', 'category'], metrics: ['revenue', 'order_count'], row_limit: 10, order_desc: true }, 'The ten products with the most revenue.')
-  const categoryTrend = chart('Quarterly Revenue by Category', 'echarts_area', details, { x_axis: 'order_date', time_grain_sqla: 'P3M', metrics: ['revenue'], groupby: ['category'], row_limit: 10000 }, 'Revenue per quarter, stacked by product category.')
-  const customersBySegment = chart('Customers by Segment', 'echarts_timeseries_bar', customers, { x_axis: 'segment', metrics: ['customer_count'], groupby: [], row_limit: 100 }, 'Number of customers per segment.')
-  const customersByRegion = chart('Customers by Region', 'pie', customers, { groupby: ['region'], metric: 'customer_count', row_limit: 100 }, 'Share of customers per region.')
+  const totalRevenue = await chart('Total Revenue', 'big_number_total', orders, { metric: 'revenue', subheader: 'all orders' }, 'Revenue after discounts across all orders.')
+  const monthlyRevenue = await chart('Monthly Revenue', 'echarts_timeseries_line', orders, { x_axis: 'order_date', time_grain_sqla: 'P1M', metrics: ['revenue'], groupby: [], row_limit: 10000 }, 'Revenue per month.')
+  const revenueByRegion = await chart('Revenue by Region', 'echarts_timeseries_bar', orders, { x_axis: 'region', metrics: ['revenue'], groupby: [], row_limit: 100 }, 'Revenue per sales region.')
+  const ordersByChannel = await chart('Orders by Channel', 'pie', orders, { groupby: ['channel'], metric: 'order_count', row_limit: 100 }, 'Share of orders per sales channel.')
+  const topProducts = await chart('Top Products by Revenue', 'table', details, { groupby: ['product_name', 'category'], metrics: ['revenue', 'order_count'], row_limit: 10, order_desc: true }, 'The ten products with the most revenue.')
+  const categoryTrend = await chart('Quarterly Revenue by Category', 'echarts_area', details, { x_axis: 'order_date', time_grain_sqla: 'P3M', metrics: ['revenue'], groupby: ['category'], row_limit: 10000 }, 'Revenue per quarter, stacked by product category.')
+  const customersBySegment = await chart('Customers by Segment', 'echarts_timeseries_bar', customers, { x_axis: 'segment', metrics: ['customer_count'], groupby: [], row_limit: 100 }, 'Number of customers per segment.')
+  const customersByRegion = await chart('Customers by Region', 'pie', customers, { groupby: ['region'], metric: 'customer_count', row_limit: 100 }, 'Share of customers per region.')
 
   const salesCharts = [[totalRevenue, 4], [monthlyRevenue, 8], [revenueByRegion, 6], [ordersByChannel, 6], [topProducts, 6], [categoryTrend, 6]] as const
-  catalog.createDashboard({
+  await catalog.createDashboard({
     dashboard_title: named('Sales Overview'),
     slug: slugged('sales-overview'),
     description: 'Revenue, orders and products at a glance.',
@@ -236,7 +236,7 @@ export function registerExamples (catalog: Catalog, file: string, generated: boo
     created_by_fk: owner,
     owners: owner === null ? [] : [owner]
   })
-  catalog.createDashboard({
+  await catalog.createDashboard({
     dashboard_title: named('Customer Insights'),
     slug: slugged('customer-insights'),
     description: 'Who the customers are and where they buy (draft).',

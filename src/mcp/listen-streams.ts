@@ -48,9 +48,9 @@ export class ListenStreams {
   }
 
   /** After users or roles changed: end the streams of users who are gone or inactive. */
-  revalidate (): void {
-    for (const [controller, stream] of this.streams) {
-      if (this.catalog.findUserById(stream.userId)?.active !== true) controller.abort()
+  async revalidate (): Promise<void> {
+    for (const [controller, stream] of [...this.streams]) {
+      if ((await this.catalog.findUserById(stream.userId))?.active !== true) controller.abort()
     }
   }
 

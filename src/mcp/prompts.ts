@@ -87,15 +87,15 @@ function createChartGuided (catalog: Catalog, datasetNames: DatasetNames): Surfa
         { name: 'dataset', description: 'A dataset to start from (its table name); completion offers the datasets you may see', required: false }
       ]
     },
-    get (args, { principal }) {
+    async get (args, { principal }) {
       const chartType = choice(args, 'chart_type', CHART_KINDS, 'auto')
       const goal = choice(args, 'business_goal', BUSINESS_GOALS, 'exploration')
       const datasetName = args.dataset?.trim()
       let start = '1. list_datasets to choose a dataset, then get_dataset_info for its columns (types, which are dates) and saved metrics.'
       if (datasetName !== undefined && datasetName !== '') {
-        const dataset = principal.access.can('can_read', 'Dataset') ? catalog.findDataset(datasetName, principal.access) : undefined
+        const dataset = principal.access.can('can_read', 'Dataset') ? await catalog.findDataset(datasetName, principal.access) : undefined
         if (dataset === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `No dataset named "${datasetName}" that you may see. Leave dataset out, or complete it from the list offered.`)
-        const columns = catalog.datasetColumns(dataset.id).map(column => `${column.column_name} (${column.type ?? 'unknown'}${column.is_dttm ? ', date' : ''})`)
+        const columns = (await catalog.datasetColumns(dataset.id)).map(column => `${column.column_name} (${column.type ?? 'unknown'}${column.is_dttm ? ', date' : ''})`)
         start = `1. Use dataset ${dataset.id} ("${dataset.table_name}"), with columns ${columns.join(', ')}. get_dataset_info ${dataset.id} lists its saved metrics.`
       }
       const kind = chartType === 'auto'

@@ -17,12 +17,12 @@ interface ObjectKind {
   /** What `identifier` may be besides an id or UUID. */
   names: string
   /** Names of the visible objects whose name matches `search`. */
-  namesLike: (catalog: Catalog, principal: Principal, search: string) => string[]
+  namesLike: (catalog: Catalog, principal: Principal, search: string) => Promise<string[]>
   /**
    * The ids of the visible objects with this name, for kinds whose tool takes no names: those
    * named exactly so, else those named so ignoring case. More than one is ambiguous.
    */
-  idsByName?: (catalog: Catalog, principal: Principal, name: string) => number[]
+  idsByName?: (catalog: Catalog, principal: Principal, name: string) => Promise<number[]>
 }
 
 function idsNamed<Row extends { id: number }> (rows: readonly Row[], nameOf: (row: Row) => string, name: string): number[] {
@@ -41,23 +41,23 @@ const KINDS: readonly ObjectKind[] = [
     scheme: 'dataset',
     tool: 'get_dataset_info',
     names: 'table name',
-    namesLike: (catalog, principal, search) => catalog.listDatasets(searchQuery(search), principal.access).rows.map(row => row.table_name)
+    namesLike: async (catalog, principal, search) => (await catalog.listDatasets(searchQuery(search), principal.access)).rows.map(row => row.table_name)
   },
   {
     noun: 'chart',
     scheme: 'chart',
     tool: 'get_chart_info',
     names: 'chart name',
-    namesLike: (catalog, principal, search) => catalog.listCharts(searchQuery(search), principal.access).rows.map(row => row.slice_name),
-    idsByName: (catalog, principal, name) => idsNamed(catalog.listCharts(searchQuery(name), principal.access).rows, row => row.slice_name, name)
+    namesLike: async (catalog, principal, search) => (await catalog.listCharts(searchQuery(search), principal.access)).rows.map(row => row.slice_name),
+    idsByName: async (catalog, principal, name) => idsNamed((await catalog.listCharts(searchQuery(name), principal.access)).rows, row => row.slice_name, name)
   },
   {
     noun: 'dashboard',
     scheme: 'dashboard',
     tool: 'get_dashboard_info',
     names: 'slug or title',
-    namesLike: (catalog, principal, search) => catalog.listDashboards(searchQuery(search), principal.access).rows.map(row => row.dashboard_title),
-    idsByName: (catalog, principal, name) => idsNamed(catalog.listDashboards(searchQuery(name), principal.access).rows, row => row.dashboard_title, name)
+    namesLike: async (catalog, principal, search) => (await catalog.listDashboards(searchQuery(search), principal.access)).rows.map(row => row.dashboard_title),
+    idsByName: async (catalog, principal, name) => idsNamed((await catalog.listDashboards(searchQuery(name), principal.access)).rows, row => row.dashboard_title, name)
   }
 ]
 
@@ -89,7 +89,7 @@ export function objectTemplates (catalog: Catalog, toolset: Toolset): SurfaceTem
       async read (uri, variables, scope): Promise<ReadResourceResult> {
         const text = variables.identifier ?? ''
         const identifier = identifierArgument(text)
-        const ids = typeof identifier === 'string' ? kind.idsByName?.(catalog, scope.principal, text) ?? [] : []
+        const ids = typeof identifier === 'string' ? await kind.idsByName?.(catalog, scope.principal, text) ?? [] : []
         if (ids.length > 1) {
           // Only objects the caller may see are listed: picking one would be a guess.
           throw new ProtocolError(ProtocolErrorCode.InvalidParams, `${ids.length} ${kind.noun}s you may see are named ${JSON.stringify(text)} (ids ${ids.join(', ')}): the name is ambiguous, read ${kind.scheme}://<id> or ${kind.scheme}://<uuid> instead.`)
@@ -102,11 +102,11 @@ export function objectTemplates (catalog: Catalog, toolset: Toolset): SurfaceTem
         }
         return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(result.structuredContent) }] }
       },
-      complete (variable, value, scope: CallScope) {
+      async complete (variable, value, scope: CallScope) {
         const tool = toolset.get(kind.tool)
         // Names are only offered to those who may call the tool that reads the object.
         if (variable !== 'identifier' || tool === undefined || toolset.refusal(tool, scope.principal) !== undefined) return []
-        return completionsFor(kind.namesLike(catalog, scope.principal, value), value)
+        return completionsFor(await kind.namesLike(catalog, scope.principal, value), value)
       }
     }
   })

@@ -35,12 +35,12 @@ export function serviceResources (catalog: Catalog, cache: ResponseCache | undef
   const instanceMetadata: SurfaceResource = {
     resource: INSTANCE_METADATA,
     async read (uri, { principal }) {
-      const key = cache?.keyFor('resource', uri, {}, principal)
+      const key = await cache?.keyFor('resource', uri, {}, principal)
       if (key !== undefined && cache !== undefined) {
         const hit = await cache.get(key)
         if (hit !== undefined) return contents(uri, hit.outcome.text)
       }
-      const text = JSON.stringify(instanceMetadataOf(catalog, principal))
+      const text = JSON.stringify(await instanceMetadataOf(catalog, principal))
       if (key !== undefined && cache !== undefined) await cache.set(key, { text, structured: {} }, cache.readResourceTtl)
       return contents(uri, text)
     }
@@ -48,19 +48,21 @@ export function serviceResources (catalog: Catalog, cache: ResponseCache | undef
   return [instanceMetadata, chartViewer]
 }
 
-function instanceMetadataOf (catalog: Catalog, principal: Principal): Record<string, unknown> {
+async function instanceMetadataOf (catalog: Catalog, principal: Principal): Promise<Record<string, unknown>> {
   const { access } = principal
   const everything = { page: 1, pageSize: MAX_LISTED, filters: [], orderColumn: 'id', orderDirection: 'asc' as const }
-  const databases = catalog.listDatabases(everything, access)
-  const datasets = catalog.listDatasets(everything, access)
+  const databases = await catalog.listDatabases(everything, access)
+  const datasets = await catalog.listDatasets(everything, access)
+  const charts = await catalog.listCharts({ ...everything, pageSize: 1 }, access)
+  const dashboards = await catalog.listDashboards({ ...everything, pageSize: 1 }, access)
   return {
     user: principal.user.username,
     roles: principal.user.roles,
     counts: {
       databases: databases.total,
       datasets: datasets.total,
-      charts: catalog.listCharts({ ...everything, pageSize: 1 }, access).total,
-      dashboards: catalog.listDashboards({ ...everything, pageSize: 1 }, access).total
+      charts: charts.total,
+      dashboards: dashboards.total
     },
     databases: databases.rows.map(database => ({ id: database.id, name: database.database_name, backend: database.backend, sql_allowed: database.expose_in_sqllab && access.canQueryDatabase(database.id) })),
     datasets: datasets.rows.map(dataset => ({ id: dataset.id, table_name: dataset.table_name, database_id: dataset.database_id })),

@@ -66,12 +66,17 @@ function webHeaders (request: FastifyRequest): Headers {
  * any catalog change updates instance://metadata; an access change can also change tool lists.
  */
 function notifySubscribers (events: ClusterEvents, bus: ServerEventBus, streams: ListenStreams): () => void {
-  return events.subscribe(event => {
-    if (event.change === 'access') {
-      streams.revalidate()
+  async function announce (change: 'content' | 'access'): Promise<void> {
+    if (change === 'access') {
+      await streams.revalidate()
       bus.publish({ kind: 'tools_list_changed' })
     }
     bus.publish({ kind: 'resource_updated', uri: INSTANCE_METADATA_URI })
+  }
+  // One at a time, in the order they came; a failing one does not stop the next.
+  let announced = Promise.resolve()
+  return events.subscribe(event => {
+    announced = announced.then(async () => { await announce(event.change) }).catch(() => {})
   })
 }
 

@@ -164,7 +164,7 @@ export class Toolset {
       if (limited !== undefined && !limited.allowed) throw rateLimitedError(name, limited)
 
       const cacheable = cache !== undefined && cache.cacheable(compiled.tool) && options.useCache
-      const key = cacheable ? cache.keyFor('tool', name, toolArguments, principal) : undefined
+      const key = cacheable ? await cache.keyFor('tool', name, toolArguments, principal) : undefined
       if (cache !== undefined) {
         if (key !== undefined && !options.forceRefresh) {
           const hit = await cache.get(key)

@@ -66,6 +66,7 @@ export async function chartPage (context: ChartContext, source: ChartSource, opt
   }
   const { dataset } = source
   const description = source.chart?.description ?? null
+  const definition = options.explore ? await definitionSection(context, source) : ''
   const body = html`<main class="narrow">
 <header class="page-header">
 <p class="kicker">${options.explore ? 'Unsaved chart' : 'Chart'}</p>
@@ -77,7 +78,7 @@ ${description === null || description === '' ? '' : html`<p class="description">
     ? html`<p class="chart-message">${failure}</p>`
     : chartElement('chart-1', source.title, pageSpec(outcome.view, CHART_PAGE_SIZE))}</section>
 ${outcome === undefined ? '' : dataSection(outcome)}
-${options.explore ? definitionSection(context, source) : ''}
+${definition}
 ${linkFooter(context.principal.user.username, options.expiresAt)}
 </main>`
   return { status: 200, title: source.title, body, charts: outcome !== undefined }
@@ -97,10 +98,10 @@ ${rows.length === 0 ? '' : chartDataTable(outcome.view, TABLE_ROWS)}
 }
 
 /** An unsaved chart's definition: its config and the SQL it runs (values bound, listed in order). */
-function definitionSection (context: ChartContext, source: ChartSource): SafeHtml {
+async function definitionSection (context: ChartContext, source: ChartSource): Promise<SafeHtml> {
   let sql: SafeHtml
   try {
-    const compiled = chartSql(context.catalog, source.dataset, source.config)
+    const compiled = await chartSql(context.catalog, source.dataset, source.config)
     sql = html`<pre><code>${compiled.sql}</code></pre>${compiled.params.length === 0
       ? ''
       : html`<p class="note">Values of the ? placeholders, in order: ${JSON.stringify(compiled.params)}</p>`}`

@@ -92,11 +92,11 @@ export interface DashboardPageOptions {
 
 /** A dashboard's visible charts in its layout; a chart that fails shows why in its card. */
 export async function dashboardPage (context: ChartContext, dashboard: DashboardRecord, options: DashboardPageOptions): Promise<Page> {
-  const charts = context.catalog.chartsOfDashboard(dashboard.id, context.principal.access)
+  const charts = await context.catalog.chartsOfDashboard(dashboard.id, context.principal.access)
   const cells = dashboardCells(dashboard, charts)
   const contents = await mapLimited(cells, DASHBOARD_CONCURRENCY, async (cell): Promise<CellContent> => {
     try {
-      const outcome = await runSource(context, savedChartSource(context, cell.chart.id))
+      const outcome = await runSource(context, await savedChartSource(context, cell.chart.id))
       return { spec: pageSpec(outcome.view, cellSize(cell.width, cell.height)) }
     } catch (err) {
       if (err instanceof ToolError) return { failure: err.message }

@@ -13,8 +13,8 @@ export interface LinkPrincipal {
  * The link's user, if they still exist and are active, with the RBAC profile a request of
  * theirs would get now (as auth's principalFor builds it): a link never carries permissions.
  */
-export function linkPrincipal (catalog: Catalog, userId: number): LinkPrincipal | undefined {
-  const user = catalog.findUserById(userId)
+export async function linkPrincipal (catalog: Catalog, userId: number): Promise<LinkPrincipal | undefined> {
+  const user = await catalog.findUserById(userId)
   if (user === undefined || !user.active) return undefined
-  return { user, access: accessProfileOf(catalog, user.id) }
+  return { user, access: await accessProfileOf(catalog, user.id) }
 }

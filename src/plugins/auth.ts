@@ -15,7 +15,7 @@ import { ALL_SCOPES } from '../auth/scopes.ts'
 import type { UserResolver } from '../auth/users.ts'
 import { ConfigError } from '../config.ts'
 import type { Config } from '../config.ts'
-import { PrincipalUnavailableError } from '../errors.ts'
+import { CATALOG_RETRY_AFTER_SECONDS, CatalogUnavailable, CatalogUnavailableError, PrincipalUnavailableError } from '../errors.ts'
 import type { Principal } from '../tools/tool.ts'
 
 declare module 'fastify' {
@@ -44,9 +44,9 @@ export function authorizationServers (config: Config): readonly string[] {
  * Development mode: every request runs as MCP_DEV_USERNAME (default admin), which must be
  * an active catalog user; looked up per request, so deactivating the user takes effect at once.
  */
-function devAuthenticator (app: FastifyInstance): Authenticator {
+async function devAuthenticator (app: FastifyInstance): Promise<Authenticator> {
   const username = app.config.devUsername
-  const user = app.catalog.findUserByUsername(username)
+  const user = await app.catalog.findUserByUsername(username)
   if (user === undefined || !user.active) {
     throw new ConfigError([
       `MCP_DEV_USERNAME: the user "${username}" ${user === undefined ? 'does not exist' : 'is inactive'} in the catalog; create it with \`analytics-mcp users create --username ${username} --role Admin\`, or keep MCP_LOAD_EXAMPLES on to get the demo users`
@@ -55,12 +55,12 @@ function devAuthenticator (app: FastifyInstance): Authenticator {
   app.log.warn({ user: username }, 'authentication is off (development mode): every MCP request runs as this user')
   return {
     async authenticate (request) {
-      const current = app.catalog.findUserByUsername(username)
+      const current = await app.catalog.findUserByUsername(username)
       if (current === undefined || !current.active) {
         request.log.error({ user: username }, 'the development user no longer exists or is inactive')
         throw new PrincipalUnavailableError()
       }
-      return principalFor(app.catalog, current, 'dev')
+      return await principalFor(app.catalog, current, 'dev')
     }
   }
 }
@@ -111,8 +111,8 @@ async function customVerifier (app: FastifyInstance): Promise<CustomVerifier | u
   throw new ConfigError(['MCP_AUTH_FACTORY: the factory must return a verifier: a function (token, request) => { username? claims? scopes? }, or an object with such a verify method'])
 }
 
-function checkRoleMapping (app: FastifyInstance): void {
-  const known = new Set(app.catalog.roleNames())
+async function checkRoleMapping (app: FastifyInstance): Promise<void> {
+  const known = new Set(await app.catalog.roleNames())
   const { config } = app
   const unknown = [...Object.values(config.MCP_JIT_ROLE_MAPPING).flat(), ...config.MCP_JIT_DEFAULT_ROLES].filter(role => !known.has(role))
   if (unknown.length > 0) throw new ConfigError([`MCP_JIT_ROLE_MAPPING: unknown role(s) ${[...new Set(unknown)].join(', ')} (roles: ${[...known].join(', ')})`])
@@ -141,9 +141,9 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
 
   let authenticator: Authenticator
   if (!config.authRequired) {
-    authenticator = devAuthenticator(app)
+    authenticator = await devAuthenticator(app)
   } else {
-    if (config.MCP_JIT_PROVISIONING) checkRoleMapping(app)
+    if (config.MCP_JIT_PROVISIONING) await checkRoleMapping(app)
     authenticator = new CredentialAuthenticator({
       catalog: app.catalog,
       challenge,
@@ -181,6 +181,13 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
     try {
       request.principal = await authenticator.authenticate(request)
     } catch (err) {
+      // The catalog being down says nothing about the credential: 503 and retry, not 401 (which
+      // sends clients to sign in again) and not a failure counted against the address.
+      if (err instanceof CatalogUnavailable) {
+        request.log.warn({ err: err.cause }, 'catalog unavailable during authentication')
+        reply.header('retry-after', String(CATALOG_RETRY_AFTER_SECONDS))
+        throw new CatalogUnavailableError()
+      }
       // Only a refused credential counts: no credential at all, or too few scopes, is no guess.
       if (credential && err instanceof AuthChallengeError && err.code === 'MCP_ERR_INVALID_TOKEN') await failureLimit.failed(request.ip)
       throw err

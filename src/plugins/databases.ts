@@ -42,7 +42,7 @@ export function declaredRegistrations (declared: readonly DeclaredDatabase[]): D
  */
 async function databasesPlugin (app: FastifyInstance): Promise<void> {
   const declared = app.config.MCP_DATABASES
-  const outcome = app.catalog.reconcileDatabases(declaredRegistrations(declared))
+  const outcome = await app.catalog.reconcileDatabases(declaredRegistrations(declared))
   if (declared.length > 0) app.log.info({ created: outcome.created, updated: outcome.updated, unchanged: outcome.unchanged.length }, 'MCP_DATABASES reconciled')
   if (outcome.released.length > 0) {
     app.log.warn({ databases: outcome.released }, 'databases registered from MCP_DATABASES are no longer declared: kept with their datasets (remove them with `analytics-mcp databases remove`)')

@@ -12,7 +12,7 @@ declare module 'fastify' {
 /** MCP_LINK_SECRET, or the catalog's own key: every replica on one catalog signs alike. */
 async function linksPlugin (app: FastifyInstance): Promise<void> {
   const { config } = app
-  const secret = config.MCP_LINK_SECRET ?? app.catalog.linkSecret()
+  const secret = config.MCP_LINK_SECRET ?? await app.catalog.linkSecret()
   app.decorate('links', new LinkSigner(secret, config.serviceUrl, config.MCP_LINK_TTL))
 }
 

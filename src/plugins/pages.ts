@@ -42,9 +42,9 @@ function requestWithoutSignature (request: FastifyRequest): Record<string, unkno
 const PAGE_ROUTE: RouteShorthandOptions = { logSerializers: { req: requestWithoutSignature } }
 
 /** Not found and not visible are one answer; other tool errors are real failures. */
-function visibleOrUndefined<T> (find: () => T): T | undefined {
+async function visibleOrUndefined<T> (find: () => Promise<T>): Promise<T | undefined> {
   try {
-    return find()
+    return await find()
   } catch (err) {
     if (err instanceof ToolError && (err.errorType === 'not_found' || err.errorType === 'permission_denied')) return undefined
     throw err
@@ -88,7 +88,7 @@ async function pagesPlugin (app: FastifyInstance): Promise<void> {
         return await send(reply, check.reason === 'expired' ? expiredLinkPage(check.expiredAt) : invalidLinkPage())
       }
       try {
-        const principal = linkPrincipal(catalog, check.claims.userId)
+        const principal = await linkPrincipal(catalog, check.claims.userId)
         if (principal === undefined) {
           request.log.info({ kind, user_id: check.claims.userId }, 'page link refused: the user is missing or inactive')
           return await send(reply, invalidLinkPage())
@@ -113,18 +113,18 @@ async function pagesPlugin (app: FastifyInstance): Promise<void> {
   }
 
   app.get<LinkRequest>('/charts/:id', PAGE_ROUTE, linkPage('chart', async (context, claims) => {
-    const source = visibleOrUndefined(() => context.principal.access.can('can_read', 'Chart') ? savedChartSource(context, claims.id) : undefined)
+    const source = await visibleOrUndefined(async () => context.principal.access.can('can_read', 'Chart') ? await savedChartSource(context, claims.id) : undefined)
     return source === undefined ? undefined : await chartPage(context, source, { explore: false, expiresAt: claims.expiresAt })
   }))
 
   app.get<LinkRequest>('/explore/:id', PAGE_ROUTE, linkPage('explore', async (context, claims) => {
-    const source = visibleOrUndefined(() => context.principal.access.can('can_read', 'Chart') ? exploreSource(context, claims.id) : undefined)
+    const source = await visibleOrUndefined(async () => context.principal.access.can('can_read', 'Chart') ? await exploreSource(context, claims.id) : undefined)
     return source === undefined ? undefined : await chartPage(context, source, { explore: true, expiresAt: claims.expiresAt })
   }))
 
   app.get<LinkRequest>('/dashboards/:id', PAGE_ROUTE, linkPage('dashboard', async (context, claims, request) => {
     const { access, user } = context.principal
-    const dashboard = access.can('can_read', 'Dashboard') ? catalog.findDashboard(claims.id, access) : undefined
+    const dashboard = access.can('can_read', 'Dashboard') ? await catalog.findDashboard(claims.id, access) : undefined
     if (dashboard === undefined) return undefined
     return await dashboardPage(context, dashboard, {
       expiresAt: claims.expiresAt,
@@ -139,10 +139,10 @@ async function pagesPlugin (app: FastifyInstance): Promise<void> {
 
   app.get<LinkRequest>('/sql/:id', PAGE_ROUTE, linkPage('sql', async (context, claims) => {
     const { access, user } = context.principal
-    const state = catalog.findLinkState(claims.id)
+    const state = await catalog.findLinkState(claims.id)
     if (state === undefined || state.kind !== 'sql' || state.user_id !== user.id || state.database_id === null) return undefined
     const payload = sqlPayload(state)
-    const database = catalog.findDatabase(state.database_id, access)
+    const database = await catalog.findDatabase(state.database_id, access)
     if (payload === undefined || database === undefined) return undefined
     return await sqlPage(context, database, payload, claims.expiresAt)
   }))

@@ -33,16 +33,16 @@ async function tokenExchangePlugin (app: FastifyInstance): Promise<void> {
     }
     const { name, secret } = parsed.data
     try {
-      const key = catalog.findApiKey(name)
+      const key = await catalog.findApiKey(name)
       if (key === undefined) throw new ApiKeyRejectedError('unknown API token name')
       // The secret may be the whole key as shown at creation, or only its secret part.
       const parts = isApiKeyShaped(secret, config.MCP_API_KEY_PREFIX) ? parseApiKey(secret, config.MCP_API_KEY_PREFIX) : { keyId: key.key_id, secret }
       if (parts === undefined || parts.keyId !== key.key_id || !secretMatches(key, parts.secret)) throw new ApiKeyRejectedError('wrong secret')
       usableKey(key)
-      const user = catalog.findUserById(key.user_id)
+      const user = await catalog.findUserById(key.user_id)
       if (user === undefined || !user.active) throw new ApiKeyRejectedError('the user of the key is inactive')
       const { accessToken, expiresIn } = tokens.issue(key)
-      recordApiKeyUse(catalog, key)
+      await recordApiKeyUse(catalog, key)
       app.metrics.authAttempt('token_exchange', 'success')
       request.log.info({ api_key: key.name, user: user.username }, 'API key exchanged for a token')
       return { payload: { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn } }

@@ -54,7 +54,7 @@ export const generateChart = (): Tool => defineTool({
   output: chartResultSchema,
   run: async (args, context) => {
     if (!args.save_chart && !args.generate_preview) throw invalidArguments('save_chart and generate_preview are both false: nothing to do.', 'Set save_chart: true to save the chart, or generate_preview: true to see it.')
-    const dataset = visibleDataset(context, args.dataset_id)
+    const dataset = await visibleDataset(context, args.dataset_id)
     const config = parseChartConfig(args.config)
     const chartName = args.chart_name ?? defaultChartName({ config }, dataset.table_name)
     // Run before saving: a config whose query fails is never saved.
@@ -62,10 +62,10 @@ export const generateChart = (): Tool => defineTool({
     const formats = args.generate_preview ? args.preview_formats : []
     if (args.save_chart) {
       const userId = context.principal.user.id
-      const saved = context.catalog.createChart({ slice_name: chartName, viz_type: vizTypeOf(config), dataset_id: dataset.id, params: configToFormData(config, dataset.id), created_by_fk: userId, owners: [userId] })
+      const saved = await context.catalog.createChart({ slice_name: chartName, viz_type: vizTypeOf(config), dataset_id: dataset.id, params: configToFormData(config, dataset.id), created_by_fk: userId, owners: [userId] })
       return await chartResult(context, { source: { chart: saved, dataset, config, title: chartName }, outcome, saved, formats, size: args })
     }
-    const state = storeExploreState(context, dataset, config, chartName)
+    const state = await storeExploreState(context, dataset, config, chartName)
     return await chartResult(context, { source: { formDataKey: state.key, dataset, config, title: chartName }, outcome, saved: undefined, formats, size: args })
   },
   render: result => renderChartResult(result.chart === null ? 'Made' : 'Saved', result)
@@ -95,15 +95,15 @@ export const updateChart = (): Tool => defineTool({
     if (args.config === undefined && args.chart_name === undefined && args.description === undefined && args.dataset_id === undefined) {
       throw invalidArguments('Nothing to change: give config, chart_name, description or dataset_id.')
     }
-    const current = savedChartSource(context, args.identifier)
+    const current = await savedChartSource(context, args.identifier)
     const chart = current.chart
     if (chart === undefined) throw new Error('a saved chart source has its chart')
-    assertMayModify(context, 'Chart', chart.id, chart.slice_name, 'Make your own copy with generate_chart instead.')
-    const dataset = args.dataset_id === undefined ? current.dataset : visibleDataset(context, args.dataset_id)
+    await assertMayModify(context, 'Chart', chart.id, chart.slice_name, 'Make your own copy with generate_chart instead.')
+    const dataset = args.dataset_id === undefined ? current.dataset : await visibleDataset(context, args.dataset_id)
     const config = args.config === undefined ? current.config : parseChartConfig(args.config)
     const title = args.chart_name ?? chart.slice_name
     const outcome = await runSource(context, { dataset, config, title })
-    const saved = context.catalog.updateChart(chart.id, {
+    const saved = await context.catalog.updateChart(chart.id, {
       slice_name: title,
       viz_type: vizTypeOf(config),
       dataset_id: dataset.id,
@@ -137,14 +137,14 @@ export const updateChartPreview = (): Tool => defineTool({
   }),
   output: chartResultSchema,
   run: async (args, context) => {
-    const previous = args.form_data_key === undefined ? undefined : exploreSource(context, args.form_data_key)
+    const previous = args.form_data_key === undefined ? undefined : await exploreSource(context, args.form_data_key)
     if (previous === undefined && args.dataset_id === undefined) throw invalidArguments('Give form_data_key (an unsaved chart to change) or dataset_id (to start a new one).')
-    const dataset = args.dataset_id === undefined ? previous?.dataset : visibleDataset(context, args.dataset_id)
+    const dataset = args.dataset_id === undefined ? previous?.dataset : await visibleDataset(context, args.dataset_id)
     if (dataset === undefined) throw invalidArguments('Give dataset_id.')
     const config = parseChartConfig(args.config)
     const chartName = args.chart_name ?? previous?.title ?? defaultChartName({ config }, dataset.table_name)
     const outcome = await runSource(context, { dataset, config, title: chartName })
-    const state = storeExploreState(context, dataset, config, chartName)
+    const state = await storeExploreState(context, dataset, config, chartName)
     const formats = args.generate_preview ? args.preview_formats : []
     return await chartResult(context, { source: { formDataKey: state.key, dataset, config, title: chartName }, outcome, saved: undefined, formats, size: args })
   },
@@ -167,12 +167,15 @@ export const deleteChart = (): Tool => defineTool({
     removed_from_dashboards: z.array(z.int()).describe('dashboards it was taken off'),
     message: z.string()
   }),
-  run: (args, context) => {
-    const chart = context.catalog.findChart(args.identifier, context.principal.access)
+  run: async (args, context) => {
+    const chart = await context.catalog.findChart(args.identifier, context.principal.access)
     if (chart === undefined) throw notFound('chart', args.identifier, 'id or UUID', 'list_charts')
-    assertMayModify(context, 'Chart', chart.id, chart.slice_name, 'Make your own copy with generate_chart instead.')
+    await assertMayModify(context, 'Chart', chart.id, chart.slice_name, 'Make your own copy with generate_chart instead.')
     // Dashboards the caller cannot see lose the chart too, but are not named to them.
-    const dashboards = context.catalog.deleteChart(chart.id).filter(id => context.catalog.findDashboard(id, context.principal.access) !== undefined)
+    const dashboards: number[] = []
+    for (const id of await context.catalog.deleteChart(chart.id)) {
+      if (await context.catalog.findDashboard(id, context.principal.access) !== undefined) dashboards.push(id)
+    }
     return {
       success: true as const,
       chart_id: chart.id,

@@ -96,7 +96,7 @@ export const getChartData = (): Tool => defineTool({
   },
   sizeHints: ['Pass a smaller `limit`.', 'Aggregate further: a coarser time_grain or fewer dimensions in the chart config.'],
   run: async (args, context) => {
-    const source = chartSourceOf(context, args)
+    const source = await chartSourceOf(context, args)
     const limited = args.limit !== undefined && source.config.chart_type !== 'histogram' && 'row_limit' in source.config ? { ...source, config: { ...source.config, row_limit: Math.min(source.config.row_limit, args.limit) } } : source
     const outcome = await runSource(context, limited)
     const rows = args.limit === undefined ? outcome.rows : outcome.rows.slice(0, args.limit)
@@ -163,7 +163,7 @@ export const getChartPreview = (): Tool => defineTool({
   output: previewOutput,
   sizeHints: ['Use format "png" or "url" for charts with many points.', 'Lower the chart\'s row_limit or aggregate further.'],
   run: async (args, context) => {
-    const source = chartSourceOf(context, args)
+    const source = await chartSourceOf(context, args)
     const outcome: ChartOutcome = await runSource(context, source)
     const url = sourceUrl(context, source)
     const rendered = await renderPreviews(context, outcome, [args.format], { width: args.width, height: args.height, asciiWidth: args.ascii_width, asciiHeight: args.ascii_height, url })
@@ -214,9 +214,9 @@ export const getChartSql = (): Tool => defineTool({
     sql: z.string(),
     parameters: z.array(z.union([z.string(), z.number(), z.null()])).describe('values of the ? placeholders, in order')
   }),
-  run: (args, context) => {
-    const source = chartSourceOf(context, args)
-    const compiled = chartSql(context.catalog, source.dataset, source.config)
+  run: async (args, context) => {
+    const source = await chartSourceOf(context, args)
+    const compiled = await chartSql(context.catalog, source.dataset, source.config)
     return {
       success: true as const,
       ...identityOf(source),

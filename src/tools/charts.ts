@@ -50,8 +50,8 @@ function parseFormData (params: string): Record<string, unknown> {
   }
 }
 
-export function chartItems (rows: readonly ChartRecord[], context: ToolContext, withOwners: boolean, now: number): ChartItem[] {
-  const { users, owners } = peopleOf(context.catalog, 'chart', rows, withOwners)
+export async function chartItems (rows: readonly ChartRecord[], context: ToolContext, withOwners: boolean, now: number): Promise<ChartItem[]> {
+  const { users, owners } = await peopleOf(context.catalog, 'chart', rows, withOwners)
   return rows.map(chart => ({
     id: chart.id,
     uuid: chart.uuid,
@@ -80,8 +80,8 @@ export const listCharts = (): Tool => defineListTool({
   permission: { permission: 'can_read', resource: 'Chart' },
   item: chartItem,
   defaultColumns: ['id', 'slice_name', 'viz_type', 'datasource_name', 'description', 'certified_by', 'certification_details', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query, access) => catalog.listCharts(query, access),
-  toItems: (rows, context, wanted, now) => chartItems(rows, context, wanted.has('owners'), now)
+  fetch: async (catalog, query, access) => await catalog.listCharts(query, access),
+  toItems: async (rows, context, wanted, now) => await chartItems(rows, context, wanted.has('owners'), now)
 })
 
 export const getChartInfo = (): Tool => defineTool({
@@ -99,13 +99,13 @@ export const getChartInfo = (): Tool => defineTool({
     ...chartItem,
     dashboards: z.array(z.object({ id: z.int(), dashboard_title: z.string(), slug: z.string().nullable() }))
   }),
-  run: ({ identifier }, context) => {
+  run: async ({ identifier }, context) => {
     const { access } = context.principal
-    const chart = context.catalog.findChart(identifier, access)
+    const chart = await context.catalog.findChart(identifier, access)
     if (chart === undefined) throw notFound('chart', identifier, 'id or UUID', 'list_charts')
     return {
-      ...chartItems([chart], context, true, Date.now())[0] as ChartItem,
-      dashboards: context.catalog.dashboardsOfChart(chart.id, access)
+      ...(await chartItems([chart], context, true, Date.now()))[0] as ChartItem,
+      dashboards: await context.catalog.dashboardsOfChart(chart.id, access)
     }
   },
   render: chart => [

@@ -50,11 +50,11 @@ function summaryOf (context: ToolContext, dashboard: DashboardRecord): z.output<
 }
 
 /** Charts the caller may see, in the order asked; any other id is an error naming it. */
-function visibleCharts (context: ToolContext, chartIds: readonly number[]): ChartRecord[] {
+async function visibleCharts (context: ToolContext, chartIds: readonly number[]): Promise<ChartRecord[]> {
   const charts: ChartRecord[] = []
   const missing: number[] = []
   for (const id of chartIds) {
-    const chart = context.catalog.findChart(id, context.principal.access)
+    const chart = await context.catalog.findChart(id, context.principal.access)
     if (chart === undefined) missing.push(id)
     else charts.push(chart)
   }
@@ -64,12 +64,19 @@ function visibleCharts (context: ToolContext, chartIds: readonly number[]): Char
 }
 
 /** The dashboard's layout as stored, or the default grid of its charts when it has none. */
-function layoutOf (context: ToolContext, dashboard: DashboardRecord): DashboardLayout {
-  return parseLayout(dashboard.position_json) ?? defaultLayout(dashboard.dashboard_title, context.catalog.dashboardChartIds(dashboard.id).map(id => ({ id, slice_name: context.catalog.findChart(id)?.slice_name ?? `Chart ${id}` })))
+async function layoutOf (context: ToolContext, dashboard: DashboardRecord): Promise<DashboardLayout> {
+  return parseLayout(dashboard.position_json) ?? defaultLayout(dashboard.dashboard_title, await chartNames(context, await context.catalog.dashboardChartIds(dashboard.id)))
 }
 
-const mayModifyDashboard = (context: ToolContext, dashboard: DashboardRecord): void =>
-  assertMayModify(context, 'Dashboard', dashboard.id, dashboard.dashboard_title, 'Make a new dashboard with generate_dashboard instead.')
+/** The charts of `ids` with their names (a placeholder for one that is gone), in order. */
+async function chartNames (context: ToolContext, ids: readonly number[]): Promise<Array<{ id: number, slice_name: string }>> {
+  const charts: Array<{ id: number, slice_name: string }> = []
+  for (const id of ids) charts.push({ id, slice_name: (await context.catalog.findChart(id))?.slice_name ?? `Chart ${id}` })
+  return charts
+}
+
+const mayModifyDashboard = async (context: ToolContext, dashboard: DashboardRecord): Promise<void> =>
+  await assertMayModify(context, 'Dashboard', dashboard.id, dashboard.dashboard_title, 'Make a new dashboard with generate_dashboard instead.')
 
 /**
  * The layout with its charts in `order` (reading order), each keeping its width and name. When
@@ -111,12 +118,12 @@ export const generateDashboard = (): Tool => defineTool({
     positions: z.array(positionSchema),
     link_expires_at: z.string()
   }),
-  run: (args, context) => {
-    const charts = visibleCharts(context, uniqueIds(args.chart_ids))
+  run: async (args, context) => {
+    const charts = await visibleCharts(context, uniqueIds(args.chart_ids))
     const title = args.dashboard_title ?? (charts.length <= 3 ? charts.map(chart => chart.slice_name).join(', ') : `${charts[0]?.slice_name ?? 'Charts'} and ${charts.length - 1} more`).slice(0, 500)
     const layout = defaultLayout(title, charts)
     const userId = context.principal.user.id
-    const dashboard = context.catalog.createDashboard({
+    const dashboard = await context.catalog.createDashboard({
       dashboard_title: title,
       description: args.description ?? null,
       published: args.published,
@@ -154,16 +161,16 @@ export const addChartToExistingDashboard = (): Tool => defineTool({
     dashboard_url: z.string(),
     position: positionSchema
   }),
-  run: (args, context) => {
-    const dashboard = visibleDashboard(context, args.dashboard_id)
-    mayModifyDashboard(context, dashboard)
+  run: async (args, context) => {
+    const dashboard = await visibleDashboard(context, args.dashboard_id)
+    await mayModifyDashboard(context, dashboard)
     if (args.target_tab !== undefined) throw invalidArguments('target_tab is not supported: charts are added to the dashboard\'s grid.', 'Leave target_tab out.')
-    const [chart] = visibleCharts(context, [args.chart_id])
+    const [chart] = await visibleCharts(context, [args.chart_id])
     if (chart === undefined) throw notFound('chart', args.chart_id, 'id', 'list_charts')
-    const chartIds = context.catalog.dashboardChartIds(dashboard.id)
+    const chartIds = await context.catalog.dashboardChartIds(dashboard.id)
     if (chartIds.includes(chart.id)) throw invalidArguments(`Chart ${chart.id} ("${chart.slice_name}") is already on dashboard ${dashboard.id}.`, 'Call get_dashboard_layout to see where.')
-    const { layout, position } = appendChart(layoutOf(context, dashboard), chart, args.width)
-    const updated = context.catalog.updateDashboard(dashboard.id, { position_json: layout, chart_ids: [...chartIds, chart.id], changed_by_fk: context.principal.user.id })
+    const { layout, position } = appendChart(await layoutOf(context, dashboard), chart, args.width)
+    const updated = await context.catalog.updateDashboard(dashboard.id, { position_json: layout, chart_ids: [...chartIds, chart.id], changed_by_fk: context.principal.user.id })
     const summary = summaryOf(context, updated)
     return { success: true as const, dashboard: summary, dashboard_url: summary.url, position: positionOf(position) }
   },
@@ -197,30 +204,31 @@ export const updateDashboard = (): Tool => defineTool({
     changed: z.array(z.string()).describe('the fields changed'),
     positions: z.array(positionSchema)
   }),
-  run: (args, context) => {
-    const dashboard = visibleDashboard(context, args.identifier)
-    mayModifyDashboard(context, dashboard)
+  run: async (args, context) => {
+    const dashboard = await visibleDashboard(context, args.identifier)
+    await mayModifyDashboard(context, dashboard)
     const { identifier: _identifier, chart_ids: chartIdsArgument, ...fields } = args
     const changed = Object.keys(fields).filter(key => fields[key as keyof typeof fields] !== undefined)
     if (chartIdsArgument !== undefined) changed.push('chart_ids')
     if (changed.length === 0) throw invalidArguments('Nothing to change: give dashboard_title, description, slug, published, css or chart_ids.')
     // Slugs are unique among the dashboards this caller sees: one they may not see is not revealed.
-    if (args.slug !== undefined && args.slug !== null) context.catalog.assertDashboardSlugFree(args.slug, context.principal.access, dashboard.id)
-    let layout = layoutOf(context, dashboard)
+    if (args.slug !== undefined && args.slug !== null) await context.catalog.assertDashboardSlugFree(args.slug, context.principal.access, dashboard.id)
+    let layout = await layoutOf(context, dashboard)
     let chartIds: number[] | undefined
     if (chartIdsArgument !== undefined) {
       const wanted = uniqueIds(chartIdsArgument)
-      const current = context.catalog.dashboardChartIds(dashboard.id)
+      const current = await context.catalog.dashboardChartIds(dashboard.id)
       // Charts the caller cannot see stay on the dashboard: nobody removes what they cannot see.
-      const hidden = current.filter(id => context.catalog.findChart(id, context.principal.access) === undefined)
-      const added = visibleCharts(context, wanted.filter(id => !current.includes(id)))
+      const hidden: number[] = []
+      for (const id of current) if (await context.catalog.findChart(id, context.principal.access) === undefined) hidden.push(id)
+      const added = await visibleCharts(context, wanted.filter(id => !current.includes(id)))
       for (const id of current) if (!wanted.includes(id) && !hidden.includes(id)) layout = removeChart(layout, id)
       for (const chart of added) layout = appendChart(layout, chart).layout
       layout = inOrder(layout, [...wanted, ...hidden], dashboard.dashboard_title)
       chartIds = uniqueIds([...wanted, ...hidden])
     }
     if (args.dashboard_title !== undefined) layout = retitle(layout, args.dashboard_title)
-    const updated = context.catalog.updateDashboard(dashboard.id, {
+    const updated = await context.catalog.updateDashboard(dashboard.id, {
       ...(args.dashboard_title === undefined ? {} : { dashboard_title: args.dashboard_title }),
       ...(args.description === undefined ? {} : { description: args.description }),
       ...(args.slug === undefined ? {} : { slug: args.slug }),
@@ -232,7 +240,7 @@ export const updateDashboard = (): Tool => defineTool({
     }, { slugUniqueAmong: context.principal.access })
     const summary = summaryOf(context, updated)
     // Charts the caller cannot see keep their place but are not shown, as in get_dashboard_layout.
-    const visible = new Set(context.catalog.chartsOfDashboard(updated.id, context.principal.access).map(chart => chart.id))
+    const visible = new Set((await context.catalog.chartsOfDashboard(updated.id, context.principal.access)).map(chart => chart.id))
     return { success: true as const, dashboard: summary, dashboard_url: summary.url, changed, positions: chartPositions(layout).filter(position => visible.has(position.chartId)).map(positionOf) }
   },
   render: result => [
@@ -265,10 +273,10 @@ export const getDashboardLayout = (): Tool => defineTool({
     tabs: z.array(z.object({ name: z.string(), chart_count: z.int() })),
     untabbed_chart_count: z.int()
   }),
-  run: (args, context) => {
-    const dashboard = visibleDashboard(context, args.identifier)
-    const visible = new Set(context.catalog.chartsOfDashboard(dashboard.id, context.principal.access).map(chart => chart.id))
-    const positions = chartPositions(layoutOf(context, dashboard)).filter(position => visible.has(position.chartId))
+  run: async (args, context) => {
+    const dashboard = await visibleDashboard(context, args.identifier)
+    const visible = new Set((await context.catalog.chartsOfDashboard(dashboard.id, context.principal.access)).map(chart => chart.id))
+    const positions = chartPositions(await layoutOf(context, dashboard)).filter(position => visible.has(position.chartId))
     const tabCounts = new Map<string, number>()
     for (const position of positions) for (const tab of position.tabs) tabCounts.set(tab, (tabCounts.get(tab) ?? 0) + 1)
     if (args.tab !== undefined && !tabCounts.has(args.tab)) {

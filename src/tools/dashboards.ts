@@ -26,8 +26,8 @@ const dashboardItem = {
 
 type DashboardItem = z.output<z.ZodObject<typeof dashboardItem>>
 
-function dashboardItems (rows: readonly DashboardRecord[], context: ToolContext, withOwners: boolean, now: number): DashboardItem[] {
-  const { users, owners } = peopleOf(context.catalog, 'dashboard', rows, withOwners)
+async function dashboardItems (rows: readonly DashboardRecord[], context: ToolContext, withOwners: boolean, now: number): Promise<DashboardItem[]> {
+  const { users, owners } = await peopleOf(context.catalog, 'dashboard', rows, withOwners)
   return rows.map(dashboard => ({
     id: dashboard.id,
     uuid: dashboard.uuid,
@@ -53,8 +53,8 @@ export const listDashboards = (): Tool => defineListTool({
   permission: { permission: 'can_read', resource: 'Dashboard' },
   item: dashboardItem,
   defaultColumns: ['id', 'dashboard_title', 'slug', 'description', 'published', 'certified_by', 'certification_details', 'chart_count', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query, access) => catalog.listDashboards(query, access),
-  toItems: (rows, context, wanted, now) => dashboardItems(rows, context, wanted.has('owners'), now)
+  fetch: async (catalog, query, access) => await catalog.listDashboards(query, access),
+  toItems: async (rows, context, wanted, now) => await dashboardItems(rows, context, wanted.has('owners'), now)
 })
 
 const dashboardChartSchema = z.object({
@@ -67,8 +67,8 @@ const dashboardChartSchema = z.object({
 })
 
 /** A dashboard the caller may see, by id, UUID or slug; hidden and missing look alike. */
-export function visibleDashboard (context: ToolContext, identifier: number | string): DashboardRecord {
-  const dashboard = context.catalog.findDashboard(identifier, context.principal.access)
+export async function visibleDashboard (context: ToolContext, identifier: number | string): Promise<DashboardRecord> {
+  const dashboard = await context.catalog.findDashboard(identifier, context.principal.access)
   if (dashboard === undefined) throw notFound('dashboard', identifier, 'id, UUID or slug', 'list_dashboards')
   return dashboard
 }
@@ -89,14 +89,14 @@ export const getDashboardInfo = (): Tool => defineTool({
     json_metadata: z.record(z.string(), z.unknown()).nullable(),
     charts: z.array(dashboardChartSchema)
   }),
-  run: ({ identifier }, context) => {
+  run: async ({ identifier }, context) => {
     const { access } = context.principal
-    const dashboard = visibleDashboard(context, identifier)
+    const dashboard = await visibleDashboard(context, identifier)
     const now = Date.now()
     // Only the charts the caller may see (chart_count counts those too).
-    const charts = chartItems(context.catalog.chartsOfDashboard(dashboard.id, access), context, false, now)
+    const charts = await chartItems(await context.catalog.chartsOfDashboard(dashboard.id, access), context, false, now)
     return {
-      ...dashboardItems([dashboard], context, true, now)[0] as DashboardItem,
+      ...(await dashboardItems([dashboard], context, true, now))[0] as DashboardItem,
       json_metadata: dashboard.json_metadata === null ? null : JSON.parse(dashboard.json_metadata) as Record<string, unknown>,
       charts: charts.map(chart => ({
         id: chart.id,

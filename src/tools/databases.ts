@@ -27,8 +27,8 @@ const databaseItem = {
 
 type DatabaseItem = z.output<z.ZodObject<typeof databaseItem>>
 
-function databaseFields (database: DatabaseRecord, context: ToolContext, now: number): DatabaseItem {
-  const users = context.catalog.userRefs([database.created_by_fk, database.changed_by_fk])
+async function databaseFields (database: DatabaseRecord, context: ToolContext, now: number): Promise<DatabaseItem> {
+  const users = await context.catalog.userRefs([database.created_by_fk, database.changed_by_fk])
   return {
     id: database.id,
     uuid: database.uuid,
@@ -51,8 +51,12 @@ export const listDatabases = (): Tool => defineListTool({
   permission: { permission: 'can_read', resource: 'Database' },
   item: databaseItem,
   defaultColumns: ['id', 'database_name', 'backend', 'host', 'database', 'allow_dml', 'expose_in_sqllab', 'description', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query, access) => catalog.listDatabases(query, access),
-  toItems: (rows, context, _wanted, now) => rows.map(row => databaseFields(row, context, now))
+  fetch: async (catalog, query, access) => await catalog.listDatabases(query, access),
+  toItems: async (rows, context, _wanted, now) => {
+    const items: DatabaseItem[] = []
+    for (const row of rows) items.push(await databaseFields(row, context, now))
+    return items
+  }
 })
 
 const tableSchema = z.object({ name: z.string(), type: z.string().describe('table or view') })
@@ -84,9 +88,9 @@ export const getDatabaseInfo = (): Tool => defineTool({
   }),
   run: async ({ identifier }, context) => {
     const { access } = context.principal
-    const database = context.catalog.findDatabase(identifier, access)
+    const database = await context.catalog.findDatabase(identifier, access)
     if (database === undefined) throw notFound('database', identifier, 'id, UUID or name', 'list_databases')
-    const datasets = context.catalog.listDatasets({
+    const datasets = await context.catalog.listDatasets({
       page: 1, pageSize: 100, filters: [{ col: 'database_id', opr: 'eq', value: database.id }], orderColumn: 'table_name', orderDirection: 'asc'
     }, access)
     // Table names are the database's schema: shown to those who may query the database only.
@@ -102,7 +106,7 @@ export const getDatabaseInfo = (): Tool => defineTool({
       }
     }
     return {
-      ...databaseFields(database, context, Date.now()),
+      ...await databaseFields(database, context, Date.now()),
       capabilities: { sql_dialect: database.backend, read_only: !database.allow_dml, supports_dml: database.allow_dml },
       tables,
       tables_unavailable: tablesUnavailable,

@@ -15,7 +15,7 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_ ]{0,249}$/
 
 /** Run generated or given SQL read-only on a database, to check it before saving anything. */
 async function probe (context: ToolContext, databaseId: number, sql: string, params: Array<string | number | null> = [], maxRows = 1) {
-  const database = context.catalog.findDatabase(databaseId)
+  const database = await context.catalog.findDatabase(databaseId)
   if (database === undefined) throw new ToolError('database_unavailable', `Database ${databaseId} is gone.`)
   return await context.engines.execute({ ...database, allow_dml: false }, {
     sql,
@@ -69,13 +69,13 @@ export const createVirtualDataset = (): Tool => defineTool({
   }),
   run: async (args, context) => {
     const { access } = context.principal
-    const database = context.catalog.findDatabase(args.database_id, access)
+    const database = await context.catalog.findDatabase(args.database_id, access)
     if (database === undefined) throw notFound('database', args.database_id, 'id, UUID or name', 'list_databases')
     if (!access.canQueryDatabase(database.id)) throw permissionDenied(`You may not define datasets on database ${database.database_name}: that needs database access to it.`, 'Ask an administrator for database_access on it.')
     // Only the datasets this caller may see can clash: one they may not see is not revealed. (The
     // schema's unique (database, schema, name) index cannot clash with one either: defining a
     // dataset on a database needs database access to it, and that shows every dataset there.)
-    context.catalog.assertDatasetNameFree(args.dataset_name, access)
+    await context.catalog.assertDatasetNameFree(args.dataset_name, access)
     const sql = withoutTrailingTerminator(args.sql)
     if (sql === '') throw invalidArguments('The SQL holds no statement, only comments or semicolons.', 'Give one SELECT statement.')
     // On lines of its own, so a trailing -- comment cannot swallow the closing parenthesis.
@@ -117,7 +117,7 @@ export const createVirtualDataset = (): Tool => defineTool({
       })
     }
     const userId = context.principal.user.id
-    const dataset = context.catalog.createDataset({
+    const dataset = await context.catalog.createDataset({
       database_id: database.id,
       table_name: args.dataset_name,
       schema: args.schema ?? null,
@@ -171,14 +171,14 @@ export const createDatasetMetric = (): Tool => defineTool({
     sample_value: z.union([z.number(), z.string(), z.null()]).describe('the metric over the whole dataset')
   }),
   run: async (args, context) => {
-    const dataset = visibleDataset(context, args.dataset_id)
-    assertMayModify(context, 'Dataset', dataset.id, dataset.table_name, 'Use an ad-hoc metric ({"name": column, "aggregate": "SUM"}) in your query instead.')
+    const dataset = await visibleDataset(context, args.dataset_id)
+    await assertMayModify(context, 'Dataset', dataset.id, dataset.table_name, 'Use an ad-hoc metric ({"name": column, "aggregate": "SUM"}) in your query instead.')
     // An expression is SQL run on the database: it may read any table there, so it needs the
     // same database access as execute_sql and virtual datasets.
     if (!context.principal.access.canQueryDatabase(dataset.database_id)) {
       throw permissionDenied(`Saved metrics are SQL on database ${dataset.database_name}, and you have no database access to it.`, 'Use an ad-hoc metric ({"name": column, "aggregate": "SUM"}) in your query, or ask an administrator for database_access.')
     }
-    const model = datasetModel(context.catalog, dataset)
+    const model = await datasetModel(context.catalog, dataset)
     const clash = [...model.metrics.map(metric => metric.metric_name), ...model.columns.map(column => column.column_name)].find(name => name.toLowerCase() === args.metric_name.toLowerCase())
     if (clash !== undefined) throw invalidArguments(`Dataset ${dataset.table_name} already has a metric or column named "${clash}".`, 'Choose another metric_name.')
     const metric = { metric_name: args.metric_name, verbose_name: args.verbose_name ?? null, expression: args.expression, description: args.description ?? null, d3format: args.d3format ?? null }
@@ -188,7 +188,7 @@ export const createDatasetMetric = (): Tool => defineTool({
       throw err
     })
     const sample = result.rows[0]?.[0]
-    const saved = context.catalog.createDatasetMetric(dataset.id, metric)
+    const saved = await context.catalog.createDatasetMetric(dataset.id, metric)
     return {
       success: true as const,
       dataset_id: dataset.id,

@@ -28,8 +28,8 @@ const datasetItem = {
 
 type DatasetItem = z.output<z.ZodObject<typeof datasetItem>>
 
-function datasetItems (rows: readonly DatasetRecord[], context: ToolContext, withOwners: boolean, now: number): DatasetItem[] {
-  const { users, owners } = peopleOf(context.catalog, 'dataset', rows, withOwners)
+async function datasetItems (rows: readonly DatasetRecord[], context: ToolContext, withOwners: boolean, now: number): Promise<DatasetItem[]> {
+  const { users, owners } = await peopleOf(context.catalog, 'dataset', rows, withOwners)
   return rows.map(dataset => ({
     id: dataset.id,
     uuid: dataset.uuid,
@@ -58,8 +58,8 @@ export const listDatasets = (): Tool => defineListTool({
   permission: { permission: 'can_read', resource: 'Dataset' },
   item: datasetItem,
   defaultColumns: ['id', 'table_name', 'schema', 'database_name', 'description', 'certified_by', 'certification_details', 'changed_on', 'changed_on_humanized'],
-  fetch: (catalog, query, access) => catalog.listDatasets(query, access),
-  toItems: (rows, context, wanted, now) => datasetItems(rows, context, wanted.has('owners'), now)
+  fetch: async (catalog, query, access) => await catalog.listDatasets(query, access),
+  toItems: async (rows, context, wanted, now) => await datasetItems(rows, context, wanted.has('owners'), now)
 })
 
 const columnSchema = z.object({
@@ -97,16 +97,18 @@ export const getDatasetInfo = (): Tool => defineTool({
     metrics: z.array(metricSchema),
     chart_count: z.int().describe('charts built on this dataset')
   }),
-  run: ({ identifier }, context) => {
+  run: async ({ identifier }, context) => {
     const { access } = context.principal
-    const dataset = context.catalog.findDataset(identifier, access)
+    const dataset = await context.catalog.findDataset(identifier, access)
     if (dataset === undefined) throw notFound('dataset', identifier, 'id, UUID or table name', 'list_datasets')
-    const fields = datasetItems([dataset], context, true, Date.now())
-    const charts = context.catalog.listCharts({ page: 1, pageSize: 1, filters: [{ col: 'datasource_id', opr: 'eq', value: dataset.id }], orderColumn: 'id', orderDirection: 'asc' }, access)
+    const fields = await datasetItems([dataset], context, true, Date.now())
+    const charts = await context.catalog.listCharts({ page: 1, pageSize: 1, filters: [{ col: 'datasource_id', opr: 'eq', value: dataset.id }], orderColumn: 'id', orderDirection: 'asc' }, access)
+    const columns = await context.catalog.datasetColumns(dataset.id)
+    const metrics = await context.catalog.datasetMetrics(dataset.id)
     return {
       ...fields[0] as DatasetItem,
-      columns: context.catalog.datasetColumns(dataset.id).map(({ id: _id, ...column }) => column),
-      metrics: context.catalog.datasetMetrics(dataset.id).map(({ id: _id, ...metric }) => metric),
+      columns: columns.map(({ id: _id, ...column }) => column),
+      metrics: metrics.map(({ id: _id, ...metric }) => metric),
       chart_count: charts.total
     }
   },

@@ -94,7 +94,7 @@ export const executeSql = (config: Config): Tool => defineTool({
   }),
   run: async (args, context) => {
     const { access } = context.principal
-    const database = context.catalog.findDatabase(args.database_id, access)
+    const database = await context.catalog.findDatabase(args.database_id, access)
     if (database === undefined) throw notFound('database', args.database_id, 'id, UUID or name', 'list_databases')
     if (!access.canQueryDatabase(database.id)) {
       throw permissionDenied(`You may not run SQL on database ${database.database_name}: that needs database access to it.`, 'Ask an administrator for a role with database_access on it, or use the dataset tools.')
@@ -120,7 +120,7 @@ export const executeSql = (config: Config): Tool => defineTool({
     await context.progress?.(1, 1, `${result.rowCount} row${result.rowCount === 1 ? '' : 's'}`)
     // Only a statement that really changed rows or the schema makes cached answers stale
     // (a no-op such as DROP TABLE IF EXISTS on a missing table must not flush every cache).
-    if (result.changed) context.catalog.noteDataChanged()
+    if (result.changed) await context.catalog.noteDataChanged()
     const names = uniqueColumnNames(result.columns.map(column => column.name))
     const notes: string[] = []
     if (result.truncatedBy === 'rows') notes.push(truncationNote(result.rowCount, args.limit, context.config.MCP_SQL_MAX_LIMIT))

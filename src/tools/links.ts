@@ -38,18 +38,18 @@ export const generateExploreLink = (): Tool => defineTool({
     sql: z.string(),
     expires_at: z.string()
   }),
-  run: (args, context) => {
-    const dataset = visibleDataset(context, args.dataset_id)
+  run: async (args, context) => {
+    const dataset = await visibleDataset(context, args.dataset_id)
     let config: ChartConfig
     if (args.config === undefined) {
-      const columns = datasetModel(context.catalog, dataset).columns.slice(0, 8).map(column => column.column_name)
+      const columns = (await datasetModel(context.catalog, dataset)).columns.slice(0, 8).map(column => column.column_name)
       config = parseChartConfig({ chart_type: 'table', columns, query_mode: 'raw', row_limit: 100 })
     } else {
       config = parseChartConfig(args.config)
     }
     // Compiling checks every name against the dataset now, not when a person opens the link.
-    const compiled = chartSql(context.catalog, dataset, config)
-    const state = storeExploreState(context, dataset, config, args.chart_name ?? (args.config === undefined ? `${dataset.table_name} sample` : `${dataset.table_name} chart`))
+    const compiled = await chartSql(context.catalog, dataset, config)
+    const state = await storeExploreState(context, dataset, config, args.chart_name ?? (args.config === undefined ? `${dataset.table_name} sample` : `${dataset.table_name} chart`))
     return {
       success: true as const,
       url: context.links.url('explore', state.key, context.principal.user.id),
@@ -88,20 +88,20 @@ export const openSqlLabWithContext = (): Tool => defineTool({
     sql: z.string(),
     expires_at: z.string()
   }),
-  run: (args, context) => {
+  run: async (args, context) => {
     const { access } = context.principal
-    const database = context.catalog.findDatabase(args.database_connection_id, access)
+    const database = await context.catalog.findDatabase(args.database_connection_id, access)
     if (database === undefined) throw notFound('database', args.database_connection_id, 'id, UUID or name', 'list_databases')
     if (!access.canQueryDatabase(database.id)) throw permissionDenied(`You may not run SQL on database ${database.database_name}: that needs database access to it.`, 'Ask an administrator for database_access on it.')
     if (!database.expose_in_sqllab) throw new ToolError('not_allowed', `SQL is disabled on database ${database.database_name}.`)
     let sql = args.sql?.trim() ?? ''
     if (sql === '' && args.dataset_in_context !== undefined) {
-      const dataset = visibleDataset(context, args.dataset_in_context)
+      const dataset = await visibleDataset(context, args.dataset_in_context)
       if (dataset.database_id !== database.id) throw notFound('dataset', args.dataset_in_context, 'name', 'list_datasets')
       sql = dataset.sql === null ? `SELECT * FROM "${dataset.table_name.replace(/"/g, '""')}" LIMIT 100` : `SELECT * FROM (${withoutTrailingTerminator(dataset.sql)}) AS ${JSON.stringify(dataset.table_name)} LIMIT 100`
     }
     const title = args.title ?? (args.dataset_in_context === undefined ? `Query on ${database.database_name}` : `${args.dataset_in_context} in ${database.database_name}`)
-    const state = storeLinkState(context, { kind: 'sql', dataset_id: null, database_id: database.id, payload: JSON.stringify({ sql, schema: args.schema ?? null, title }) })
+    const state = await storeLinkState(context, { kind: 'sql', dataset_id: null, database_id: database.id, payload: JSON.stringify({ sql, schema: args.schema ?? null, title }) })
     return {
       success: true as const,
       url: context.links.url('sql', state.key, context.principal.user.id, Date.parse(state.expires_on) / 1000),

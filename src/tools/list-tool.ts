@@ -42,16 +42,15 @@ interface AuditRecord {
 export type AuditItem = z.output<z.ZodObject<typeof auditColumns>>
 
 /** The users a page of rows refers to: creators and editors, and owners when they are wanted. */
-export function peopleOf (
+export async function peopleOf (
   catalog: Catalog,
   kind: 'chart' | 'dashboard' | 'dataset',
   rows: ReadonlyArray<AuditRecord & { id: number }>,
   withOwners: boolean
-): { users: ReadonlyMap<number, UserRef>, owners: ReadonlyMap<number, UserRef[]> } {
-  return {
-    users: catalog.userRefs(rows.flatMap(row => [row.created_by_fk, row.changed_by_fk])),
-    owners: withOwners ? catalog.ownersOf(kind, rows.map(row => row.id)) : new Map()
-  }
+): Promise<{ users: ReadonlyMap<number, UserRef>, owners: ReadonlyMap<number, UserRef[]> }> {
+  const users = await catalog.userRefs(rows.flatMap(row => [row.created_by_fk, row.changed_by_fk]))
+  const owners = withOwners ? await catalog.ownersOf(kind, rows.map(row => row.id)) : new Map<number, UserRef[]>()
+  return { users, owners }
 }
 
 /** Audit fields of a record (humanized times, user references). */
@@ -83,9 +82,9 @@ export interface ListModel<Item extends z.ZodRawShape, Row extends AuditRecord &
   item: Item
   defaultColumns: ReadonlyArray<keyof Item & string>
   /** One page of the rows `access` lets the caller see. */
-  fetch: (catalog: Catalog, query: ListQuery, access: AccessProfile) => ListPage<Row>
+  fetch: (catalog: Catalog, query: ListQuery, access: AccessProfile) => Promise<ListPage<Row>>
   /** All columns of the item for a page of rows; `wanted` says which expensive ones to compute. */
-  toItems: (rows: Row[], context: ToolContext, wanted: ReadonlySet<string>, now: number) => Array<Record<string, unknown>>
+  toItems: (rows: Row[], context: ToolContext, wanted: ReadonlySet<string>, now: number) => Promise<Array<Record<string, unknown>>>
 }
 
 function nonEmptyEnum (values: readonly string[]): z.ZodEnum<Record<string, string>> {
@@ -159,7 +158,7 @@ export function defineListTool<Item extends z.ZodRawShape, Row extends AuditReco
     aliases: { columns: 'select_columns', q: 'search', limit: 'page_size' },
     input: listArguments(model),
     output: listOutput(model),
-    run: (args, context) => {
+    run: async (args, context) => {
       const orderColumn = args.order_column ?? 'changed_on'
       const orderDirection = args.order_direction ?? (args.order_column === undefined ? 'desc' : 'asc')
       const query: ListQuery = {
@@ -170,10 +169,10 @@ export function defineListTool<Item extends z.ZodRawShape, Row extends AuditReco
         orderColumn,
         orderDirection
       }
-      const { rows, total } = model.fetch(context.catalog, query, context.principal.access)
+      const { rows, total } = await model.fetch(context.catalog, query, context.principal.access)
       const columns = args.select_columns.length > 0 ? [...new Set(args.select_columns)] : [...model.defaultColumns]
       const now = Date.now()
-      const items = model.toItems(rows, context, new Set(columns), now)
+      const items = (await model.toItems(rows, context, new Set(columns), now))
         .map(item => Object.fromEntries(columns.map(column => [column, item[column] ?? null])))
       const totalPages = Math.ceil(total / args.page_size)
       const pagination = {

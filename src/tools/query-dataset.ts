@@ -98,8 +98,8 @@ export const queryDataset = (): Tool => defineTool({
     if (args.metrics.length === 0 && args.columns.length === 0) {
       throw invalidArguments('Give metrics, columns, or both.', `Example: {"metrics": ["revenue"], "columns": [{"name": "order_date", "time_grain": "P1M"}]}; aggregates: ${AGGREGATES.join(', ')}.`)
     }
-    const dataset = visibleDataset(context, args.dataset_id)
-    const model = datasetModel(context.catalog, dataset)
+    const dataset = await visibleDataset(context, args.dataset_id)
+    const model = await datasetModel(context.catalog, dataset)
     const dimensions: DimensionRef[] = args.columns.map(column => typeof column === 'string'
       ? { column, timeGrain: args.time_grain }
       : { column: column.name, timeGrain: column.time_grain ?? args.time_grain, label: column.label })

@@ -24,10 +24,10 @@ export const healthCheck = (): Tool => defineTool({
     uptime_seconds: z.number(),
     checks: z.object({ catalog: z.enum(['ok', 'error']) })
   }),
-  run: (_args, context) => {
+  run: async (_args, context) => {
     let catalog: 'ok' | 'error' = 'ok'
     try {
-      context.catalog.ping()
+      await context.catalog.ping()
     } catch (err) {
       context.log.warn({ err }, 'health_check: catalog ping failed')
       catalog = 'error'
@@ -96,10 +96,10 @@ export const getInstanceInfo = (): Tool => defineTool({
     feature_availability: z.object({ available_tools: z.array(z.string()) }),
     timestamp: z.string()
   }),
-  run: (_args, context) => {
+  run: async (_args, context) => {
     const now = Date.now()
     const { user, access } = context.principal
-    const stats = context.catalog.instanceStats(new Date(now - 30 * DAY_MS).toISOString(), new Date(now - 7 * DAY_MS).toISOString(), {
+    const stats = await context.catalog.instanceStats(new Date(now - 30 * DAY_MS).toISOString(), new Date(now - 7 * DAY_MS).toISOString(), {
       superuser: access.superuser,
       dashboards: access.dashboards(),
       charts: access.charts(),

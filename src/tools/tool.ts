@@ -236,9 +236,9 @@ export const READ_ONLY: ToolDefinition['annotations'] = {
  * Superset's write rule for one saved object: can_write on its class and ownership, or Admin.
  * The refusal names the owners, so the model can say whom to ask.
  */
-export function assertMayModify (context: ToolContext, resource: 'Chart' | 'Dashboard' | 'Dataset', id: number, name: string, alternative: string): void {
+export async function assertMayModify (context: ToolContext, resource: 'Chart' | 'Dashboard' | 'Dataset', id: number, name: string, alternative: string): Promise<void> {
   const kind = resource.toLowerCase() as 'chart' | 'dashboard' | 'dataset'
-  const owners = context.catalog.ownersOf(kind, [id]).get(id) ?? []
+  const owners = (await context.catalog.ownersOf(kind, [id])).get(id) ?? []
   if (!context.principal.access.mayModify(resource, owners.map(owner => owner.id))) {
     throw permissionDenied(`You may not change ${kind} ${id} ("${name}"): only its owners (${owners.map(owner => owner.username).join(', ') || 'none'}) and administrators may.`, alternative)
   }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { createApiKey } from '../../src/auth/api-keys.ts'
+import type { SqliteCatalogStore } from '../../src/catalog/store/sqlite.ts'
 import { startTestServer } from '../helpers/app.ts'
 import { callWith, INVALID_TOKEN_BODY } from '../helpers/auth.ts'
 
@@ -10,11 +11,11 @@ import { callWith, INVALID_TOKEN_BODY } from '../helpers/auth.ts'
 t.test('API keys', async t => {
   const server = await startTestServer(t, { MCP_API_KEY_ENABLED: true, MCP_SERVICE_URL: 'https://analytics.test' })
   const { catalog } = server.app
-  const admin = catalog.findUserByUsername('admin')
-  const alice = catalog.findUserByUsername('alice')
+  const admin = await catalog.findUserByUsername('admin')
+  const alice = await catalog.findUserByUsername('alice')
   if (admin === undefined || alice === undefined) throw new Error('demo users missing')
-  const full = createApiKey(catalog, { prefix: 'amcp', name: 'ci-pipeline', userId: admin.id, scopes: null, expiresOn: null })
-  const readOnly = createApiKey(catalog, { prefix: 'amcp', name: 'dashboard-bot', userId: alice.id, scopes: ['mcp:read'], expiresOn: null })
+  const full = await createApiKey(catalog, { prefix: 'amcp', name: 'ci-pipeline', userId: admin.id, scopes: null, expiresOn: null })
+  const readOnly = await createApiKey(catalog, { prefix: 'amcp', name: 'dashboard-bot', userId: alice.id, scopes: ['mcp:read'], expiresOn: null })
 
   t.test('a key authenticates as its user, with either header form', async t => {
     t.match(full.key, /^amcp_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}$/)
@@ -26,7 +27,7 @@ t.test('API keys', async t => {
   })
 
   t.test('the use is recorded', async t => {
-    const used = catalog.findApiKey('ci-pipeline')
+    const used = await catalog.findApiKey('ci-pipeline')
     t.ok(used?.last_used_on !== null && Date.now() - Date.parse(used?.last_used_on ?? '') < 60_000)
   })
 
@@ -41,9 +42,9 @@ t.test('API keys', async t => {
   t.test('wrong, revoked and expired keys are refused with the generic answer', async t => {
     const wrongSecret = `${full.key.slice(0, -4)}AAAA`
     const unknownId = `amcp_zzzzzzzzzzzz_${full.key.split('_').slice(2).join('_')}`
-    const revoked = createApiKey(catalog, { prefix: 'amcp', name: 'revoked', userId: admin.id, scopes: null, expiresOn: null })
-    catalog.revokeApiKey(revoked.record.id)
-    const expired = createApiKey(catalog, { prefix: 'amcp', name: 'expired', userId: admin.id, scopes: null, expiresOn: new Date(Date.now() - 1000).toISOString() })
+    const revoked = await createApiKey(catalog, { prefix: 'amcp', name: 'revoked', userId: admin.id, scopes: null, expiresOn: null })
+    await catalog.revokeApiKey(revoked.record.id)
+    const expired = await createApiKey(catalog, { prefix: 'amcp', name: 'expired', userId: admin.id, scopes: null, expiresOn: new Date(Date.now() - 1000).toISOString() })
     for (const [name, header] of [['wrong secret', `Key ${wrongSecret}`], ['unknown key id', `Key ${unknownId}`], ['revoked', `Key ${revoked.key}`], ['expired', `Bearer ${expired.key}`], ['malformed', 'Key amcp_short'], ['other prefix', `Key xyz_${full.key.slice(5)}`]] as const) {
       const response = await callWith(server, header)
       t.equal(response.status, 401, name)
@@ -52,24 +53,25 @@ t.test('API keys', async t => {
   })
 
   t.test('a deactivated user\'s keys stop working', async t => {
-    const carol = catalog.createUser({ username: 'carol', roles: ['Gamma'] })
-    const key = createApiKey(catalog, { prefix: 'amcp', name: 'carol-key', userId: carol.id, scopes: null, expiresOn: null })
+    const carol = await catalog.createUser({ username: 'carol', roles: ['Gamma'] })
+    const key = await createApiKey(catalog, { prefix: 'amcp', name: 'carol-key', userId: carol.id, scopes: null, expiresOn: null })
     t.equal((await callWith(server, `Key ${key.key}`)).status, 200)
-    catalog.db.prepare('UPDATE users SET active = 0 WHERE id = ?').run(carol.id)
+    await catalog.store.run('UPDATE users SET active = 0 WHERE id = ?', [carol.id])
     t.equal((await callWith(server, `Key ${key.key}`)).status, 401)
   })
 
   t.test('only a hash of the secret is stored', async t => {
     const secret = full.key.split('_').slice(2).join('_')
-    catalog.db.pragma('wal_checkpoint(TRUNCATE)')
-    const bytes = readFileSync(catalog.file).toString('latin1')
+    const store = catalog.store as SqliteCatalogStore
+    store.raw.pragma('wal_checkpoint(TRUNCATE)')
+    const bytes = readFileSync(catalog.location).toString('latin1')
     t.notOk(bytes.includes(secret), 'the secret is nowhere in the catalog file')
     t.ok(bytes.includes(full.record.secret_hash), 'its SHA-256 is')
   })
 
   t.test('with API keys off, keys are refused', async t => {
     const off = await startTestServer(t, { MCP_AUTH_ENABLED: true, MCP_JWT_SECRET: 'x'.repeat(32), MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_AUDIENCE: ['https://analytics.test/mcp'], MCP_SERVICE_URL: 'https://analytics.test' })
-    const key = createApiKey(off.app.catalog, { prefix: 'amcp', name: 'k', userId: 1, scopes: null, expiresOn: null })
+    const key = await createApiKey(off.app.catalog, { prefix: 'amcp', name: 'k', userId: 1, scopes: null, expiresOn: null })
     t.equal((await callWith(off, `Key ${key.key}`)).status, 401, 'Key scheme')
     t.equal((await callWith(off, `Bearer ${key.key}`)).status, 401, 'Bearer with the key prefix')
   })

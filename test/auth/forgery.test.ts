@@ -14,7 +14,7 @@ t.test('forged and broken tokens', async t => {
   const jwks = await JwksServer.start(t, [key.jwk])
   // The corpus is far more than MCP_AUTH_FAILURE_LIMIT allows one address (see hardening.test.ts).
   const server = await startTestServer(t, jwtSettings({ MCP_JWKS_URI: jwks.url, MCP_JWKS_REFRESH_INTERVAL: 1, MCP_REQUIRED_SCOPES: [], MCP_AUTH_FAILURE_LIMIT: 0 }))
-  server.app.catalog.createUser({ username: 'mallory-inactive', roles: ['Admin'], active: false })
+  await server.app.catalog.createUser({ username: 'mallory-inactive', roles: ['Admin'], active: false })
 
   const attacker = testKey('attacker')
   // A live server holding the attacker's key: tokens that point at it must not make us call it.

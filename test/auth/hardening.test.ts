@@ -113,9 +113,9 @@ t.test('tokens from the token exchange live MCP_TOKEN_TTL and are accepted', asy
     MCP_TOKEN_TTL: DAY,
     MCP_SERVICE_URL: 'https://analytics.test'
   })
-  const user = server.app.catalog.findUserByUsername('alice')
+  const user = await server.app.catalog.findUserByUsername('alice')
   if (user === undefined) throw new Error('demo user missing')
-  const issued = createApiKey(server.app.catalog, { prefix: 'amcp', name: 'day-long', userId: user.id, scopes: null, expiresOn: null })
+  const issued = await createApiKey(server.app.catalog, { prefix: 'amcp', name: 'day-long', userId: user.id, scopes: null, expiresOn: null })
   const response = await fetch(new URL('/v1/auth/', server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'day-long', secret: issued.key }) })
   const { payload } = await response.json() as { payload: { access_token: string, expires_in: number } }
   t.equal(payload.expires_in, DAY, 'the longest MCP_TOKEN_TTL')
@@ -131,9 +131,9 @@ interface KeyServer extends RunningServer {
 
 async function keyServer (t: Test, settings: Record<string, unknown>): Promise<KeyServer> {
   const server = await startTestServer(t, { MCP_API_KEY_ENABLED: true, MCP_SERVICE_URL: 'https://analytics.test', ...settings })
-  const admin = server.app.catalog.findUserByUsername('admin')
+  const admin = await server.app.catalog.findUserByUsername('admin')
   if (admin === undefined) throw new Error('demo user missing')
-  const { key } = createApiKey(server.app.catalog, { prefix: 'amcp', name: `key-${Math.random()}`, userId: admin.id, scopes: null, expiresOn: null })
+  const { key } = await createApiKey(server.app.catalog, { prefix: 'amcp', name: `key-${Math.random()}`, userId: admin.id, scopes: null, expiresOn: null })
   return { ...server, good: `Key ${key}`, bad: `Key ${key.slice(0, -4)}AAAA` }
 }
 
@@ -236,7 +236,7 @@ t.test('failed authentications are limited per client address', async t => {
       MCP_TOKEN_SIGNING_KEY: testKey('hardening-exchange').privatePem
     })
     const secret = server.good.slice('Key '.length)
-    const name = server.app.catalog.findApiKeyByKeyId(secret.split('_')[1] ?? '')?.name ?? ''
+    const name = (await server.app.catalog.findApiKeyByKeyId(secret.split('_')[1] ?? ''))?.name ?? ''
     const exchange = async (body: unknown): Promise<Response> => await fetch(new URL('/v1/auth/', server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
     t.equal((await exchange({ name, secret })).status, 200, 'a good exchange spends nothing')
     for (let i = 1; i <= 3; i++) t.equal((await exchange({ name, secret: 'wrong' })).status, 401, `bad exchange ${i}`)
@@ -279,9 +279,9 @@ t.test('with Redis, the budget is shared by the replicas and Redis failures fail
       await sleep(50)
     }
   }
-  const admin = a.app.catalog.findUserByUsername('admin')
+  const admin = await a.app.catalog.findUserByUsername('admin')
   if (admin === undefined) throw new Error('demo user missing')
-  const { key } = createApiKey(a.app.catalog, { prefix: 'amcp', name: 'shared', userId: admin.id, scopes: null, expiresOn: null })
+  const { key } = await createApiKey(a.app.catalog, { prefix: 'amcp', name: 'shared', userId: admin.id, scopes: null, expiresOn: null })
   const good = `Key ${key}`
   const bad = `Key ${key.slice(0, -4)}AAAA`
 

@@ -74,14 +74,14 @@ t.test('user resolution follows the Superset guide, and can be configured', asyn
     const resolver = (claims: Record<string, unknown>, context: { issuer: string | undefined }): string | undefined =>
       context.issuer === ISSUER ? String(claims.sub) : context.issuer === 'https://partner.test/' ? `partner-${String(claims.sub)}` : undefined
     const server = await startTestServer(t, jwtSettings({ MCP_JWT_PUBLIC_KEY: key.publicPem, MCP_JWT_ISSUER: [ISSUER, 'https://partner.test/'], MCP_USER_RESOLVER: resolver }))
-    server.app.catalog.createUser({ username: 'partner-alice', roles: ['Gamma'] })
+    await server.app.catalog.createUser({ username: 'partner-alice', roles: ['Gamma'] })
     t.equal((await whoAmI(server, `Bearer ${signWith(key, claimsFor('alice'))}`))?.username, 'alice')
     t.equal((await whoAmI(server, `Bearer ${signWith(key, claimsFor('alice', {}, AUDIENCE, 'https://partner.test/'))}`))?.username, 'partner-alice', 'the same sub from the other issuer is another user')
   })
 
   t.test('inactive users are refused', async t => {
     const server = await startTestServer(t, jwtSettings({ MCP_JWT_PUBLIC_KEY: key.publicPem }))
-    server.app.catalog.createUser({ username: 'carol', roles: ['Admin'], active: false })
+    await server.app.catalog.createUser({ username: 'carol', roles: ['Admin'], active: false })
     const refused = await callWith(server, token({ sub: 'carol' }))
     t.equal(refused.status, 401)
     t.same(refused.json, INVALID_TOKEN_BODY)

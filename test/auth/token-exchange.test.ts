@@ -20,9 +20,9 @@ t.test('token exchange', async t => {
     MCP_SERVICE_URL: 'https://analytics.test'
   })
   const { catalog } = server.app
-  const alice = catalog.findUserByUsername('alice')
+  const alice = await catalog.findUserByUsername('alice')
   if (alice === undefined) throw new Error('demo user missing')
-  const issued = createApiKey(catalog, { prefix: 'amcp', name: 'notebook', userId: alice.id, scopes: ['mcp:read'], expiresOn: null })
+  const issued = await createApiKey(catalog, { prefix: 'amcp', name: 'notebook', userId: alice.id, scopes: ['mcp:read'], expiresOn: null })
   const secretPart = issued.key.split('_').slice(2).join('_')
   const exchange = async (body: unknown): Promise<{ status: number, json: any, headers: Headers }> => {
     const response = await fetch(new URL('/v1/auth/', server.url), { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) })
@@ -62,34 +62,34 @@ t.test('token exchange', async t => {
   })
 
   t.test('exchanges and exchanged tokens record the key\'s last use', async t => {
-    const unused = createApiKey(catalog, { prefix: 'amcp', name: 'report-job', userId: alice.id, scopes: null, expiresOn: null })
-    t.equal(catalog.findApiKey('report-job')?.last_used_on, null)
+    const unused = await createApiKey(catalog, { prefix: 'amcp', name: 'report-job', userId: alice.id, scopes: null, expiresOn: null })
+    t.equal((await catalog.findApiKey('report-job'))?.last_used_on, null)
     const response = await exchange({ name: 'report-job', secret: unused.key })
     t.equal(response.status, 200)
-    t.type(catalog.findApiKey('report-job')?.last_used_on, 'string', 'the exchange counts as a use')
+    t.type((await catalog.findApiKey('report-job'))?.last_used_on, 'string', 'the exchange counts as a use')
     const unscoped = await callWith(server, `Bearer ${response.json.payload.access_token as string}`, 'execute_sql', { database_id: 1, sql: 'SELECT 1 AS one' })
     t.same(unscoped.json.result.structuredContent.rows, [{ one: 1 }], 'a key without scopes gives a token limited by roles only')
-    catalog.revokeApiKey(unused.record.id)
+    await catalog.revokeApiKey(unused.record.id)
   })
 
   t.test('a user made inactive after the exchange loses the token; expired keys are refused', async t => {
-    const bob = catalog.findUserByUsername('bob')
+    const bob = await catalog.findUserByUsername('bob')
     if (bob === undefined) throw new Error('demo user missing')
-    const bobs = createApiKey(catalog, { prefix: 'amcp', name: 'bob-key', userId: bob.id, scopes: null, expiresOn: null })
+    const bobs = await createApiKey(catalog, { prefix: 'amcp', name: 'bob-key', userId: bob.id, scopes: null, expiresOn: null })
     const token = (await exchange({ name: 'bob-key', secret: bobs.key })).json.payload.access_token as string
     t.equal((await callWith(server, `Bearer ${token}`)).status, 200)
-    catalog.setUserActive('bob', false)
-    t.teardown(() => { catalog.setUserActive('bob', true) })
+    await catalog.setUserActive('bob', false)
+    t.teardown(async () => { await catalog.setUserActive('bob', true) })
     t.equal((await callWith(server, `Bearer ${token}`)).status, 401, 'the token dies with the account')
     t.equal((await exchange({ name: 'bob-key', secret: bobs.key })).status, 401, 'and no new token is issued')
-    const expired = createApiKey(catalog, { prefix: 'amcp', name: 'old-key', userId: alice.id, scopes: null, expiresOn: '2020-01-01T00:00:00.000Z' })
+    const expired = await createApiKey(catalog, { prefix: 'amcp', name: 'old-key', userId: alice.id, scopes: null, expiresOn: '2020-01-01T00:00:00.000Z' })
     t.equal((await exchange({ name: 'old-key', secret: expired.key })).status, 401, 'an expired key cannot be exchanged')
   })
 
   t.test('revoking the key ends its exchanged tokens too', async t => {
     const token = (await exchange({ name: 'notebook', secret: secretPart })).json.payload.access_token as string
     t.equal((await callWith(server, `Bearer ${token}`)).status, 200)
-    catalog.revokeApiKey(issued.record.id)
+    await catalog.revokeApiKey(issued.record.id)
     const refused = await callWith(server, `Bearer ${token}`)
     t.equal(refused.status, 401)
     t.same(refused.json, INVALID_TOKEN_BODY)

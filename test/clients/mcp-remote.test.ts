@@ -81,9 +81,9 @@ t.test('mcp-remote in development mode', async t => {
 
 t.test('mcp-remote with an API key in a header, development mode off', async t => {
   const server = await startTestServer(t, { MCP_API_KEY_ENABLED: true })
-  const admin = server.app.catalog.findUserByUsername('admin')
+  const admin = await server.app.catalog.findUserByUsername('admin')
   if (admin === undefined) throw new Error('demo user admin missing')
-  const { key } = createApiKey(server.app.catalog, { prefix: 'amcp', name: 'claude-desktop', userId: admin.id, scopes: null, expiresOn: null })
+  const { key } = await createApiKey(server.app.catalog, { prefix: 'amcp', name: 'claude-desktop', userId: admin.id, scopes: null, expiresOn: null })
 
   t.test('without the key the server asks for credentials', async t => {
     const response = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) })

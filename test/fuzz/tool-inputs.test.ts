@@ -182,12 +182,12 @@ t.test('fuzzing every tool\'s input schema', async t => {
   const dev = await startServer(t, path.join(root, 'dev'), {})
   const secured = await startServer(t, path.join(root, 'secured'), jwtSettings({ MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_JWT_ISSUER: [], MCP_CACHE_CONFIG: { enabled: true } }))
   const { catalog } = secured.app
-  const orders = catalog.findDataset('orders')
+  const orders = await catalog.findDataset('orders')
   if (orders === undefined) throw new Error('example data missing')
-  catalog.createRole('fuzz_orders_reader', 'Only the orders dataset')
-  catalog.grantPermission('fuzz_orders_reader', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
-  catalog.createUser({ username: 'fuzz_reader', roles: ['Gamma', 'fuzz_orders_reader'] })
-  catalog.createUser({ username: 'fuzz_gamma', roles: ['Gamma'] })
+  await catalog.createRole('fuzz_orders_reader', 'Only the orders dataset')
+  await catalog.grantPermission('fuzz_orders_reader', { permission: 'datasource_access', resource: 'Dataset', resource_id: orders.id })
+  await catalog.createUser({ username: 'fuzz_reader', roles: ['Gamma', 'fuzz_orders_reader'] })
+  await catalog.createUser({ username: 'fuzz_gamma', roles: ['Gamma'] })
   const bearer = (username: string, scope: string): Record<string, string> => ({ authorization: `Bearer ${signWithSecret(SECRET, claimsFor(username, { scope }))}` })
 
   const listing = async (principal: Omit<Principal, 'listed'>): Promise<ListedTool[]> => {
@@ -205,7 +205,7 @@ t.test('fuzzing every tool\'s input schema', async t => {
   const admin = principals[0] as Principal
   const { charts: hostileCharts } = await addHostileData(admin)
   const hostile = await addHostileData({ ...admin, url: secured.url, headers: bearer('admin', 'mcp:read mcp:write mcp:sql') })
-  catalog.grantPermission('fuzz_orders_reader', { permission: 'datasource_access', resource: 'Dataset', resource_id: hostile.dataset })
+  await catalog.grantPermission('fuzz_orders_reader', { permission: 'datasource_access', resource: 'Dataset', resource_id: hostile.dataset })
   const { known, hostileKeys } = await knownValues(admin)
   // The charts on hostile data, saved and unsaved (the same ids on both servers: same steps, same order).
   const hostileTargets = [...hostileCharts.map(identifier => ({ identifier })), ...hostileKeys.map(key => ({ form_data_key: key }))]

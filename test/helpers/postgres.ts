@@ -57,7 +57,18 @@ async function run (program: string, args: string[]): Promise<string> {
   })
 }
 
+/** A PostgreSQL server per test file, stopped (and its directory removed) when the test ends. */
 export async function startPostgres (t: Test): Promise<PostgresServer> {
+  const server = await launchPostgres()
+  t.teardown(async () => { await server.destroy() })
+  return server
+}
+
+/**
+ * Start a throwaway PostgreSQL server (initdb + pg_ctl in a temporary directory); `destroy`
+ * stops it and removes the directory. Tests use startPostgres; benchmarks call this directly.
+ */
+export async function launchPostgres (): Promise<PostgresServer & { destroy: () => Promise<void> }> {
   const bin = binDir()
   const dir = mkdtempSync(join(tmpdir(), 'pg-test-'))
   const data = join(dir, 'data')
@@ -74,7 +85,7 @@ export async function startPostgres (t: Test): Promise<PostgresServer> {
     ''
   ].join('\n'))
   const port = await freePort(HOST)
-  const options = `-p ${port} -k ${dir} -c listen_addresses=${HOST} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60`
+  const options = `-p ${port} -k ${dir} -c listen_addresses=${HOST} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=120`
   const log = join(dir, 'server.log')
   const start = async (): Promise<void> => {
     try {
@@ -104,12 +115,13 @@ export async function startPostgres (t: Test): Promise<PostgresServer> {
       await client.end()
     }
   }
-  t.teardown(async () => {
+  const destroy = async (): Promise<void> => {
     await stop()
     running.delete(kill)
     rmSync(dir, { recursive: true, force: true })
-  })
+  }
   return {
+    destroy,
     url,
     port,
     urlFor: (role, database = 'postgres') => `postgresql://${role}@${HOST}:${port}/${database}`,

@@ -69,10 +69,10 @@ t.test('the red-team input answers, and the server stays responsive meanwhile', 
 
 t.test('SQL saved by other paths with a trailing comment or terminator still wraps as a subquery', async t => {
   const server = await startTestServer(t)
-  const examples = server.app.catalog.findDatabase('examples')
+  const examples = await server.app.catalog.findDatabase('examples')
   if (examples === undefined) throw new Error('no examples database')
   for (const [name, sql] of [['commented', 'SELECT region, amount FROM orders -- by region'], ['terminated', 'SELECT region, amount FROM orders;\n'], ['both', 'SELECT region, amount FROM orders; /* done */ -- end']] as const) {
-    server.app.catalog.createDataset({ database_id: examples.id, table_name: name, sql, owners: [], columns: [{ column_name: 'region', verbose_name: null, type: 'TEXT', is_dttm: false, groupby: true, filterable: true, description: null }, { column_name: 'amount', verbose_name: null, type: 'REAL', is_dttm: false, groupby: false, filterable: true, description: null }] })
+    await server.app.catalog.createDataset({ database_id: examples.id, table_name: name, sql, owners: [], columns: [{ column_name: 'region', verbose_name: null, type: 'TEXT', is_dttm: false, groupby: true, filterable: true, description: null }, { column_name: 'amount', verbose_name: null, type: 'REAL', is_dttm: false, groupby: false, filterable: true, description: null }] })
     const queried = (await post(server.url, toolCall('query_dataset', { dataset_id: name, columns: ['region'], metrics: [{ name: 'amount', aggregate: 'SUM' }] }))).json.result
     t.notOk(queried.isError, `${name}: query_dataset runs (${String(queried.content?.[0]?.text).slice(0, 120)})`)
     t.equal(queried.structuredContent?.row_count, 5, `${name}: five regions`)

@@ -2,6 +2,7 @@ import BetterSqlite3 from 'better-sqlite3'
 import path from 'node:path'
 import t from 'tap'
 import { Catalog } from '../../src/catalog/catalog.ts'
+import type { SqliteCatalogStore } from '../../src/catalog/store/sqlite.ts'
 import { defaultLayout } from '../../src/catalog/dashboard-layout.ts'
 import { applyMigrations, LATEST_CATALOG_VERSION, MIGRATIONS } from '../../src/catalog/migrations.ts'
 import { startTestServer } from '../helpers/app.ts'
@@ -30,12 +31,12 @@ t.test('dataset names and dashboard slugs are no oracle', async t => {
     (await post(server.url, rpc('resources/read', { uri }), headers(username))).json
 
   // A second database that only u_owner's dataset lives on; u_writer may query examples only.
-  const vault = catalog.createDatabase({ database_name: 'vault', backend: 'sqlite', connection: sharedExamplesFile() })
-  catalog.createRole('writer', 'Writes datasets and dashboards')
-  for (const resource of ['Dataset', 'Dashboard', 'Chart']) catalog.grantPermission('writer', { permission: 'can_write', resource, resource_id: null })
-  const owner = catalog.createUser({ username: 'u_owner', roles: ['Gamma'] })
-  const writer = catalog.createUser({ username: 'u_writer', roles: ['Gamma', 'examples_access', 'writer'] })
-  const secret = catalog.createDataset({ database_id: vault.id, table_name: 'secret_orders', sql: 'SELECT order_id, amount FROM orders', owners: [owner.id], columns: [{ column_name: 'order_id', verbose_name: null, type: 'INTEGER', is_dttm: false, groupby: true, filterable: true, description: null }] })
+  const vault = await catalog.createDatabase({ database_name: 'vault', backend: 'sqlite', connection: sharedExamplesFile() })
+  await catalog.createRole('writer', 'Writes datasets and dashboards')
+  for (const resource of ['Dataset', 'Dashboard', 'Chart']) await catalog.grantPermission('writer', { permission: 'can_write', resource, resource_id: null })
+  const owner = await catalog.createUser({ username: 'u_owner', roles: ['Gamma'] })
+  const writer = await catalog.createUser({ username: 'u_writer', roles: ['Gamma', 'examples_access', 'writer'] })
+  const secret = await catalog.createDataset({ database_id: vault.id, table_name: 'secret_orders', sql: 'SELECT order_id, amount FROM orders', owners: [owner.id], columns: [{ column_name: 'order_id', verbose_name: null, type: 'INTEGER', is_dttm: false, groupby: true, filterable: true, description: null }] })
 
   let mine = 0
   t.test('a writer who cannot see secret_orders may create their own', async t => {
@@ -114,8 +115,8 @@ t.test('dataset names and dashboard slugs are no oracle', async t => {
   })
 
   t.test('dashboard slugs: unique among the dashboards a caller sees', async t => {
-    const hiddenChart = catalog.createChart({ slice_name: 'Secret chart', viz_type: 'table', dataset_id: secret.id, params: {}, owners: [owner.id] })
-    const draft = catalog.createDashboard({ dashboard_title: 'Hidden plans', slug: 'hidden-plans', chart_ids: [], owners: [owner.id], created_by_fk: owner.id })
+    const hiddenChart = await catalog.createChart({ slice_name: 'Secret chart', viz_type: 'table', dataset_id: secret.id, params: {}, owners: [owner.id] })
+    const draft = await catalog.createDashboard({ dashboard_title: 'Hidden plans', slug: 'hidden-plans', chart_ids: [], owners: [owner.id], created_by_fk: owner.id })
     const made = await call('u_writer', 'generate_dashboard', { chart_ids: [1], dashboard_title: 'Writer board' })
     t.notOk(made.isError, textOf(made))
     const board = made.structuredContent.dashboard.id as number
@@ -130,18 +131,18 @@ t.test('dataset names and dashboard slugs are no oracle', async t => {
     t.notOk((await call('u_writer', 'update_dashboard', { identifier: board, slug: 'hidden-plans' })).isError, 'keeping its own slug is no clash')
 
     // A chart the writer may not see, put on their dashboard by someone else, is not shown to them.
-    catalog.updateDashboard(board, { chart_ids: [1, hiddenChart.id], position_json: defaultLayout('Writer board', [{ id: 1, slice_name: 'One' }, hiddenChart]) })
+    await catalog.updateDashboard(board, { chart_ids: [1, hiddenChart.id], position_json: defaultLayout('Writer board', [{ id: 1, slice_name: 'One' }, hiddenChart]) })
     const renamed = await call('u_writer', 'update_dashboard', { identifier: board, dashboard_title: 'Writer board 2' })
     t.same(renamed.structuredContent.positions.map((position: { chart_id: number }) => position.chart_id), [1])
     t.notMatch(textOf(renamed) + JSON.stringify(renamed.structuredContent), /Secret chart/)
   })
 
   t.test('a chart or dashboard resource named by several visible objects is ambiguous', async t => {
-    catalog.createDashboard({ dashboard_title: 'Twin', chart_ids: [], owners: [writer.id] })
-    catalog.createDashboard({ dashboard_title: 'Twin', chart_ids: [], owners: [writer.id] })
+    await catalog.createDashboard({ dashboard_title: 'Twin', chart_ids: [], owners: [writer.id] })
+    await catalog.createDashboard({ dashboard_title: 'Twin', chart_ids: [], owners: [writer.id] })
     const twin = await read('u_writer', 'dashboard://Twin')
     t.match(twin.error?.message, /2 dashboards you may see are named "Twin" \(ids \d+, \d+\).*dashboard:\/\/<id>/)
-    catalog.createDashboard({ dashboard_title: 'Single', chart_ids: [], owners: [writer.id] })
+    await catalog.createDashboard({ dashboard_title: 'Single', chart_ids: [], owners: [writer.id] })
     t.notOk((await read('u_writer', 'dashboard://Single')).error)
   })
 })
@@ -165,17 +166,17 @@ t.test('migration 5 keeps every dashboard, its charts and owners, and lets slugs
   const before = db.prepare('SELECT * FROM dashboards ORDER BY id').all()
   db.close()
 
-  const catalog = Catalog.open(file, { upgrade: true })
-  t.teardown(() => catalog.close())
-  t.equal(catalog.version(), LATEST_CATALOG_VERSION)
-  t.same(catalog.db.prepare('SELECT * FROM dashboards ORDER BY id').all(), before, 'rows and ids are kept')
-  t.same(catalog.db.prepare('SELECT dashboard_id, chart_id FROM dashboard_charts ORDER BY dashboard_id').all(), [{ dashboard_id: 3, chart_id: 7 }, { dashboard_id: 5, chart_id: 7 }], 'chart links are kept')
-  t.same(catalog.db.prepare('SELECT dashboard_id, user_id FROM dashboard_owners').all(), [{ dashboard_id: 3, user_id: 1 }], 'owners are kept')
-  t.same(catalog.db.pragma('foreign_key_check'), [], 'foreign keys hold')
-  const version = catalog.contentState().version
-  catalog.updateDashboard(5, { slug: 'three' })
-  t.ok(catalog.contentState().version > version, 'a change still moves the content version (the triggers are back)')
-  t.same(catalog.db.prepare("SELECT id FROM dashboards WHERE slug = 'three' ORDER BY id").all(), [{ id: 3 }, { id: 5 }], 'two dashboards may share a slug')
-  catalog.db.prepare('DELETE FROM dashboards WHERE id = 3').run()
-  t.same(catalog.db.prepare('SELECT dashboard_id FROM dashboard_charts UNION ALL SELECT dashboard_id FROM dashboard_owners').all(), [{ dashboard_id: 5 }], 'the link tables still cascade')
+  const catalog = await Catalog.open(file, { upgrade: true })
+  t.teardown(async () => { await catalog.close() })
+  t.equal(await catalog.version(), LATEST_CATALOG_VERSION)
+  t.same(await catalog.store.all('SELECT * FROM dashboards ORDER BY id'), before, 'rows and ids are kept')
+  t.same(await catalog.store.all('SELECT dashboard_id, chart_id FROM dashboard_charts ORDER BY dashboard_id'), [{ dashboard_id: 3, chart_id: 7 }, { dashboard_id: 5, chart_id: 7 }], 'chart links are kept')
+  t.same(await catalog.store.all('SELECT dashboard_id, user_id FROM dashboard_owners'), [{ dashboard_id: 3, user_id: 1 }], 'owners are kept')
+  t.same((catalog.store as SqliteCatalogStore).raw.pragma('foreign_key_check'), [], 'foreign keys hold')
+  const version = (await catalog.contentState()).version
+  await catalog.updateDashboard(5, { slug: 'three' })
+  t.ok((await catalog.contentState()).version > version, 'a change still moves the content version (the triggers are back)')
+  t.same(await catalog.store.all("SELECT id FROM dashboards WHERE slug = 'three' ORDER BY id"), [{ id: 3 }, { id: 5 }], 'two dashboards may share a slug')
+  t.equal(await catalog.store.run('DELETE FROM dashboards WHERE id = 3'), 1)
+  t.same(await catalog.store.all('SELECT dashboard_id FROM dashboard_charts UNION ALL SELECT dashboard_id FROM dashboard_owners'), [{ dashboard_id: 5 }], 'the link tables still cascade')
 })

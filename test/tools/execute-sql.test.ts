@@ -81,8 +81,8 @@ t.test('execute_sql tool details', async t => {
   const { catalog } = server.app
   const writableFile = path.join(t.testdir(), 'scratch.db')
   copyFileSync(sharedExamplesFile(), writableFile)
-  const scratch = catalog.createDatabase({ database_name: 'scratch', backend: 'sqlite', connection: writableFile, allow_dml: true })
-  const hidden = catalog.createDatabase({ database_name: 'hidden', backend: 'sqlite', connection: sharedExamplesFile(), expose_in_sqllab: false })
+  const scratch = await catalog.createDatabase({ database_name: 'scratch', backend: 'sqlite', connection: writableFile, allow_dml: true })
+  const hidden = await catalog.createDatabase({ database_name: 'hidden', backend: 'sqlite', connection: sharedExamplesFile(), expose_in_sqllab: false })
   const run = async (args: Record<string, unknown>) => (await post(server.url, toolCall('execute_sql', args))).json.result
 
   t.test('limits come from the configuration and are advertised', async t => {
