@@ -3,7 +3,7 @@ import { EngineRegistry, SqliteEngine } from './engines.ts'
 import type { EngineHooks } from './engines.ts'
 import type { FairQueueOptions } from '../concurrency/fair-queue.ts'
 import { PostgresEngine } from './postgres.ts'
-import { DuckDbEngine } from './duckdb.ts'
+import { LazyEngine } from './lazy.ts'
 
 export interface EngineFactoryHooks extends EngineHooks {
   /** Queue depth, wait time and refusals of the SQL pools (metrics). */
@@ -33,7 +33,7 @@ export function createEngines (config: Config, hooks: EngineFactoryHooks = {}): 
       workMemMb: config.MCP_PG_WORK_MEM_MB,
       ...(queueHooks === undefined ? {} : { queueHooks })
     }),
-    new DuckDbEngine({
+    new LazyEngine('duckdb', async () => new (await import('./duckdb.ts')).DuckDbEngine({
       dataDir: config.MCP_DATA_DIR,
       memoryMb: config.MCP_DUCKDB_MEMORY_MB,
       maxTempMb: config.MCP_DUCKDB_MAX_TEMP_MB,
@@ -43,6 +43,6 @@ export function createEngines (config: Config, hooks: EngineFactoryHooks = {}): 
       queueLimit: config.MCP_SQL_QUEUE_LIMIT,
       perOwnerQueueLimit: config.MCP_SQL_USER_QUEUE_LIMIT,
       queueHooks
-    })
+    }))
   ], engineHooks)
 }

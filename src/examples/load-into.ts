@@ -1,11 +1,9 @@
 import path from 'node:path'
-import { DuckDBInstance } from '@duckdb/node-api'
 import pg from 'pg'
 import type { Catalog } from '../catalog/catalog.ts'
 import { parseDatabaseUri } from '../engines/connection.ts'
 import { databasePassword } from '../engines/credentials.ts'
 import { copyExampleTables } from './copy-into.ts'
-import { duckdbWriter } from './duckdb-writer.ts'
 import { ensureExamplesDatabase } from './generate.ts'
 import { registerExamples } from './load.ts'
 import type { LoadExamplesResult } from './load.ts'
@@ -57,6 +55,8 @@ export async function loadExamplesInto (catalog: Catalog, examplesFile: string, 
   }
   if (target.backend === 'duckdb') {
     if (target.file === null) throw new Error('load-examples --into needs a DuckDB file: duckdb:///absolute/path.duckdb')
+    // Loaded here: DuckDB's native library is only paid for by those who use it.
+    const [{ DuckDBInstance }, { duckdbWriter }] = await Promise.all([import('@duckdb/node-api'), import('./duckdb-writer.ts')])
     const instance = await DuckDBInstance.create(target.file)
     const connection = await instance.connect()
     let copied: Record<string, number> = {}
