@@ -221,3 +221,14 @@ t.test('the catalog password comes from a file and never shows', async t => {
   t.not(missing.code, 0)
   t.match(missing.err, /MCP_CATALOG_PASSWORD_FILE/, 'an unreadable password file is named')
 })
+
+t.test('catalog queries run in a bounded pool, under a statement timeout', async t => {
+  const url = await freshPostgresCatalogUrl()
+  const server = await startTestServer(t, { ...AUTH, MCP_CATALOG_URL: url, MCP_CATALOG_POOL_SIZE: 2, MCP_CATALOG_STATEMENT_TIMEOUT: 1 })
+  const answers = await Promise.all(Array.from({ length: 20 }, async (_, i) => (await callWith(server, bearer(i % 2 === 0 ? 'alice' : 'bob'), 'list_dashboards', { search: `x${i}` })).json))
+  t.ok(answers.every(answer => answer.result !== undefined && answer.result.isError !== true), '20 concurrent calls all answered')
+  const pg = await sharedPostgres()
+  const [activity] = await pg.sql<{ connections: number }>("SELECT COUNT(*)::int AS connections FROM pg_stat_activity WHERE datname = $1 AND application_name = 'analytics-mcp catalog'", [new URL(url).pathname.slice(1)])
+  t.ok(activity !== undefined && activity.connections <= 3, `at most MCP_CATALOG_POOL_SIZE connections plus the listener (${activity?.connections ?? 'none'})`)
+  await t.rejects(server.app.catalog.store.all('SELECT pg_sleep(3)'), /statement timeout/, 'a catalog query running past MCP_CATALOG_STATEMENT_TIMEOUT is stopped by PostgreSQL')
+})

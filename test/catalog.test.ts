@@ -392,3 +392,14 @@ t.test('per-request lookups are reused, and a change by another process still ap
     })
   }
 })
+
+t.test('a sqlite:/// URL names the same file as its path', async t => {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'catalog-url-')), 'catalog.db')
+  const byUrl = await Catalog.open(`sqlite://${file}`, { upgrade: true })
+  await byUrl.createUser({ username: 'urlish', roles: [] })
+  await byUrl.close()
+  t.ok(existsSync(file), 'the file is at the path of the URL')
+  const byPath = await Catalog.open(file, { upgrade: false })
+  t.teardown(async () => { await byPath.close() })
+  t.equal((await byPath.findUserByUsername('urlish'))?.username, 'urlish', 'and opening the path finds what the URL wrote')
+})

@@ -30,7 +30,7 @@ export function createEngines (config: Config, hooks: EngineFactoryHooks = {}): 
       queueLimit: config.MCP_SQL_QUEUE_LIMIT,
       perOwnerRunning: config.MCP_SQL_USER_CONCURRENCY ?? Math.max(1, config.MCP_WAREHOUSE_POOL_SIZE - 1),
       perOwnerQueueLimit: config.MCP_SQL_USER_QUEUE_LIMIT,
-      workMemMb: config.MCP_PG_WORK_MEM_MB,
+      ...(config.MCP_PG_WORK_MEM_MB === undefined ? {} : { workMemMb: config.MCP_PG_WORK_MEM_MB }),
       ...(queueHooks === undefined ? {} : { queueHooks })
     }),
     new LazyEngine('duckdb', async () => new (await import('./duckdb.ts')).DuckDbEngine({

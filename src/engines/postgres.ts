@@ -21,8 +21,8 @@ export interface PostgresEngineOptions {
   perOwnerRunning?: number
   /** Queries one owner may have waiting (default: queueLimit). */
   perOwnerQueueLimit?: number
-  /** work_mem of each query, in MiB (MCP_PG_WORK_MEM_MB). */
-  workMemMb: number
+  /** work_mem of each query, in MiB (MCP_PG_WORK_MEM_MB); undefined: the server's or role's. */
+  workMemMb?: number | undefined
   /** Queue depth, wait time and refusals (metrics). */
   queueHooks?: Pick<FairQueueOptions, 'onDepth' | 'onWait' | 'onRefused'>
   /** Longest wait for a new connection, in milliseconds. */
@@ -326,11 +326,14 @@ export class PostgresEngine implements SqlEngine {
     try {
       const work = async (): Promise<QueryResult> => {
         await client.query(database.allow_dml ? 'BEGIN' : 'BEGIN READ ONLY')
+        // work_mem only when configured: it shapes the plans PostgreSQL picks, so by default the
+        // query is planned as the role's own sessions plan it.
+        const workMem = this.options.workMemMb === undefined ? '' : ", set_config('work_mem', $3, true)"
         await client.query(
           `SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true),
-            set_config('idle_in_transaction_session_timeout', $2, true), set_config('work_mem', $3, true),
+            set_config('idle_in_transaction_session_timeout', $2, true)${workMem},
             set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true), set_config('IntervalStyle', 'iso_8601', true)`,
-          [`${budget}ms`, `${budget + CANCEL_GRACE_MS}ms`, `${this.options.workMemMb}MB`]
+          [`${budget}ms`, `${budget + CANCEL_GRACE_MS}ms`, ...(this.options.workMemMb === undefined ? [] : [`${this.options.workMemMb}MB`])]
         )
         const schemas = database.options.schemas ?? []
         if (schemas.length > 0) await client.query("SELECT set_config('search_path', $1, true)", [schemas.map(quoteIdentifier).join(', ')])

@@ -215,3 +215,10 @@ t.test('a server restart: the pool reconnects; down, the error says unavailable'
   await server.start()
   t.ok(await waitFor(async () => await pgEngine.execute(database(), queryRequest('SELECT 1')).then(() => true, () => false), 10_000), 'back after the restart')
 })
+
+t.test('work_mem is the role\'s unless MCP_PG_WORK_MEM_MB sets it for the query', async t => {
+  const workMem = async (options: Partial<ConstructorParameters<typeof PostgresEngine>[0]>): Promise<unknown> =>
+    (await engine(t, options).execute(database(), queryRequest("SELECT current_setting('work_mem') AS w"))).rows[0]?.[0]
+  t.equal(await workMem({ workMemMb: 16 }), '16MB', 'set for the query when configured')
+  t.equal(await workMem({ workMemMb: undefined }), (await server.sql<{ w: string }>("SELECT current_setting('work_mem') AS w"))[0]?.w, 'else the server\'s default stands')
+})
