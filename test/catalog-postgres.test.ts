@@ -1,11 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import { Writable } from 'node:stream'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import { Catalog, PUSHED_VERSION_MAX_AGE_MS } from '../src/catalog/catalog.ts'
 import { TABLES_IN_DEPENDENCY_ORDER } from '../src/catalog/schema.ts'
 import { LATEST_CATALOG_VERSION } from '../src/catalog/migrations.ts'
+import { loggerOptions } from '../src/logger.ts'
 import { build, startTestServer } from './helpers/app.ts'
+import { testConfig } from './helpers/config.ts'
 import type { RunningServer } from './helpers/app.ts'
 import { callWith, jwtSettings, SECRET } from './helpers/auth.ts'
 import { freshPostgresCatalogUrl, sharedPostgres } from './helpers/catalogs.ts'
@@ -220,6 +223,24 @@ t.test('the catalog password comes from a file and never shows', async t => {
   const missing = await cli(['db', 'version'], { ...env, MCP_CATALOG_PASSWORD_FILE: path.join(dir, 'absent') })
   t.not(missing.code, 0)
   t.match(missing.err, /MCP_CATALOG_PASSWORD_FILE/, 'an unreadable password file is named')
+
+  // A replica with the password in its URL, logging at debug level, through a password change
+  // that makes every new connection fail: no log line and no answer shows the password.
+  const lines: string[] = []
+  const stream = new Writable({ write (chunk, _encoding, done) { lines.push(String(chunk)); done() } })
+  const withPassword = url.replace('catalog_owner@', `catalog_owner:${password}@`)
+  const config = testConfig(mkdtempSync(path.join(tmpdir(), 'logs-')), { ...AUTH, MCP_CATALOG_URL: withPassword, MCP_LOG_LEVEL: 'debug' })
+  const server = await startTestServer(t, { ...AUTH, MCP_CATALOG_URL: withPassword, MCP_LOG_LEVEL: 'debug' }, { logger: { ...loggerOptions(config), stream } })
+  t.notOk((await callWith(server, bearer('admin'), 'list_dashboards', {})).json.result.isError, 'the replica works')
+  await pg.sql(`ALTER ROLE catalog_owner PASSWORD 'rotated-elsewhere'`)
+  await pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'catalog_owner'")
+  const answers: string[] = []
+  for (let i = 0; i < 5; i++) answers.push((await callWith(server, bearer('admin'), 'list_charts', { search: `after ${i}` })).text)
+  answers.push((await server.app.inject({ method: 'GET', url: '/readyz' })).body)
+  t.ok(answers.some(answer => /catalog cannot be reached|unavailable/.test(answer)), 'calls fail while the password is wrong')
+  t.ok(lines.length > 0, 'the replica logged')
+  t.notMatch(lines.join('') + answers.join(''), password, 'the password is in no log line and no answer')
+  await pg.sql(`ALTER ROLE catalog_owner PASSWORD '${password}'`)
 })
 
 t.test('catalog queries run in a bounded pool, under a statement timeout', async t => {
@@ -231,4 +252,22 @@ t.test('catalog queries run in a bounded pool, under a statement timeout', async
   const [activity] = await pg.sql<{ connections: number }>("SELECT COUNT(*)::int AS connections FROM pg_stat_activity WHERE datname = $1 AND application_name = 'analytics-mcp catalog'", [new URL(url).pathname.slice(1)])
   t.ok(activity !== undefined && activity.connections <= 3, `at most MCP_CATALOG_POOL_SIZE connections plus the listener (${activity?.connections ?? 'none'})`)
   await t.rejects(server.app.catalog.store.all('SELECT pg_sleep(3)'), /statement timeout/, 'a catalog query running past MCP_CATALOG_STATEMENT_TIMEOUT is stopped by PostgreSQL')
+})
+
+t.test('catalog connections killed in the middle of a transaction fail it cleanly, and the replica goes on', async t => {
+  const url = await freshPostgresCatalogUrl()
+  const server = await startTestServer(t, { ...AUTH, MCP_CATALOG_URL: url })
+  const catalog = server.app.catalog
+  const database = new URL(url).pathname.slice(1)
+  const pg = await sharedPostgres()
+  const doomed = catalog.transaction(async () => {
+    await catalog.createRole('doomed')
+    // Every connection to this catalog is killed while the transaction holds one, idle between statements.
+    await pg.sql('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database])
+    await sleep(200)
+    await catalog.createRole('never')
+  })
+  await t.rejects(doomed, 'the transaction fails')
+  t.equal(await catalog.findRole('doomed'), undefined, 'and left nothing behind')
+  t.notOk((await callWith(server, bearer('admin'), 'list_dashboards', {})).json.result.isError, 'the replica answers the next call')
 })

@@ -455,8 +455,11 @@ export class PostgresEngine implements SqlEngine {
     }
     const Client = clientClass(database)
     const pool = new pg.Pool({ ...config, Client })
-    // An idle connection that the server closes must not crash the process; the next query reconnects.
+    // A connection the server closes must not crash the process, idle (the pool's listener) or
+    // checked out (ours, on every client: pg emits 'error' even with a query running, which
+    // fails that query); the pool drops it and the next query reconnects.
     pool.on('error', () => {})
+    pool.on('connect', client => { client.on('error', () => {}) })
     const poolSize = this.options.poolSize
     const entry: PoolEntry = {
       pool,

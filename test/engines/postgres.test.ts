@@ -222,3 +222,15 @@ t.test('work_mem is the role\'s unless MCP_PG_WORK_MEM_MB sets it for the query'
   t.equal(await workMem({ workMemMb: 16 }), '16MB', 'set for the query when configured')
   t.equal(await workMem({ workMemMb: undefined }), (await server.sql<{ w: string }>("SELECT current_setting('work_mem') AS w"))[0]?.w, 'else the server\'s default stands')
 })
+
+t.test('a connection killed mid-query fails that query, not the process', async t => {
+  const pgEngine = engine(t)
+  // Caught at once: the rejection may come while the test is still killing the connection.
+  const query = pgEngine.execute(database(), queryRequest('SELECT pg_sleep(20) AS slept')).catch((error: unknown) => error)
+  t.ok(await waitFor(async () => await running('pg_sleep(20)') > 0), 'the query runs')
+  await server.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()")
+  const err = await query
+  t.ok(err instanceof ToolError, 'the call fails with a tool error')
+  t.match((err as ToolError).errorType, 'database_unavailable', 'saying the database is unavailable')
+  t.same((await pgEngine.execute(database(), queryRequest('SELECT 2 AS two'))).rows, [[2]], 'and the next query runs on a fresh connection')
+})

@@ -63,8 +63,12 @@ const CATALOG_TYPES = {
   getTypeParser: (oid: number, format?: 'text' | 'binary') => oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')
 }
 
-/** SQLSTATE classes and codes, and socket errors, that mean the server cannot be reached (not that a query was wrong). */
-const UNREACHABLE = /^(08|57P0[1-3]|53300)|^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)$/
+/**
+ * SQLSTATE classes and codes, and socket errors, that mean the catalog cannot be used right now
+ * (not that a query was wrong): connection failures, a server shutting down or full, and a
+ * refused login (28: a password rotated on the server before the replica's secret).
+ */
+const UNREACHABLE = /^(08|28|57P0[1-3]|53300)|^(ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)$/
 
 function isUnreachable (err: unknown): boolean {
   const error = err as { code?: unknown, message?: unknown }
@@ -153,9 +157,11 @@ export class PostgresCatalogStore extends CatalogStore {
     }
     const Client = clientWithPassword(options.password)
     const pool = new pg.Pool({ ...clientConfig, Client, max: options.poolSize, idleTimeoutMillis: 30_000 })
-    // An idle connection the server closes (a restart) must not crash the process: the pool
-    // drops it and the next query connects again.
+    // A connection the server closes (a restart, pg_terminate_backend) must not crash the
+    // process: pg emits 'error' on the client whether it is idle (the pool's listener) or
+    // checked out (ours, on every client); the pool drops it and the next query connects again.
     pool.on('error', () => {})
+    pool.on('connect', client => { client.on('error', () => {}) })
     let applied: Migration[]
     try {
       applied = await migrate(pool, options.upgrade, location)
