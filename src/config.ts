@@ -351,6 +351,7 @@ export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'HS2
 export const SETTINGS = {
   MCP_SERVICE_HOST: stringSetting('Service', '127.0.0.1', 'Host (interface) to bind to.'),
   MCP_SERVICE_PORT: integerSetting('Service', 5008, 0, 65535, 'TCP port to bind to; 0 picks a free port.'),
+  MCP_METRICS_PORT: optionalIntegerSetting('Service', 0, 65535, 'Serve GET /metrics only on this TCP port (on MCP_SERVICE_HOST), so it is not reachable through the MCP port or an ingress in front of it; must differ from MCP_SERVICE_PORT; 0 picks a free port. Unset: /metrics is served on the MCP port.'),
   MCP_SERVICE_URL: optionalStringSetting('Service', 'Public base URL of this service (set it behind a reverse proxy or ingress). Defaults to `http://HOST:PORT`.', checkHttpUrl),
   MCP_APP_NAME: stringSetting('Service', 'analytics-mcp', 'Name reported by health_check, get_instance_info and the MCP server info.'),
   MCP_DEBUG: booleanSetting('Service', false, 'Debug logging (same as MCP_LOG_LEVEL=debug).'),
@@ -592,6 +593,10 @@ function crossChecks (values: Record<string, unknown>): string[] {
   }
   if (store.tls_ca_file !== null && !(store.CACHE_REDIS_URL ?? '').startsWith('rediss:')) {
     problems.push('MCP_STORE_CONFIG.tls_ca_file: only used with a rediss:// CACHE_REDIS_URL; use rediss:// or remove it')
+  }
+  const metricsPort = values.MCP_METRICS_PORT as number | undefined
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === values.MCP_SERVICE_PORT) {
+    problems.push(`MCP_METRICS_PORT: ${metricsPort} is also MCP_SERVICE_PORT; give /metrics a port of its own, or unset MCP_METRICS_PORT to serve /metrics on the MCP port`)
   }
   const catalogUrl = values.MCP_CATALOG_URL as string | undefined
   if (catalogUrl !== undefined && values.MCP_CATALOG_PATH !== undefined) problems.push('MCP_CATALOG_URL: set together with MCP_CATALOG_PATH; keep one of them')

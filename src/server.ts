@@ -44,6 +44,10 @@ export async function startServer (config: Config): Promise<FastifyInstance> {
   const { port } = app.server.address() as AddressInfo
   const url = config.MCP_SERVICE_URL ?? config.serviceUrl.replace(/:\d+$/, `:${port}`)
   app.log.info({ url: `${url}/mcp` }, 'analytics-mcp is serving MCP')
+  const metricsAddress = app.metricsServer?.address()
+  if (metricsAddress != null && typeof metricsAddress === 'object') {
+    app.log.info({ host: metricsAddress.address, port: metricsAddress.port }, 'serving GET /metrics on its own port (MCP_METRICS_PORT), not on the MCP port')
+  }
 
   let closing = false
   const shutdown = (signal: NodeJS.Signals): void => {

@@ -1,5 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { EventLoopUtilization } from 'node:perf_hooks'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
@@ -58,6 +60,8 @@ export type CacheResult = 'hit' | 'miss' | 'bypass' | 'uncacheable'
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: ServiceMetrics
+    /** The listener of GET /metrics on MCP_METRICS_PORT (listening from `app.ready()` until `app.close()`); null when /metrics is on the main port. */
+    metricsServer: Server | null
   }
 }
 
@@ -197,9 +201,57 @@ async function metricsPlugin (app: FastifyInstance): Promise<void> {
     metrics.httpRequest({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
   })
 
-  app.get('/metrics', { config: { hostCheck: false } }, async function scrape (_request, reply) {
-    reply.type(metrics.registry.contentType)
-    return metrics.registry.metrics()
+  const { MCP_METRICS_PORT: metricsPort, MCP_SERVICE_HOST: host, MCP_SHUTDOWN_TIMEOUT: graceSeconds } = app.config
+  if (metricsPort === undefined) {
+    app.decorate('metricsServer', null)
+    app.get('/metrics', { config: { hostCheck: false } }, async function scrape (_request, reply) {
+      reply.type(metrics.registry.contentType)
+      return metrics.registry.metrics()
+    })
+    return
+  }
+
+  // A listener of its own, outside the plugin graph: the MCP port (and an ingress in front of it) answers 404.
+  const server = createMetricsServer(metrics.registry, app)
+  app.decorate('metricsServer', server)
+  // onReady, not onListen: a port in use must stop start-up, and onListen errors are only logged.
+  app.addHook('onReady', async function listenForScrapes () {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen({ host, port: metricsPort }, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  })
+  // onClose hooks run after the main server has drained, so scrapes see the whole shutdown.
+  app.addHook('onClose', async function closeMetricsServer () {
+    if (!server.listening) return
+    const force = setTimeout(() => server.closeAllConnections(), graceSeconds * 1000)
+    force.unref()
+    await new Promise<void>(resolve => server.close(() => resolve()))
+    clearTimeout(force)
+  })
+}
+
+function createMetricsServer (registry: Registry, app: FastifyInstance): Server {
+  return createServer(function serveMetrics (request: IncomingMessage, response: ServerResponse) {
+    const path = (request.url ?? '/').split('?', 1)[0]
+    if (path !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not found: this port serves GET /metrics only\n')
+      return
+    }
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('Method not allowed\n')
+      return
+    }
+    registry.metrics().then(text => {
+      response.writeHead(200, { 'content-type': registry.contentType })
+      response.end(request.method === 'HEAD' ? undefined : text)
+    }, (err: unknown) => {
+      app.log.error({ err }, 'metrics scrape failed')
+      response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('Internal server error\n')
+    })
   })
 }
 
