@@ -10,6 +10,7 @@ import { API_KEYS_USAGE, apiKeysCommand } from './commands/api-keys.ts'
 import { configFor, parse, UsageError, withCatalog } from './commands/common.ts'
 import { databasesCommand, DATABASES_USAGE } from './commands/databases.ts'
 import type { CliIo } from './commands/common.ts'
+import { probeCommand, PROBE_USAGE } from './commands/probe.ts'
 import { rolesCommand, ROLES_USAGE } from './commands/roles.ts'
 import { startServer } from './server.ts'
 import { SERVICE_VERSION } from './version.ts'
@@ -31,6 +32,7 @@ Usage:
 ${ROLES_USAGE}
 ${API_KEYS_USAGE}
 ${DATABASES_USAGE}
+${PROBE_USAGE}
 
 Every command accepts --config FILE (default: MCP_CONFIG_FILE, else analytics-mcp.config.{js,mjs,json,yaml,yml}).
 Settings come from the config file and MCP_* environment variables; see README.md.`
@@ -189,6 +191,7 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
       case 'roles': return await rolesCommand(args, io)
       case 'api-keys': return await apiKeysCommand(args, io)
       case 'databases': return await databasesCommand(args, io)
+      case 'probe': return await probeCommand(args, io)
       case '--version':
       case 'version':
         io.out(SERVICE_VERSION)

@@ -125,3 +125,9 @@ t.test('helmet sets protective headers on every response', async t => {
     t.equal(response.headers.get('x-frame-options'), 'SAMEORIGIN')
   }
 })
+
+t.test('a loopback address is always an accepted Host, a loopback name only on a loopback bind', async t => {
+  const policy = { allowedHostnames: ['mcp.example.com'] } as unknown as Parameters<typeof hostAllowed>[0]
+  for (const host of ['127.0.0.1', '127.0.0.1:5008', '[::1]:5008']) t.ok(hostAllowed(policy, host), `${host} (an in-pod probe)`)
+  for (const host of ['localhost:5008', 'evil.example.com', '127.0.0.1.evil.example.com', '127.0.0.2:5008']) t.notOk(hostAllowed(policy, host), `${host} is checked against MCP_ALLOWED_HOSTS`)
+})

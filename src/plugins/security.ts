@@ -64,8 +64,13 @@ export function originAllowed (policy: TransportSecurityPolicy, origin: string |
   return web && (policy.allowedHostnames?.includes(parsed.hostname) ?? false)
 }
 
+/** A loopback address as the Host: what an in-pod probe (the image's HEALTHCHECK) sends. */
+const LOOPBACK_HOST = /^(127\.0\.0\.1|\[::1\])(:\d+)?$/
+
 export function hostAllowed (policy: TransportSecurityPolicy, host: string | undefined): boolean {
   if (policy.allowedHostnames === undefined) return true
+  // Always accepted: DNS rebinding sends the attacker's name as Host, never a loopback address.
+  if (host !== undefined && LOOPBACK_HOST.test(host)) return true
   return validateHostHeader(host, [...policy.allowedHostnames]).ok
 }
 
