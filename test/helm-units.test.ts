@@ -187,12 +187,12 @@ t.test('existingSecret: the chart Secret no longer holds the value and the pod r
     },
     {
       what: 'JWT shared secret',
-      existing: { auth: { enabled: true, jwt: { algorithm: 'HS256', existingSecret: { name: 'jwt-sec', key: 'k' } } } },
+      existing: { auth: { enabled: true, jwt: { algorithm: 'HS256', audience: ['analytics-mcp'], existingSecret: { name: 'jwt-sec', key: 'k' } } } },
       ref: 'jwt-sec/k'
     },
     {
       what: 'token signing key',
-      existing: { auth: { enabled: true, apiKeys: { enabled: true }, jwt: { jwksUri: 'https://idp.example/jwks' }, tokenExchange: { enabled: true, existingSecret: { name: 'sign-sec', key: 'pem' } } } },
+      existing: { auth: { enabled: true, apiKeys: { enabled: true }, jwt: { jwksUri: 'https://idp.example/jwks', audience: ['https://mcp.example.com/mcp'] }, tokenExchange: { enabled: true, existingSecret: { name: 'sign-sec', key: 'pem' } } } },
       ref: 'sign-sec/pem'
     },
     {
@@ -307,7 +307,7 @@ t.test('NetworkPolicy egress: DNS plus exactly the ports of the configured Redis
     redis: { url: 'rediss://redis.example:6380/0' },
     catalog: { url: 'postgresql://u@pg.example:5433/db' },
     databases: [{ name: 'warehouse', uri: 'postgresql://w@wh.example/db' }],
-    auth: { enabled: true, jwt: { jwksUri: 'https://idp.example/jwks' } }
+    auth: { enabled: true, jwt: { jwksUri: 'https://idp.example/jwks', audience: ['https://mcp.example.com/mcp'] } }
   })
   const policy = onlyOf<INetworkPolicy>(configured, 'NetworkPolicy')
   t.ok(policy.spec?.policyTypes?.includes('Egress') && policy.spec.policyTypes.includes('Ingress'), 'the policy covers ingress and egress')
@@ -371,6 +371,19 @@ t.test('more than one replica on the SQLite catalog is refused at render', { ski
     const ok = await helmTemplate({ valuesObject: { ...values, catalog: { url: POSTGRES_CATALOG } } })
     t.equal(objectsOf(ok, 'Deployment').length, 1, `${JSON.stringify(values)} renders on a PostgreSQL catalog`)
   }
+})
+
+t.test('settings the service would refuse at start-up are refused at render', { skip }, async (t) => {
+  const noAudience = await helmTemplateRaw({ valuesObject: { auth: { enabled: true, jwt: { jwksUri: 'https://idp.example/jwks' } } } })
+  t.not(noAudience.code, 0, 'JWT auth without an audience is refused')
+  t.match(noAudience.stderr, 'auth.jwt.audience', 'naming auth.jwt.audience')
+  const withAudience = await helmTemplate({ valuesObject: { auth: { enabled: true, jwt: { jwksUri: 'https://idp.example/jwks', audience: ['https://mcp.example.com/mcp'] } } } })
+  t.equal(objectsOf(withAudience, 'Deployment').length, 1, 'and renders with one')
+  const drainBlocked = await helmTemplateRaw({ valuesObject: { replicaCount: 2, catalog: { url: POSTGRES_CATALOG }, podDisruptionBudget: { minAvailable: 2 } } })
+  t.not(drainBlocked.code, 0, 'a PDB whose minAvailable is every replica (no eviction ever possible) is refused')
+  t.match(drainBlocked.stderr, 'podDisruptionBudget.minAvailable', 'naming podDisruptionBudget.minAvailable')
+  const drainable = await helmTemplate({ valuesObject: { replicaCount: 3, catalog: { url: POSTGRES_CATALOG }, podDisruptionBudget: { minAvailable: 2 } } })
+  t.equal(objectsOf(drainable, 'PodDisruptionBudget').length, 1, 'minAvailable below the replicas renders')
 })
 
 const imageSkip = skip !== false ? skip : (existsSync(DOCKERFILE) ? false : 'no Dockerfile yet')

@@ -429,6 +429,13 @@ Render-time refusals of what cannot work. Included by the Deployment.
 {{- if and $v.auth.enabled (not (or $v.auth.jwt.jwksUri $v.auth.jwt.publicKey $v.auth.jwt.existingSecret.name $v.auth.apiKeys.enabled (hasKey $v.config "MCP_JWKS_URI") (hasKey $v.config "MCP_JWT_PUBLIC_KEY") $v.existingSecret)) }}
 {{- fail "auth.enabled=true needs key material: auth.jwt.jwksUri, auth.jwt.publicKey or auth.jwt.existingSecret (HS*), or auth.apiKeys.enabled=true" }}
 {{- end }}
+{{- if and $v.auth.enabled (or $v.auth.jwt.jwksUri $v.auth.jwt.publicKey $v.auth.jwt.existingSecret.name) (empty $v.auth.jwt.audience) (not (hasKey $v.config "MCP_JWT_AUDIENCE")) }}
+{{- fail "auth.jwt needs auth.jwt.audience (MCP_JWT_AUDIENCE): the service refuses JWTs without an audience check, and would not start" }}
+{{- end }}
+{{- $podsAtLeast := ternary (int $v.autoscaling.minReplicas) (int $v.replicaCount) (and $v.autoscaling.enabled true) }}
+{{- if and $v.podDisruptionBudget.enabled (or (kindIs "float64" $v.podDisruptionBudget.minAvailable) (kindIs "int64" $v.podDisruptionBudget.minAvailable) (kindIs "int" $v.podDisruptionBudget.minAvailable)) (ge (int $v.podDisruptionBudget.minAvailable) $podsAtLeast) (gt $podsAtLeast 1) }}
+{{- fail (printf "podDisruptionBudget.minAvailable (%d) must be below the number of replicas (%d), or no pod could ever be evicted and node drains would hang" (int $v.podDisruptionBudget.minAvailable) $podsAtLeast) }}
+{{- end }}
 {{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) }}
 {{- fail (printf "autoscaling.minReplicas (%d) is larger than autoscaling.maxReplicas (%d)" (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) }}
 {{- end }}
