@@ -176,11 +176,15 @@ t.test('the chart\'s pod, run as the kubelet would', { skip: canIsolate ? false 
   const entrypoint = container.command ?? image.entrypoint
   const args = container.args ?? image.cmd
   const [, ...entryArgs] = entrypoint
-  const command = [process.execPath, ...entryArgs, ...args]
-  const script = [...mounts, `cd ${shellQuote(workdir)}`, `exec setpriv --reuid=${runAs.uid} --regid=${runAs.gid} --clear-groups --no-new-privs ${command.map(shellQuote).join(' ')}`].join(' && ')
+  // Node from inside the mounts: under the project (.tools/) it is reached through WORKDIR, as an
+  // emptyDir may hide where the checkout is (a clone under /tmp).
+  const node = process.execPath.startsWith(ROOT) ? path.join(workdir, path.relative(ROOT, process.execPath)) : process.execPath
+  const command = [node, ...entryArgs, ...args]
+  const script = [...mounts, `cd ${shellQuote(workdir)}`, `exec env -u NODE_OPTIONS setpriv --reuid=${runAs.uid} --regid=${runAs.gid} --clear-groups --no-new-privs ${command.map(shellQuote).join(' ')}`].join(' && ')
   // What the image holds at WORKDIR: the package's own files (other tests may write elsewhere in the tree meanwhile).
   const snapshot = (): string => JSON.stringify(['package.json', 'bin', 'dist', 'assets'].flatMap(entry => listing(path.join(ROOT, entry))))
   const before = snapshot()
+  // NODE_OPTIONS is dropped in the script: the test runner adds its own hooks to every child's.
   const output: string[] = []
   const child: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
     env: { ...env, PATH: '/usr/bin:/bin', HOME: '/nonexistent' },
