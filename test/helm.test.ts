@@ -4,7 +4,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { parse } from 'yaml'
 import type { HelmTemplateOptions, K8sObject } from './helpers/helm.ts'
-import { CHART_DIR, K8S_DIR, helmLint, helmTemplate, helmTemplateRaw, kustomize, objectsOf, validateObject } from './helpers/helm.ts'
+import { CHART_DIR, K8S_DIR, helmLint, helmTemplate, helmTemplateRaw, invalidObjects, kustomize, objectsOf } from './helpers/helm.ts'
 
 // The chart and the plain manifests, checked without a cluster: helm lint --strict, every object
 // that helm template and kubectl kustomize render validated against its schema (Kubernetes,
@@ -56,15 +56,7 @@ function enabled (values: Record<string, unknown>, key: string): boolean {
 
 function validateAll (t: Test, objects: K8sObject[], what: string): void {
   t.ok(objects.length > 0, `${what}: renders objects`)
-  const invalid: string[] = []
-  for (const obj of objects) {
-    try {
-      validateObject(obj)
-    } catch (err) {
-      invalid.push((err as Error).message)
-    }
-  }
-  t.same(invalid, [], `${what}: every object (${objects.map((o) => o.kind).join(', ')}) validates`)
+  t.same(invalidObjects(objects), [], `${what}: every object (${objects.map((o) => o.kind).join(', ')}) validates`)
 }
 
 t.test('helm lint --strict passes with the default values and with each values file', { skip: chartMissing }, async (t) => {

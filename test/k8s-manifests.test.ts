@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import type { K8sObject } from './helpers/helm.ts'
-import { CHART_DIR, K8S_DIR, helmTemplate, kustomize, objectsOf, onlyOf, validateObject } from './helpers/helm.ts'
+import { CHART_DIR, K8S_DIR, helmTemplate, kustomize, objectsOf, onlyOf, invalidObjects } from './helpers/helm.ts'
 
 // The plain manifests in k8s/ against the chart they mirror: k8s/overlays/dev against values-dev.yaml,
 // k8s/overlays/production (plus its migrate kustomization) against values-production.yaml with the
@@ -120,15 +120,7 @@ for (const pair of pairs) {
     t.same(inventory(manifests), inventory(chart), 'the same kinds and names (Secrets and the helm test pod aside)')
     t.same([...new Set(manifests.map((o) => o.kind))].sort(), [...new Set(chart.map((o) => o.kind))].sort(), 'the same set of kinds')
     t.ok(manifests.every((o) => o.metadata.namespace === 'analytics'), 'every object is in the namespace analytics, as the chart rendered with -n analytics')
-    const invalid: string[] = []
-    for (const obj of manifests) {
-      try {
-        validateObject(obj)
-      } catch (err) {
-        invalid.push((err as Error).message)
-      }
-    }
-    t.same(invalid, [], 'every object, the migrate kustomization\'s included, validates')
+    t.same(invalidObjects(manifests), [], 'every object, the migrate kustomization\'s included, validates')
   })
 
   t.test(`k8s/overlays/${pair.overlay}: the Deployment runs what the chart's runs`, { skip }, async (t) => {

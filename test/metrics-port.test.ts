@@ -4,21 +4,12 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { ConfigError, resolveConfig } from '../src/config.ts'
 import { build, startTestServer } from './helpers/app.ts'
-import { exposedMetricNames, servedMetricNames } from './helpers/metric-names.ts'
+import { exposedMetricNames, metricValue, servedMetricNames } from './helpers/metric-names.ts'
 import { freePort } from './helpers/ports.ts'
 import { post, toolCall } from './helpers/rpc.ts'
 import type { RunningServer } from './helpers/app.ts'
 
 // MCP_METRICS_PORT: /metrics on a port of its own, so the MCP port (and an ingress) never exposes it.
-
-function sampleValue (text: string, name: string, labels: Record<string, string>): number | undefined {
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`)
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
-    if (wanted.every(label => line.includes(label))) return Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return undefined
-}
 
 /** A server with MCP_METRICS_PORT on a free port; freePort may race another process, so retry. */
 async function startWithMetricsPort (t: Test): Promise<{ server: RunningServer, metricsUrl: URL }> {
@@ -48,9 +39,9 @@ t.test('with MCP_METRICS_PORT, /metrics answers there and only there', async t =
   t.equal(scrape.status, 200)
   t.match(scrape.headers.get('content-type'), /^text\/plain/)
   const text = await scrape.text()
-  t.equal(sampleValue(text, 'mcp_tool_calls_total', { tool: 'health_check', outcome: 'success' }), 1)
-  t.equal(sampleValue(text, 'mcp_tool_calls_total', { tool: 'list_charts', outcome: 'success' }), 2)
-  t.equal(sampleValue(text, 'mcp_requests_total', { method: 'tools/call', era: 'legacy' }), 3)
+  t.equal(metricValue(text, 'mcp_tool_calls_total', { tool: 'health_check', outcome: 'success' }), 1)
+  t.equal(metricValue(text, 'mcp_tool_calls_total', { tool: 'list_charts', outcome: 'success' }), 2)
+  t.equal(metricValue(text, 'mcp_requests_total', { method: 'tools/call', era: 'legacy' }), 3)
 
   const onMain = await fetch(new URL('/metrics', server.origin))
   t.equal(onMain.status, 404, 'the MCP port does not serve /metrics')
@@ -70,7 +61,7 @@ t.test('without MCP_METRICS_PORT, /metrics is on the main port as before', async
   await post(server.url, toolCall('health_check', {}))
   const response = await fetch(new URL('/metrics', server.origin))
   t.equal(response.status, 200)
-  t.equal(sampleValue(await response.text(), 'mcp_tool_calls_total', { tool: 'health_check', outcome: 'success' }), 1)
+  t.equal(metricValue(await response.text(), 'mcp_tool_calls_total', { tool: 'health_check', outcome: 'success' }), 1)
 })
 
 t.test('MCP_METRICS_PORT equal to MCP_SERVICE_PORT stops start-up, naming both', async t => {

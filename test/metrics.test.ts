@@ -1,17 +1,9 @@
 import t from 'tap'
 import { startTestServer } from './helpers/app.ts'
+import { metricValue } from './helpers/metric-names.ts'
 import { post, toolCall } from './helpers/rpc.ts'
 
 // GET /metrics: what Prometheus scrapes, with bounded label values.
-
-function metricValue (text: string, name: string, labels: Record<string, string>): number | undefined {
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`)
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
-    if (wanted.every(label => line.includes(label))) return Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return undefined
-}
 
 t.test('metrics', async t => {
   const server = await startTestServer(t)

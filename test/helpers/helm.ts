@@ -251,6 +251,19 @@ export function validateObject (obj: K8sObject): void {
   }
 }
 
+/** The validation errors of `objects` (empty: every one validates). */
+export function invalidObjects (objects: readonly K8sObject[]): string[] {
+  const invalid: string[] = []
+  for (const obj of objects) {
+    try {
+      validateObject(obj)
+    } catch (err) {
+      invalid.push((err as Error).message)
+    }
+  }
+  return invalid
+}
+
 /** The objects of a kind (and name, when given). */
 export function objectsOf (objects: K8sObject[], kind: string, name?: string): K8sObject[] {
   return objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name))

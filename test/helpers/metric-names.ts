@@ -52,3 +52,13 @@ export async function servedMetricNames (t: Test): Promise<Set<string>> {
   if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}`)
   return exposedMetricNames(await response.text())
 }
+
+/** The value of the first sample of `name` carrying all of `labels`, in a Prometheus text exposition. */
+export function metricValue (text: string, name: string, labels: Record<string, string>): number | undefined {
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`)
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+    if (wanted.every(label => line.includes(label))) return Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return undefined
+}
