@@ -1,6 +1,6 @@
 import type { Catalog } from './catalog.ts'
 import { CatalogError } from './errors.ts'
-import { TABLES_IN_DEPENDENCY_ORDER } from './schema.ts'
+import { OAUTH_SIGNING_KEY_STATE, TABLES_IN_DEPENDENCY_ORDER } from './schema.ts'
 
 /** Tables whose `id` is generated: after rows come in with their ids, PostgreSQL's sequence must move past them. */
 const TABLES_WITH_IDS = new Set(['users', 'roles', 'api_keys', 'databases', 'datasets', 'dataset_columns', 'dataset_metrics', 'charts', 'dashboards'])
@@ -20,7 +20,7 @@ export interface CopyResult {
 
 /**
  * Copy a whole catalog — users, roles and grants, API keys, databases, datasets with their
- * columns and metrics, charts, dashboards, owners and link states — into another one, ids
+ * columns and metrics, charts, dashboards, owners, link states and OAuth clients and sign-ins — into another one, ids
  * kept, in one transaction on the target. The target's schema must be current (open it with
  * upgrade); a target holding users, databases, API keys or custom roles is refused unless
  * `force`, which replaces its content. The link-signing secret comes along, so links made
@@ -50,6 +50,10 @@ export async function copyCatalog (source: Catalog, target: Catalog, options: { 
     }
     const secret = await source.store.get<{ value: string }>("SELECT value FROM catalog_state WHERE key = 'link_secret'")
     if (secret !== undefined) await target.store.run("UPDATE catalog_state SET value = ? WHERE key = 'link_secret'", [secret.value])
+    // The generated key that signs access tokens, so tokens issued before the move stay valid.
+    const signingKey = await source.store.get<{ value: string }>(`SELECT value FROM catalog_state WHERE key = '${OAUTH_SIGNING_KEY_STATE}'`)
+    await target.store.run(`DELETE FROM catalog_state WHERE key = '${OAUTH_SIGNING_KEY_STATE}'`)
+    if (signingKey !== undefined) await target.store.run('INSERT INTO catalog_state (key, value) VALUES (?, ?)', [OAUTH_SIGNING_KEY_STATE, signingKey.value])
   })
   return { rows }
 }

@@ -425,6 +425,70 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       ALTER TABLE databases ADD COLUMN managed INTEGER NOT NULL DEFAULT 0 CHECK (managed IN (0, 1));
     `
+  },
+  {
+    version: 8,
+    name: 'OAuth authorization server',
+    // Everything a sign-in needs between its steps, so each step may reach another replica.
+    // Codes, refresh tokens and client secrets are stored as SHA-256 hashes of 256-bit random
+    // values: a copy of the catalog hands out no credential.
+    sql: `
+      CREATE TABLE oauth_clients (
+        client_id TEXT PRIMARY KEY,
+        -- a confidential client's secret hash; NULL for public clients (PKCE only)
+        secret_hash TEXT,
+        -- the RFC 7591 metadata: client_name, redirect_uris, token_endpoint_auth_method, ...
+        metadata TEXT NOT NULL,
+        created_on TEXT NOT NULL,
+        last_used_on TEXT NOT NULL
+      );
+      CREATE INDEX oauth_clients_last_used ON oauth_clients (last_used_on);
+
+      -- authorization requests between /oauth/authorize, the upstream sign-in and the consent form
+      CREATE TABLE oauth_requests (
+        id TEXT PRIMARY KEY,
+        payload TEXT NOT NULL,
+        user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+        consent_hash TEXT,
+        created_on TEXT NOT NULL,
+        expires_on TEXT NOT NULL
+      );
+      CREATE INDEX oauth_requests_expiry ON oauth_requests (expires_on);
+
+      -- one sign-in of a user to a client: its code and refresh tokens form one family
+      CREATE TABLE oauth_grants (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL,
+        client_name TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        created_on TEXT NOT NULL,
+        expires_on TEXT NOT NULL,
+        revoked_on TEXT,
+        revoked_reason TEXT
+      );
+      CREATE INDEX oauth_grants_user ON oauth_grants (user_id);
+      CREATE INDEX oauth_grants_expiry ON oauth_grants (expires_on);
+
+      CREATE TABLE oauth_codes (
+        code_hash TEXT PRIMARY KEY,
+        grant_id TEXT NOT NULL REFERENCES oauth_grants(id) ON DELETE CASCADE,
+        redirect_uri TEXT NOT NULL,
+        code_challenge TEXT NOT NULL,
+        expires_on TEXT NOT NULL,
+        used_on TEXT
+      );
+
+      CREATE TABLE oauth_refresh_tokens (
+        token_hash TEXT PRIMARY KEY,
+        grant_id TEXT NOT NULL REFERENCES oauth_grants(id) ON DELETE CASCADE,
+        created_on TEXT NOT NULL,
+        expires_on TEXT NOT NULL,
+        used_on TEXT
+      );
+      CREATE INDEX oauth_refresh_tokens_grant ON oauth_refresh_tokens (grant_id);
+    `
   }
 ]
 

@@ -124,6 +124,53 @@ export interface ApiKeysTable {
   revoked_on: string | null
 }
 
+export interface OAuthClientsTable {
+  client_id: string
+  secret_hash: string | null
+  metadata: string
+  created_on: string
+  last_used_on: string
+}
+
+export interface OAuthRequestsTable {
+  id: string
+  payload: string
+  user_id: number | null
+  consent_hash: string | null
+  created_on: string
+  expires_on: string
+}
+
+export interface OAuthGrantsTable {
+  id: string
+  user_id: number
+  client_id: string
+  client_name: string
+  scopes: string
+  resource: string
+  created_on: string
+  expires_on: string
+  revoked_on: string | null
+  revoked_reason: string | null
+}
+
+export interface OAuthCodesTable {
+  code_hash: string
+  grant_id: string
+  redirect_uri: string
+  code_challenge: string
+  expires_on: string
+  used_on: string | null
+}
+
+export interface OAuthRefreshTokensTable {
+  token_hash: string
+  grant_id: string
+  created_on: string
+  expires_on: string
+  used_on: string | null
+}
+
 export interface CatalogSchema {
   users: UsersTable
   roles: RolesTable
@@ -141,13 +188,23 @@ export interface CatalogSchema {
   dashboard_charts: { dashboard_id: number, chart_id: number }
   dashboard_owners: { dashboard_id: number, user_id: number }
   link_states: LinkStateRecord
+  oauth_clients: OAuthClientsTable
+  oauth_requests: OAuthRequestsTable
+  oauth_grants: OAuthGrantsTable
+  oauth_codes: OAuthCodesTable
+  oauth_refresh_tokens: OAuthRefreshTokensTable
   catalog_state: { key: string, value: string }
   schema_migrations: { version: number, name: string, applied_on: string }
 }
+
+/** The catalog_state key of the generated key that signs OAuth access tokens (when MCP_TOKEN_SIGNING_KEY is unset). */
+export const OAUTH_SIGNING_KEY_STATE = 'oauth_signing_key'
 
 /** Tables in the order a copy must fill them (each after those it references). */
 export const TABLES_IN_DEPENDENCY_ORDER = [
   'users', 'roles', 'user_roles', 'role_permissions', 'api_keys',
   'databases', 'datasets', 'dataset_columns', 'dataset_metrics', 'dataset_owners',
-  'charts', 'chart_owners', 'dashboards', 'dashboard_charts', 'dashboard_owners', 'link_states'
+  'charts', 'chart_owners', 'dashboards', 'dashboard_charts', 'dashboard_owners', 'link_states',
+  // Sign-ins survive a move; requests and codes in flight (minutes) do not need to.
+  'oauth_clients', 'oauth_grants', 'oauth_refresh_tokens'
 ] as const satisfies ReadonlyArray<keyof CatalogSchema>
