@@ -1,9 +1,10 @@
-import { createHash, createPrivateKey, createPublicKey, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { JsonWebKey } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
 import type { ApiKeyRecord } from '../catalog/records.ts'
 import { createJwtVerifier } from './jwt.ts'
 import type { TokenVerifier } from './jwt.ts'
+import { signingKeyOf } from './signing-key.ts'
 
 export interface ServiceTokenOptions {
   privateKeyPem: string
@@ -31,14 +32,13 @@ export class ServiceTokens {
   private readonly jwk: JsonWebKey
 
   constructor (options: ServiceTokenOptions) {
-    const privateKey = createPrivateKey(options.privateKeyPem)
-    const publicKey = createPublicKey(privateKey)
-    const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString()
-    this.kid = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64url').slice(0, 16)
+    const key = signingKeyOf(options.privateKeyPem, options.algorithm)
+    const publicPem = key.publicPem
+    this.kid = key.kid
     this.issuer = options.issuer
     this.audience = options.audience
     this.ttlSeconds = options.ttlSeconds
-    this.jwk = { ...publicKey.export({ format: 'jwk' }), kid: this.kid, alg: options.algorithm, use: 'sig' } as JsonWebKey
+    this.jwk = key.jwk
     this.sign = createSigner({ key: options.privateKeyPem, algorithm: options.algorithm, kid: this.kid, iss: options.issuer, aud: options.audience, expiresIn: options.ttlSeconds * 1000 })
     this.verify = createJwtVerifier({
       algorithm: options.algorithm,

@@ -15,7 +15,7 @@ const INVALID_CLIENT = { error: 'invalid_client', error_description: 'Invalid AP
  * Preset-style token exchange: POST /v1/auth/ with an API key's name (or key id) and secret
  * returns a short-lived JWT signed with MCP_TOKEN_SIGNING_KEY, carrying the key's user and
  * scopes. Every refusal is the same 401; the reason is logged with MCP_JWT_DEBUG_ERRORS.
- * The public key is published at /.well-known/jwks.json.
+ * The public key is published at /.well-known/jwks.json (jwks.ts).
  */
 async function tokenExchangePlugin (app: FastifyInstance): Promise<void> {
   const serviceTokens = app.serviceTokens
@@ -57,10 +57,6 @@ async function tokenExchangePlugin (app: FastifyInstance): Promise<void> {
 
   app.post('/v1/auth/', exchange)
   app.post('/v1/auth', exchange)
-  app.get('/.well-known/jwks.json', { config: { cors: 'public' } }, async function serviceJwks (_request, reply) {
-    reply.header('cache-control', 'public, max-age=300')
-    return tokens.jwks()
-  })
 }
 
 export default fp(tokenExchangePlugin, { name: 'token-exchange', fastify: '5.x', dependencies: ['config', 'catalog', 'auth', 'metrics'] })
