@@ -14,7 +14,7 @@ import { authConfigProblems, authenticationRequired } from './auth/config-checks
  * (environment variables, command-line flags).
  */
 
-type SettingGroup = 'Service' | 'Load and fair sharing' | 'Authentication' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution' | 'Redis, cache, response size and rate limits' | 'Charts, links and pages'
+type SettingGroup = 'Service' | 'Load and fair sharing' | 'Authentication' | 'OAuth authorization server' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution' | 'Redis, cache, response size and rate limits' | 'Charts, links and pages'
 
 /** One key of an object setting (MCP_CACHE_CONFIG.call_tool_ttl, ...). */
 export interface SettingKey {
@@ -166,6 +166,26 @@ const declaredDatabase = z.strictObject({
 function databasesSetting (group: SettingGroup, description: string) {
   const list = z.array(declaredDatabase, { error: 'expected a list of databases ({name, uri, ...})' }).readonly()
   return { group, description, type: 'list of objects', default: [] as readonly DeclaredDatabase[], schema: z.preprocess(jsonText, list) }
+}
+
+/** One entry of MCP_OAUTH_CLIENTS. */
+export interface DeclaredOAuthClient {
+  client_id: string
+  client_name: string
+  redirect_uris: string[]
+  client_secret_env?: string | undefined
+}
+
+const declaredOAuthClient = z.strictObject({
+  client_id: z.string().trim().min(1).max(200).regex(/^[\x21-\x7E]+$/, 'expected printable characters without spaces'),
+  client_name: z.string().trim().min(1).max(200),
+  redirect_uris: z.array(z.string().min(1).max(2000)).min(1, 'expected at least one redirect URI'),
+  client_secret_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional()
+}, { error: issue => issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.join(', ')}` : undefined })
+
+function oauthClientsSetting (group: SettingGroup, description: string) {
+  const list = z.array(declaredOAuthClient, { error: 'expected a list of clients ({client_id, client_name, redirect_uris, client_secret_env})' }).readonly()
+  return { group, description, type: 'list of objects', default: [] as readonly DeclaredOAuthClient[], schema: z.preprocess(jsonText, list) }
 }
 
 const key = (type: string, defaultValue: unknown, schema: z.ZodType, description: string): SettingKey => ({ type, default: defaultValue, schema, description })
@@ -391,10 +411,27 @@ export const SETTINGS = {
   MCP_API_KEY_ENABLED: booleanSetting('Authentication', false, 'Accept API keys (`Authorization: Key <key>` or `Bearer <prefix>_...`) created with `analytics-mcp api-keys create`.'),
   MCP_API_KEY_PREFIX: stringSetting('Authentication', 'amcp', 'Prefix of API keys, which tells them apart from JWTs in a Bearer header.', value => /^[a-z0-9]{2,16}$/.test(value) ? undefined : 'expected 2 to 16 lowercase letters or digits'),
   MCP_TOKEN_EXCHANGE_ENABLED: booleanSetting('Authentication', false, 'Serve POST /v1/auth/ (Preset style): an API key name and secret are exchanged for a short-lived JWT signed with MCP_TOKEN_SIGNING_KEY.'),
-  MCP_TOKEN_SIGNING_KEY: optionalStringSetting('Authentication', 'PEM private key (RSA for RS256, EC P-256 for ES256) that signs exchanged tokens. Share it across replicas as a Kubernetes Secret.', checkPem('private')),
-  MCP_TOKEN_SIGNING_ALGORITHM: enumSetting('Authentication', 'RS256', ['RS256', 'ES256'] as const, 'Algorithm of exchanged tokens.'),
+  MCP_TOKEN_SIGNING_KEY: optionalStringSetting('Authentication', 'PEM private key (RSA for RS256, EC P-256 for ES256) that signs exchanged tokens and the built-in authorization server\'s access tokens. Share it across replicas as a Kubernetes Secret. Unset with MCP_OAUTH_SERVER_ENABLED: a P-256 key generated once and kept in the catalog (shared by every replica on it).', checkPem('private')),
+  MCP_TOKEN_SIGNING_ALGORITHM: enumSetting('Authentication', 'RS256', ['RS256', 'ES256'] as const, 'Algorithm of exchanged tokens and of the authorization server\'s access tokens signed with MCP_TOKEN_SIGNING_KEY.'),
   MCP_TOKEN_TTL: integerSetting('Authentication', 900, 60, 86_400, 'Lifetime of exchanged tokens, in seconds.'),
   MCP_ALLOW_UNAUTHENTICATED_REMOTE: booleanSetting('Authentication', false, 'Allow development mode (no authentication) on a non-loopback MCP_SERVICE_HOST. Without it such a start-up stops.'),
+
+  MCP_OAUTH_SERVER_ENABLED: booleanSetting('OAuth authorization server', false, 'Be the OAuth 2.1 authorization server MCP clients (Claude, ChatGPT, Gemini CLI, mcp-remote) sign in with: metadata (RFC 8414), Client ID Metadata Documents, Dynamic Client Registration, authorization code with PKCE, refresh and revocation, with sign-in delegated to MCP_OAUTH_UPSTREAM_ISSUER. Turns authentication on. Needs MCP_SERVICE_URL (the issuer) on a non-loopback host.'),
+  MCP_OAUTH_UPSTREAM_ISSUER: optionalStringSetting('OAuth authorization server', 'The organisation\'s OpenID Connect provider users sign in at (Keycloak realm URL, `https://login.microsoftonline.com/<tenant>/v2.0`, `https://<org>.okta.com/oauth2/default`), discovered from its `/.well-known/openid-configuration`. Register `MCP_SERVICE_URL/oauth/callback` as the redirect URI there.', checkHttpUrl),
+  MCP_OAUTH_UPSTREAM_CLIENT_ID: optionalStringSetting('OAuth authorization server', 'Client id of this service at the upstream provider.'),
+  MCP_OAUTH_UPSTREAM_CLIENT_SECRET: optionalStringSetting('OAuth authorization server', 'Client secret of this service at the upstream provider (a confidential client; unset: a public client with PKCE). Keep it in a Kubernetes Secret.'),
+  MCP_OAUTH_UPSTREAM_SCOPES: listSetting('OAuth authorization server', 'Scopes asked of the upstream provider; `openid` is required. Add the one that puts groups in the ID token (e.g. `groups`) for MCP_JIT_ROLE_MAPPING.', checkedString(value => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(value) ? undefined : `"${value}" is not a scope`, LIST_ERROR), ['openid', 'profile', 'email']),
+  MCP_OAUTH_UPSTREAM_ALLOW_HTTP: booleanSetting('OAuth authorization server', false, 'Allow a plain-HTTP MCP_OAUTH_UPSTREAM_ISSUER on a non-loopback host (an in-cluster provider behind a NetworkPolicy). Off: start-up refuses it.'),
+  MCP_OAUTH_ACCESS_TOKEN_TTL: integerSetting('OAuth authorization server', 900, 60, 86_400, 'Lifetime of the access tokens this service issues, in seconds; clients refresh them.'),
+  MCP_OAUTH_REFRESH_TOKEN_TTL: integerSetting('OAuth authorization server', 2_592_000, 3600, 31_536_000, 'Seconds a refresh token stays usable; each refresh returns a new one (rotation) and ends the old one. Presenting an old one again revokes the whole sign-in.'),
+  MCP_OAUTH_CLIENTS: oauthClientsSetting('OAuth authorization server', 'Pre-registered clients: a list of {client_id, client_name, redirect_uris, client_secret_env}. `client_secret_env` names an environment variable holding the client\'s secret (a confidential client); without it the client is public (PKCE only).'),
+  MCP_OAUTH_DCR_ENABLED: booleanSetting('OAuth authorization server', true, 'Serve RFC 7591 Dynamic Client Registration at /oauth/register (what mcp-remote and older clients use).'),
+  MCP_OAUTH_DCR_PER_HOUR: integerSetting('OAuth authorization server', 20, 0, 100_000, 'Registrations one client address may make per hour (the same number at once); past it /oauth/register answers 429. 0: no limit.'),
+  MCP_OAUTH_DCR_CLIENT_TTL: integerSetting('OAuth authorization server', 2_592_000, 3600, 31_536_000, 'Seconds a dynamically registered client may go unused before it is removed.'),
+  MCP_OAUTH_CIMD_ENABLED: booleanSetting('OAuth authorization server', true, 'Accept Client ID Metadata Documents: a client_id that is an https URL whose JSON document describes the client (fetched with SSRF protection: https only, public addresses only, 5 s, 64 KiB, cached per Cache-Control between 1 minute and 24 hours).'),
+  MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES: booleanSetting('OAuth authorization server', false, 'Let client metadata URLs resolve to loopback or private addresses (tests, clients inside the cluster). Off: such client ids are refused.'),
+  MCP_OAUTH_CIMD_CA_FILE: optionalStringSetting('OAuth authorization server', 'PEM file of extra CA certificates trusted for client metadata fetches, besides the system CAs.'),
+  MCP_OAUTH_SUPPORT_CONTACT: optionalStringSetting('OAuth authorization server', 'Whom people should ask when sign-in fails or they have no access, shown on the error pages (e.g. "#data-platform on Slack"). Unset: "your analytics administrator".'),
 
   MCP_USER_CLAIMS: listSetting('Authorization and user resolution', 'Claims tried in order to name the catalog user; the first non-empty one is used and must be an active user (matched by username, or by email when it holds an @). Keycloak: preferred_username,email.', checkedString(undefined, LIST_ERROR), ['sub', 'client_id', 'email', 'username']),
   MCP_USER_RESOLVER: functionSetting('Authorization and user resolution', 'JS config only: `(claims, { issuer }) => username`, replacing MCP_USER_CLAIMS; required with several issuers.'),

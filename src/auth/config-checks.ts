@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { isLoopbackHost } from '../hosts.ts'
+import { redirectUriProblem } from '../oauth/redirect-uris.ts'
 
 /** The settings the checks read (a subset of Config, before it is frozen). */
 interface AuthSettings {
@@ -21,6 +22,13 @@ interface AuthSettings {
   MCP_TOKEN_SIGNING_ALGORITHM: string
   MCP_ALLOW_UNAUTHENTICATED_REMOTE: boolean
   MCP_SERVICE_HOST: string
+  MCP_SERVICE_URL: string | undefined
+  MCP_OAUTH_SERVER_ENABLED: boolean
+  MCP_OAUTH_UPSTREAM_ISSUER: string | undefined
+  MCP_OAUTH_UPSTREAM_CLIENT_ID: string | undefined
+  MCP_OAUTH_UPSTREAM_SCOPES: readonly string[]
+  MCP_OAUTH_UPSTREAM_ALLOW_HTTP: boolean
+  MCP_OAUTH_CLIENTS: ReadonlyArray<{ client_id: string, redirect_uris: readonly string[] }>
 }
 
 /** Key types node:crypto reports for each algorithm family. */
@@ -30,8 +38,8 @@ const CURVE: Readonly<Record<string, string>> = { ES256: 'prime256v1', ES384: 's
 const MIN_RSA_BITS = 2048
 
 /** Whether any credential is required on /mcp (otherwise: development mode). */
-export function authenticationRequired (settings: Pick<AuthSettings, 'MCP_AUTH_ENABLED' | 'MCP_API_KEY_ENABLED' | 'MCP_AUTH_FACTORY'>): boolean {
-  return settings.MCP_AUTH_ENABLED || settings.MCP_API_KEY_ENABLED || settings.MCP_AUTH_FACTORY !== undefined
+export function authenticationRequired (settings: Pick<AuthSettings, 'MCP_AUTH_ENABLED' | 'MCP_API_KEY_ENABLED' | 'MCP_AUTH_FACTORY' | 'MCP_OAUTH_SERVER_ENABLED'>): boolean {
+  return settings.MCP_AUTH_ENABLED || settings.MCP_API_KEY_ENABLED || settings.MCP_AUTH_FACTORY !== undefined || settings.MCP_OAUTH_SERVER_ENABLED
 }
 
 /**
@@ -77,13 +85,49 @@ export function authConfigProblems (settings: AuthSettings, loopback: boolean): 
     }
   }
 
+  problems.push(...oauthServerProblems(settings, loopback))
+
   if (settings.MCP_TOKEN_EXCHANGE_ENABLED) {
     if (!secured) problems.push('MCP_TOKEN_EXCHANGE_ENABLED: exchanged tokens are only useful with authentication on; set MCP_AUTH_ENABLED or MCP_API_KEY_ENABLED')
     if (settings.MCP_TOKEN_SIGNING_KEY === undefined) {
       problems.push('MCP_TOKEN_SIGNING_KEY: required with MCP_TOKEN_EXCHANGE_ENABLED (a PEM private key shared by all replicas)')
-    } else {
-      const keyProblem = keyTypeProblem(settings.MCP_TOKEN_SIGNING_KEY, 'private', settings.MCP_TOKEN_SIGNING_ALGORITHM)
-      if (keyProblem !== undefined) problems.push(`MCP_TOKEN_SIGNING_KEY: ${keyProblem}`)
+    }
+  }
+  if (settings.MCP_TOKEN_SIGNING_KEY !== undefined && (settings.MCP_TOKEN_EXCHANGE_ENABLED || settings.MCP_OAUTH_SERVER_ENABLED)) {
+    const keyProblem = keyTypeProblem(settings.MCP_TOKEN_SIGNING_KEY, 'private', settings.MCP_TOKEN_SIGNING_ALGORITHM)
+    if (keyProblem !== undefined) problems.push(`MCP_TOKEN_SIGNING_KEY: ${keyProblem}`)
+  }
+  return problems
+}
+
+/** The built-in authorization server needs an upstream provider and a stable public issuer URL. */
+function oauthServerProblems (settings: AuthSettings, loopback: boolean): string[] {
+  if (!settings.MCP_OAUTH_SERVER_ENABLED) return []
+  const problems: string[] = []
+  if (settings.MCP_OAUTH_UPSTREAM_ISSUER === undefined) {
+    problems.push('MCP_OAUTH_UPSTREAM_ISSUER: required with MCP_OAUTH_SERVER_ENABLED (the OpenID Connect provider users sign in at, e.g. https://keycloak.example.com/realms/analytics)')
+  } else {
+    const upstream = new URL(settings.MCP_OAUTH_UPSTREAM_ISSUER)
+    if (upstream.protocol === 'http:' && !isLoopbackHost(upstream.hostname) && !settings.MCP_OAUTH_UPSTREAM_ALLOW_HTTP) {
+      problems.push(`MCP_OAUTH_UPSTREAM_ISSUER: ${upstream.origin} is plain HTTP, so sign-ins and ID tokens could be read or changed in transit; use https, or set MCP_OAUTH_UPSTREAM_ALLOW_HTTP=true for an in-cluster provider behind a NetworkPolicy`)
+    }
+  }
+  if (settings.MCP_OAUTH_UPSTREAM_CLIENT_ID === undefined) problems.push('MCP_OAUTH_UPSTREAM_CLIENT_ID: required with MCP_OAUTH_SERVER_ENABLED (the client registered for this service at the upstream provider)')
+  if (!settings.MCP_OAUTH_UPSTREAM_SCOPES.includes('openid')) problems.push('MCP_OAUTH_UPSTREAM_SCOPES: must include openid (sign-in reads the ID token)')
+  if (settings.MCP_SERVICE_URL === undefined && !loopback) {
+    problems.push('MCP_SERVICE_URL: required with MCP_OAUTH_SERVER_ENABLED on a non-loopback host; it is the issuer clients see and the base of the redirect URI registered upstream (the ingress URL, e.g. https://mcp.example.com)')
+  } else if (settings.MCP_SERVICE_URL !== undefined) {
+    const service = new URL(settings.MCP_SERVICE_URL)
+    if (service.protocol === 'http:' && !isLoopbackHost(service.hostname)) problems.push(`MCP_SERVICE_URL: ${service.origin} is plain HTTP; OAuth 2.1 needs the authorization server on https (loopback excepted)`)
+  }
+  const seen = new Set<string>()
+  for (const client of settings.MCP_OAUTH_CLIENTS) {
+    if (seen.has(client.client_id)) problems.push(`MCP_OAUTH_CLIENTS: client_id "${client.client_id}" is listed twice`)
+    seen.add(client.client_id)
+    if (/^https?:\/\//i.test(client.client_id)) problems.push(`MCP_OAUTH_CLIENTS: client_id "${client.client_id}" is a URL, which names a Client ID Metadata Document; give pre-registered clients plain ids`)
+    for (const uri of client.redirect_uris) {
+      const problem = redirectUriProblem(uri)
+      if (problem !== undefined) problems.push(`MCP_OAUTH_CLIENTS: client "${client.client_id}": redirect URI "${uri}" ${problem}`)
     }
   }
   return problems
