@@ -19,7 +19,10 @@ import healthPlugin from './plugins/health.ts'
 import linksPlugin from './plugins/links.ts'
 import loadSheddingPlugin from './plugins/load-shedding.ts'
 import metricsPlugin from './plugins/metrics.ts'
+import jwksPlugin from './plugins/jwks.ts'
 import oauthMetadataPlugin from './plugins/oauth-metadata.ts'
+import oauthRoutesPlugin from './plugins/oauth-routes.ts'
+import oauthServerPlugin from './plugins/oauth-server.ts'
 import pagesPlugin from './plugins/pages.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import redisPlugin from './plugins/redis.ts'
@@ -42,8 +45,9 @@ export interface BuildAppOptions {
 
 /**
  * The service as a Fastify app: the plugin graph, registered explicitly in data-flow order.
- * config → security → cors → metrics → health → catalog → databases (MCP_DATABASES) → engines → renderer → redis (+ events, audit) → auth (+ OAuth
- * metadata, token exchange) → rate limits → cache → size guard → tools → pages → load shedding → /mcp
+ * config → security → cors → metrics → health → catalog → databases (MCP_DATABASES) → engines → renderer → redis (+ events, audit) → OAuth
+ * authorization server (state, keys) → auth (+ OAuth metadata, token exchange, JWKS) → rate limits → cache → size
+ * guard → tools → pages → OAuth routes (authorize, consent, token, register) → load shedding → /mcp
  */
 export async function buildApp (config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -110,14 +114,17 @@ export async function buildApp (config: Config, options: BuildAppOptions = {}): 
     await app.register(rendererPlugin)
     await app.register(linksPlugin)
     await app.register(redisPlugin)
+    await app.register(oauthServerPlugin)
     await app.register(authPlugin)
     await app.register(oauthMetadataPlugin)
     await app.register(tokenExchangePlugin)
+    await app.register(jwksPlugin)
     await app.register(rateLimitPlugin)
     await app.register(cachePlugin)
     await app.register(sizeGuardPlugin)
     await app.register(toolsPlugin)
     await app.register(pagesPlugin)
+    await app.register(oauthRoutesPlugin)
     // Late, so that start-up work (example data) is not measured as event-loop lag.
     await app.register(loadSheddingPlugin)
     await app.register(mcpRoute, { surface: options.surface })

@@ -7,6 +7,7 @@ import { ApiKeyRejectedError, isApiKeyShaped, recordApiKeyUse, usableKey, verify
 import { insufficientScope, invalidCredentials, missingCredentials } from './challenge.ts'
 import type { ChallengeContext } from './challenge.ts'
 import type { ServiceTokens } from './exchange.ts'
+import type { AccessTokens } from '../oauth/tokens.ts'
 import { MAX_TOKEN_LENGTH, peekToken, TokenRejectedError } from './jwt.ts'
 import type { TokenVerifier } from './jwt.ts'
 import { MalformedScopeError, missingScopes, scopesFromClaims } from './scopes.ts'
@@ -51,6 +52,8 @@ export interface CredentialAuthenticatorOptions {
   jwt?: TokenVerifier | undefined
   custom?: CustomVerifier | undefined
   serviceTokens?: ServiceTokens | undefined
+  /** The built-in authorization server's access tokens, and whether a grant still holds. */
+  oauth?: { tokens: AccessTokens, grantActive: (grantId: string) => Promise<boolean> } | undefined
   /** API key prefix when API keys are accepted. */
   apiKeyPrefix?: string | undefined
   onAttempt?: (method: AuthMethod | 'none', outcome: 'success' | 'rejected' | 'insufficient_scope') => void
@@ -77,6 +80,7 @@ class Refusal extends Error {
 /**
  * Authentication when it is on. Credentials, in order:
  * - `Authorization: Key <api key>`, or `Bearer <prefix>_...` (API keys, when enabled);
+ * - `Bearer <access token of the built-in authorization server>` (MCP_OAUTH_SERVER_ENABLED);
  * - `Bearer <token issued by POST /v1/auth/>` (this service's own tokens, when enabled);
  * - `Bearer <token>` checked by MCP_AUTH_FACTORY's verifier, else by the JWT verifier.
  * The user must be an active catalog user; the credential's scopes must hold
@@ -148,8 +152,11 @@ export class CredentialAuthenticator implements Authenticator {
   }
 
   private async fromBearer (token: string, request: FastifyRequest): Promise<Credential> {
-    const { serviceTokens, custom, jwt, catalog } = this.options
-    if (serviceTokens !== undefined && peekToken(token)?.claims.iss === serviceTokens.issuer) {
+    const { serviceTokens, custom, jwt, catalog, oauth } = this.options
+    const peeked = peekToken(token)?.claims
+    // Both kinds of our own tokens have our issuer; the authorization server's name a grant.
+    if (oauth !== undefined && peeked?.iss === oauth.tokens.issuer && peeked.gid !== undefined) return await this.fromAccessToken(oauth, token)
+    if (serviceTokens !== undefined && peeked?.iss === serviceTokens.issuer) {
       const { claims } = await this.verified('exchanged_token', serviceTokens.verify, token)
       const key = await catalog.findApiKeyByKeyId(String(claims.akid))
       try {
@@ -185,6 +192,15 @@ export class CredentialAuthenticator implements Authenticator {
     // MCP_ALLOW_UNSCOPED_TOKENS says its roles alone should limit it.
     const scopes = this.scopesOf('jwt', claims) ?? (this.options.allowUnscopedTokens ? undefined : [])
     return { method: 'jwt', user, scopes, clientId, expiresAt: expiryOf(claims) }
+  }
+
+  /** An access token of the built-in authorization server: valid only while its grant and its user are. */
+  private async fromAccessToken (oauth: NonNullable<CredentialAuthenticatorOptions['oauth']>, token: string): Promise<Credential> {
+    const { claims } = await this.verified('oauth', oauth.tokens.verify, token)
+    if (!await oauth.grantActive(String(claims.gid))) throw new Refusal('oauth', 'the sign-in (grant) of this token was revoked or has ended')
+    const user = this.activeUser('oauth', typeof claims.uid === 'number' ? await this.options.catalog.findUserById(claims.uid) : undefined)
+    if (user.username !== claims.sub) throw new Refusal('oauth', 'the token names another user than its user id')
+    return { method: 'oauth', user, scopes: this.scopesOf('oauth', claims) ?? [], clientId: String(claims.client_id), expiresAt: expiryOf(claims) }
   }
 
   private scopesOf (method: AuthMethod, claims: Readonly<Record<string, unknown>>): string[] | undefined {

@@ -9,6 +9,12 @@ export interface Page {
   body: SafeHtml
   /** The page draws charts, so it loads the chart scripts. */
   charts: boolean
+  /**
+   * Referrer policy; default no-referrer. A page with a form posting to us says same-origin, so
+   * the POST carries our Origin (no-referrer makes it `null`, which the Origin check refuses)
+   * while other sites still see nothing.
+   */
+  referrer?: 'no-referrer' | 'same-origin'
 }
 
 /** The scripts that draw charts, in the order they depend on each other. */
@@ -23,7 +29,7 @@ export function renderDocument (page: Page, assets: PageAssets): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="${page.referrer ?? 'no-referrer'}">
 <link rel="icon" href="data:,">
 <title>${page.title} · analytics-mcp</title>
 <link rel="stylesheet" href="${assets.url('pages.css')}">
@@ -37,7 +43,7 @@ ${page.body}
 `.markup
 }
 
-function problem (status: number, title: string, ...lines: SafeHtml[]): Page {
+export function problem (status: number, title: string, ...lines: SafeHtml[]): Page {
   return { status, title, charts: false, body: html`<main><section class="problem"><h1>${title}</h1>${lines}</section></main>` }
 }
 

@@ -12,7 +12,7 @@ import { JwksKeyStore } from '../auth/jwks.ts'
 import { createJwtVerifier } from '../auth/jwt.ts'
 import type { TokenVerifier } from '../auth/jwt.ts'
 import { ALL_SCOPES } from '../auth/scopes.ts'
-import type { UserResolver } from '../auth/users.ts'
+import type { UserResolutionOptions, UserResolver } from '../auth/users.ts'
 import { ConfigError } from '../config.ts'
 import type { Config } from '../config.ts'
 import { CATALOG_RETRY_AFTER_SECONDS, CatalogUnavailable, CatalogUnavailableError, PrincipalUnavailableError } from '../errors.ts'
@@ -37,7 +37,18 @@ declare module 'fastify' {
 
 /** The OAuth authorization servers published in the resource metadata. */
 export function authorizationServers (config: Config): readonly string[] {
-  return config.MCP_AUTHORIZATION_SERVERS.length > 0 ? config.MCP_AUTHORIZATION_SERVERS : config.MCP_JWT_ISSUER
+  const external = config.MCP_AUTHORIZATION_SERVERS.length > 0 ? config.MCP_AUTHORIZATION_SERVERS : config.MCP_JWT_ISSUER
+  // The built-in server comes first: clients use the first one they can.
+  return config.MCP_OAUTH_SERVER_ENABLED ? [...new Set([config.serviceUrl, ...external])] : external
+}
+
+/** How a verified identity (token claims, or an upstream sign-in) names its catalog user. */
+export function userResolutionOptions (config: Config): UserResolutionOptions {
+  return {
+    claims: config.MCP_USER_CLAIMS,
+    resolver: config.MCP_USER_RESOLVER as UserResolver | undefined,
+    jit: config.MCP_JIT_PROVISIONING ? { rolesClaim: config.MCP_JIT_ROLES_CLAIM, mapping: config.MCP_JIT_ROLE_MAPPING, defaultRoles: config.MCP_JIT_DEFAULT_ROLES } : undefined
+  }
 }
 
 /**
@@ -147,21 +158,18 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
     authenticator = new CredentialAuthenticator({
       catalog: app.catalog,
       challenge,
-      users: {
-        claims: config.MCP_USER_CLAIMS,
-        resolver: config.MCP_USER_RESOLVER as UserResolver | undefined,
-        jit: config.MCP_JIT_PROVISIONING ? { rolesClaim: config.MCP_JIT_ROLES_CLAIM, mapping: config.MCP_JIT_ROLE_MAPPING, defaultRoles: config.MCP_JIT_DEFAULT_ROLES } : undefined
-      },
+      users: userResolutionOptions(config),
       requiredScopes: config.MCP_REQUIRED_SCOPES,
       allowUnscopedTokens: config.MCP_ALLOW_UNSCOPED_TOKENS,
       debugErrors: config.MCP_JWT_DEBUG_ERRORS,
       jwt: jwtVerifier(app),
       custom: await customVerifier(app),
       serviceTokens,
+      oauth: app.oauthServer === undefined ? undefined : { tokens: app.oauthServer.tokens, grantActive: app.oauthServer.store.grantActive.bind(app.oauthServer.store) },
       apiKeyPrefix: config.MCP_API_KEY_ENABLED ? config.MCP_API_KEY_PREFIX : undefined,
       onAttempt: app.metrics.authAttempt
     })
-    app.log.info({ jwt: config.MCP_AUTH_ENABLED, custom: config.MCP_AUTH_FACTORY !== undefined, api_keys: config.MCP_API_KEY_ENABLED, token_exchange: config.MCP_TOKEN_EXCHANGE_ENABLED }, 'authentication is on')
+    app.log.info({ jwt: config.MCP_AUTH_ENABLED, custom: config.MCP_AUTH_FACTORY !== undefined, api_keys: config.MCP_API_KEY_ENABLED, token_exchange: config.MCP_TOKEN_EXCHANGE_ENABLED, oauth_server: config.MCP_OAUTH_SERVER_ENABLED }, 'authentication is on')
   }
 
   const failureLimit = new AuthFailureLimit(config.MCP_AUTH_FAILURE_LIMIT, app.redis === undefined ? new MemoryTokenBuckets() : new RedisTokenBuckets(app.redis.client), {
@@ -195,4 +203,4 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(authPlugin, { name: 'auth', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog', 'redis'] })
+export default fp(authPlugin, { name: 'auth', fastify: '5.x', dependencies: ['config', 'metrics', 'catalog', 'redis', 'oauth-server'] })

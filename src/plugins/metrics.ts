@@ -103,7 +103,7 @@ export function createServiceMetrics (): ServiceMetrics {
     buckets: [0, 1, 10, 100, 1000, 10_000, 100_000],
     registers: [registry]
   })
-  const authAttempts = new Counter({ name: 'mcp_auth_attempts_total', help: 'Authentication attempts by credential kind (jwt, api_key, exchanged_token, custom, dev, none) and outcome', labelNames: ['method', 'outcome'], registers: [registry] })
+  const authAttempts = new Counter({ name: 'mcp_auth_attempts_total', help: 'Authentication attempts by credential kind (jwt, api_key, exchanged_token, oauth, custom, dev, none; token_exchange and oauth_token for the token endpoints) and outcome', labelNames: ['method', 'outcome'], registers: [registry] })
   const jwksFetches = new Counter({ name: 'mcp_jwks_fetches_total', help: 'JWKS fetches by outcome (ok, not_found, failed)', labelNames: ['outcome'], registers: [registry] })
   const redisUp = new Gauge({ name: 'mcp_redis_up', help: 'Whether the Redis connection is up (1) or not (0); absent without Redis', registers: [registry] })
   const redisErrors = new Counter({ name: 'mcp_redis_errors_total', help: 'Redis failures by operation (connection, cache_get, cache_set, rate_limit, publish, subscribe, audit); requests go on without Redis', labelNames: ['operation'], registers: [registry] })

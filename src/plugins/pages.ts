@@ -18,6 +18,13 @@ import { sqlPage, sqlPayload } from '../pages/sql-page.ts'
  */
 export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; connect-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The pages' scripts, styles and fonts (also used by the OAuth consent page). */
+    pageAssets: PageAssets
+  }
+}
+
 const IMMUTABLE = 'public, max-age=31536000, immutable'
 
 interface LinkRequest {
@@ -58,6 +65,7 @@ async function visibleOrUndefined<T> (find: () => Promise<T>): Promise<T | undef
  */
 async function pagesPlugin (app: FastifyInstance): Promise<void> {
   const assets = PageAssets.load()
+  app.decorate('pageAssets', assets)
   const { catalog, engines, config, links } = app
 
   app.get<{ Params: { version: string, name: string } }>('/assets/:version/:name', async function pageAsset (request, reply) {

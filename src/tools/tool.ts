@@ -13,7 +13,7 @@ import { truncationNotice } from '../mcp/size-guard.ts'
 import type { ResponseTruncation } from '../mcp/size-guard.ts'
 
 /** How a principal proved who it is. */
-export type AuthMethod = 'dev' | 'jwt' | 'api_key' | 'exchanged_token' | 'custom'
+export type AuthMethod = 'dev' | 'jwt' | 'api_key' | 'exchanged_token' | 'oauth' | 'custom'
 
 /** Who is calling: the catalog user, how they authenticated, and what they may do. */
 export interface Principal {
