@@ -100,17 +100,24 @@ export class TokenEndpoint {
     const refreshToken = form.refresh_token
     if (refreshToken === undefined) throw new OAuthError('invalid_request', 'refresh_token is required')
     if (resourceProblem(form.resource, this.context.resourceUrl)) throw new OAuthError('invalid_target', `This server issues tokens for ${this.context.resourceUrl} only`)
-    const redemption = await this.context.server.store.rotateRefreshToken(secretHash(refreshToken))
-    if (!redemption.ok) throw new OAuthError('invalid_grant', INVALID_GRANT)
-    const { grant } = redemption
-    if (grant.client_id !== client.client_id) {
-      await this.context.server.store.revokeGrant(grant.id, 'refresh token presented by another client')
+    const { store } = this.context.server
+    const tokenHash = secretHash(refreshToken)
+    // Checked before the token is used up, so a refused request (another client, wider scopes)
+    // does not spend it: the client's retry would otherwise look like reuse.
+    const grantId = await store.grantOfRefreshToken(tokenHash)
+    const owner = grantId === undefined ? undefined : await store.findGrant(grantId)
+    if (owner === undefined) throw new OAuthError('invalid_grant', INVALID_GRANT)
+    if (owner.client_id !== client.client_id) {
+      await store.revokeGrant(owner.id, 'refresh token presented by another client')
       throw new OAuthError('invalid_grant', INVALID_GRANT)
     }
-    const granted = grant.scopes.split(' ')
+    const granted = owner.scopes.split(' ')
     // A refresh may ask for fewer scopes (RFC 6749 §6), never more.
     const asked = form.scope === undefined || form.scope.trim() === '' ? granted : form.scope.trim().split(/\s+/)
     if (asked.some(scope => !granted.includes(scope))) throw new OAuthError('invalid_scope', `The sign-in granted ${granted.join(' ')} only`)
+    const redemption = await store.rotateRefreshToken(tokenHash)
+    if (!redemption.ok) throw new OAuthError('invalid_grant', INVALID_GRANT)
+    const { grant } = redemption
     return await this.issue(grant, asked)
   }
 
