@@ -138,6 +138,71 @@ exponent (YAML numbers arrive as float64), everything else as text.
 {{- end }}
 {{- end }}
 
+{{/* Whether any credential is required on /mcp: JWTs (auth.enabled) or the built-in authorization server. */}}
+{{- define "analytics-mcp.authOn" -}}
+{{- if or .Values.auth.enabled .Values.auth.oauthServer.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+The Secret and key feeding MCP_TOKEN_SIGNING_KEY, as JSON {name, key} ("" when none): the token
+exchange's and the authorization server's (one key signs both kinds of token; the check in
+"analytics-mcp.validate" refuses two different ones). Each counts only while its feature is on.
+*/}}
+{{- define "analytics-mcp.signingKeyRefs" -}}
+{{- $v := .Values }}
+{{- $refs := list }}
+{{- $te := $v.auth.tokenExchange.existingSecret }}
+{{- if and (include "analytics-mcp.authOn" .) $v.auth.tokenExchange.enabled $te.name }}
+{{- $refs = append $refs (dict "from" "auth.tokenExchange.existingSecret" "name" $te.name "key" $te.key) }}
+{{- end }}
+{{- $os := $v.auth.oauthServer.signingKey.existingSecret }}
+{{- if and $v.auth.oauthServer.enabled $os.name }}
+{{- $refs = append $refs (dict "from" "auth.oauthServer.signingKey.existingSecret" "name" $os.name "key" $os.key) }}
+{{- end }}
+{{- toJson $refs }}
+{{- end }}
+
+{{/* Env var holding pre-registered client i's secret when it comes from clients[i].existingSecret. */}}
+{{- define "analytics-mcp.oauthClientSecretEnv" -}}OAUTH_CLIENT_SECRET_{{ . }}{{- end }}
+
+{{/* MCP_OAUTH_CLIENTS: the clients, existingSecret replaced by client_secret_env naming the env var it fills. */}}
+{{- define "analytics-mcp.oauthClientsJson" -}}
+{{- $out := list }}
+{{- range $i, $client := .Values.auth.oauthServer.clients }}
+{{- $entry := omit $client "existingSecret" }}
+{{- if and $client.existingSecret $client.existingSecret.name }}
+{{- $_ := set $entry "client_secret_env" (include "analytics-mcp.oauthClientSecretEnv" $i) }}
+{{- end }}
+{{- $out = append $out $entry }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/*
+Paths the Ingress and HTTPRoute route (a list of {path, pathType}): the given ones, plus /oauth (the
+authorization server) and /assets (its pages' styles) with auth.oauthServer.enabled when no given
+Prefix path covers them. Argument: the given paths (Ingress entries or HTTPRoute strings), then root.
+*/}}
+{{- define "analytics-mcp.routedPaths" -}}
+{{- $root := index . 1 }}
+{{- $paths := list }}
+{{- range index . 0 }}
+{{- if kindIs "map" . }}{{ $paths = append $paths (dict "path" .path "pathType" (default "Prefix" .pathType)) }}
+{{- else }}{{ $paths = append $paths (dict "path" . "pathType" "Prefix") }}{{ end }}
+{{- end }}
+{{- if $root.Values.auth.oauthServer.enabled }}
+{{- range $extra := list "/oauth" "/assets" }}
+{{- $covered := false }}
+{{- range $paths }}
+{{- $prefix := trimSuffix "/" .path }}
+{{- if and (ne .pathType "Exact") (or (eq $prefix "") (eq $prefix $extra)) }}{{ $covered = true }}{{ end }}
+{{- end }}
+{{- if not $covered }}{{ $paths = append $paths (dict "path" $extra "pathType" "Prefix") }}{{ end }}
+{{- end }}
+{{- end }}
+{{- toJson $paths }}
+{{- end }}
+
 {{/* Whether Redis is configured, and the URL the chart can see (not the one in redis.existingSecret). */}}
 {{- define "analytics-mcp.redisConfigured" -}}
 {{- if or .Values.redis.url .Values.redis.existingSecret.name }}true{{ end }}
@@ -250,6 +315,7 @@ The ConfigMap's settings (a map rendered as YAML): config.* stringified, then th
 {{- else }}
 {{- $_ := unset $cfg "MCP_STORE_CONFIG" }}
 {{- end }}
+{{- if include "analytics-mcp.authOn" . }}
 {{- if .Values.auth.enabled }}
 {{- $_ := set $cfg "MCP_AUTH_ENABLED" "true" }}
 {{- $jwt := .Values.auth.jwt }}
@@ -258,6 +324,10 @@ The ConfigMap's settings (a map rendered as YAML): config.* stringified, then th
 {{- with $jwt.audience }}{{ $_ := set $cfg "MCP_JWT_AUDIENCE" (join "," .) }}{{ end }}
 {{- with $jwt.algorithm }}{{ $_ := set $cfg "MCP_JWT_ALGORITHM" . }}{{ end }}
 {{- with $jwt.publicKey }}{{ $_ := set $cfg "MCP_JWT_PUBLIC_KEY" . }}{{ end }}
+{{- else }}
+{{- /* the authorization server alone: its own tokens, no external JWTs (which would need auth.jwt.*) */}}
+{{- $_ := set $cfg "MCP_AUTH_ENABLED" "false" }}
+{{- end }}
 {{- if .Values.auth.apiKeys.enabled }}{{ $_ := set $cfg "MCP_API_KEY_ENABLED" "true" }}{{ end }}
 {{- if .Values.auth.tokenExchange.enabled }}{{ $_ := set $cfg "MCP_TOKEN_EXCHANGE_ENABLED" "true" }}{{ end }}
 {{- $_ := unset $cfg "MCP_DEV_USERNAME" }}
@@ -267,6 +337,27 @@ The ConfigMap's settings (a map rendered as YAML): config.* stringified, then th
 {{- /* the pod binds 0.0.0.0: development mode needs this to start; exposure is guarded at render time */}}
 {{- $_ := set $cfg "MCP_ALLOW_UNAUTHENTICATED_REMOTE" "true" }}
 {{- with .Values.auth.devUser }}{{ $_ := set $cfg "MCP_DEV_USERNAME" . }}{{ end }}
+{{- end }}
+{{- /* auth.oauthServer.enabled is the switch: config.MCP_OAUTH_SERVER_ENABLED would bypass the render-time checks */}}
+{{- with .Values.auth.oauthServer }}
+{{- if .enabled }}
+{{- $_ := set $cfg "MCP_OAUTH_SERVER_ENABLED" "true" }}
+{{- $_ := set $cfg "MCP_OAUTH_UPSTREAM_ISSUER" .upstream.issuer }}
+{{- $_ := set $cfg "MCP_OAUTH_UPSTREAM_CLIENT_ID" .upstream.clientId }}
+{{- $_ := set $cfg "MCP_OAUTH_UPSTREAM_SCOPES" (join "," .upstream.scopes) }}
+{{- $_ := set $cfg "MCP_OAUTH_UPSTREAM_ALLOW_HTTP" (toString .upstream.allowHttp) }}
+{{- $_ := set $cfg "MCP_OAUTH_ACCESS_TOKEN_TTL" (include "analytics-mcp.str" .accessTokenTtl) }}
+{{- $_ := set $cfg "MCP_OAUTH_REFRESH_TOKEN_TTL" (include "analytics-mcp.str" .refreshTokenTtl) }}
+{{- $_ := set $cfg "MCP_OAUTH_CLIENTS" (include "analytics-mcp.oauthClientsJson" $) }}
+{{- $_ := set $cfg "MCP_OAUTH_DCR_ENABLED" (toString .dcr.enabled) }}
+{{- $_ := set $cfg "MCP_OAUTH_DCR_PER_HOUR" (include "analytics-mcp.str" .dcr.perHour) }}
+{{- $_ := set $cfg "MCP_OAUTH_DCR_CLIENT_TTL" (include "analytics-mcp.str" .dcr.clientTtl) }}
+{{- $_ := set $cfg "MCP_OAUTH_CIMD_ENABLED" (toString .cimd.enabled) }}
+{{- $_ := set $cfg "MCP_OAUTH_CIMD_ALLOW_PRIVATE_ADDRESSES" (toString .cimd.allowPrivateAddresses) }}
+{{- with .supportContact }}{{ $_ := set $cfg "MCP_OAUTH_SUPPORT_CONTACT" . }}{{ end }}
+{{- else }}
+{{- $_ := set $cfg "MCP_OAUTH_SERVER_ENABLED" "false" }}
+{{- end }}
 {{- end }}
 {{- if .Values.databases }}
 {{- $_ := set $cfg "MCP_DATABASES" (include "analytics-mcp.databasesJson" .) }}
@@ -325,12 +416,32 @@ Order matters: REDIS_URL comes before MCP_STORE_CONFIG, which references it.
       name: {{ $v.auth.jwt.existingSecret.name }}
       key: {{ $v.auth.jwt.existingSecret.key }}
 {{- end }}
-{{- if and $v.auth.enabled $v.auth.tokenExchange.enabled $v.auth.tokenExchange.existingSecret.name }}
+{{- with first (include "analytics-mcp.signingKeyRefs" $root | fromJsonArray) }}
 - name: MCP_TOKEN_SIGNING_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ $v.auth.tokenExchange.existingSecret.name }}
-      key: {{ $v.auth.tokenExchange.existingSecret.key }}
+      name: {{ .name }}
+      key: {{ .key }}
+{{- end }}
+{{- if $v.auth.oauthServer.enabled }}
+{{- with $v.auth.oauthServer.upstream.existingSecret }}
+{{- if .name }}
+- name: MCP_OAUTH_UPSTREAM_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .key }}
+{{- end }}
+{{- end }}
+{{- range $i, $client := $v.auth.oauthServer.clients }}
+{{- if and $client.existingSecret $client.existingSecret.name }}
+- name: {{ include "analytics-mcp.oauthClientSecretEnv" $i }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $client.existingSecret.name }}
+      key: {{ default "client-secret" $client.existingSecret.key }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- with $v.extraEnv }}
 {{ toYaml . }}
@@ -423,11 +534,11 @@ Render-time refusals of what cannot work. Included by the Deployment.
 {{- if and (not $pg) (or (gt (int $v.replicaCount) 1) $v.autoscaling.enabled) }}
 {{- fail "replicaCount > 1 or autoscaling.enabled needs a PostgreSQL catalog: set catalog.url (postgresql://user@host:5432/db?sslmode=verify-full). The embedded SQLite catalog lives on each pod's emptyDir and cannot be shared." }}
 {{- end }}
-{{- if and (not $v.auth.enabled) (or $v.ingress.enabled $v.httpRoute.enabled) (not $v.allowUnauthenticatedRemote) }}
-{{- fail "auth.enabled=false (development mode: every call runs as the dev user) together with ingress.enabled or httpRoute.enabled would publish an unauthenticated analytics endpoint. Turn on auth (auth.enabled=true with auth.jwt.* or auth.apiKeys.enabled), or set allowUnauthenticatedRemote=true if that is really intended." }}
+{{- if and (not (include "analytics-mcp.authOn" .)) (or $v.ingress.enabled $v.httpRoute.enabled) (not $v.allowUnauthenticatedRemote) }}
+{{- fail "auth.enabled=false (development mode: every call runs as the dev user) together with ingress.enabled or httpRoute.enabled would publish an unauthenticated analytics endpoint. Turn on auth (auth.enabled=true with auth.jwt.* or auth.apiKeys.enabled, or auth.oauthServer.enabled=true), or set allowUnauthenticatedRemote=true if that is really intended." }}
 {{- end }}
 {{- if and $v.auth.enabled (not (or $v.auth.jwt.jwksUri $v.auth.jwt.publicKey $v.auth.jwt.existingSecret.name $v.auth.apiKeys.enabled (hasKey $v.config "MCP_JWKS_URI") (hasKey $v.config "MCP_JWT_PUBLIC_KEY") $v.existingSecret)) }}
-{{- fail "auth.enabled=true needs key material: auth.jwt.jwksUri, auth.jwt.publicKey or auth.jwt.existingSecret (HS*), or auth.apiKeys.enabled=true" }}
+{{- fail "auth.enabled=true needs key material: auth.jwt.jwksUri, auth.jwt.publicKey or auth.jwt.existingSecret (HS*), or auth.apiKeys.enabled=true. For sign-in through the built-in authorization server alone, leave auth.enabled=false and set auth.oauthServer.enabled=true (it turns authentication on and checks its own tokens)" }}
 {{- end }}
 {{- if and $v.auth.enabled (or $v.auth.jwt.jwksUri $v.auth.jwt.publicKey $v.auth.jwt.existingSecret.name) (empty $v.auth.jwt.audience) (not (hasKey $v.config "MCP_JWT_AUDIENCE")) }}
 {{- fail "auth.jwt needs auth.jwt.audience (MCP_JWT_AUDIENCE): the service refuses JWTs without an audience check, and would not start" }}
@@ -449,9 +560,9 @@ Render-time refusals of what cannot work. Included by the Deployment.
 {{- if and $v.migrations.enabled (not $pg) }}
 {{- fail "migrations.enabled needs a PostgreSQL catalog (catalog.url): the SQLite catalog is on the pod's emptyDir, which a Job cannot reach" }}
 {{- end }}
-{{- range $key := list "MCP_JWT_SECRET" "MCP_LINK_SECRET" "MCP_CATALOG_PASSWORD" "MCP_TOKEN_SIGNING_KEY" }}
+{{- range $key := list "MCP_JWT_SECRET" "MCP_LINK_SECRET" "MCP_CATALOG_PASSWORD" "MCP_TOKEN_SIGNING_KEY" "MCP_OAUTH_UPSTREAM_CLIENT_SECRET" }}
 {{- if hasKey $v.config $key }}
-{{- fail (printf "config.%s is a secret and would land in a ConfigMap: use the matching existingSecret value (auth.jwt.existingSecret, linkSecret.existingSecret, catalog.existingSecret, auth.tokenExchange.existingSecret) or existingSecret" $key) }}
+{{- fail (printf "config.%s is a secret and would land in a ConfigMap: use the matching existingSecret value (auth.jwt.existingSecret, linkSecret.existingSecret, catalog.existingSecret, auth.tokenExchange.existingSecret or auth.oauthServer.signingKey.existingSecret, auth.oauthServer.upstream.existingSecret) or existingSecret" $key) }}
 {{- end }}
 {{- end }}
 {{- $store := dig "MCP_STORE_CONFIG" nil $v.config }}
@@ -472,9 +583,10 @@ Render-time refusals of what cannot work. Included by the Deployment.
 {{- if and $v.redis.url $v.redis.existingSecret.name }}
 {{- fail "redis: set redis.url or redis.existingSecret.name, not both" }}
 {{- end }}
-{{- if and $v.auth.enabled $v.auth.tokenExchange.enabled (not $v.auth.tokenExchange.existingSecret.name) (not $v.existingSecret) }}
+{{- if and (include "analytics-mcp.authOn" .) $v.auth.tokenExchange.enabled (not $v.auth.tokenExchange.existingSecret.name) (not (and $v.auth.oauthServer.enabled $v.auth.oauthServer.signingKey.existingSecret.name)) (not $v.existingSecret) }}
 {{- fail "auth.tokenExchange.enabled needs auth.tokenExchange.existingSecret (the PEM key that signs exchanged tokens, MCP_TOKEN_SIGNING_KEY)" }}
 {{- end }}
+{{- include "analytics-mcp.validateOAuthServer" . }}
 {{- range $i, $db := $v.databases }}
 {{- if regexMatch "^[a-z]+://[^/@]*:[^/@]*@" $db.uri }}
 {{- fail (printf "databases[%d] (%s): the uri must not hold a password; use databases[%d].existingSecret (mounted as password_file)" $i $db.name $i) }}
@@ -485,6 +597,49 @@ Render-time refusals of what cannot work. Included by the Deployment.
 {{- end }}
 {{- if and $v.httpRoute.enabled (not $v.httpRoute.parentRefs) }}
 {{- fail "httpRoute.enabled needs httpRoute.parentRefs (the Gateway to attach to)" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Render-time refusals for auth.oauthServer: what the service would refuse at start-up, said in values.
+One replica on SQLite or several on PostgreSQL is already enforced above; OAuth codes, grants, refresh
+tokens and clients live in the catalog, which is what lets the browser redirect, the token call and the
+next MCP call land on different replicas.
+*/}}
+{{- define "analytics-mcp.validateOAuthServer" -}}
+{{- $v := .Values }}
+{{- $os := $v.auth.oauthServer }}
+{{- if $os.enabled }}
+{{- if not $os.upstream.issuer }}
+{{- fail "auth.oauthServer.enabled needs auth.oauthServer.upstream.issuer: the OpenID Connect provider users sign in at (MCP_OAUTH_UPSTREAM_ISSUER), e.g. https://keycloak.example.com/realms/analytics, https://login.microsoftonline.com/<tenant-id>/v2.0 or https://<org>.okta.com/oauth2/default" }}
+{{- end }}
+{{- if and (hasPrefix "http://" $os.upstream.issuer) (not $os.upstream.allowHttp) (not (regexMatch `^http://(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?(/|$)` $os.upstream.issuer)) }}
+{{- fail (printf "auth.oauthServer.upstream.issuer (%s) is plain http: sign-ins and ID tokens could be read or changed in transit. Use https, or set auth.oauthServer.upstream.allowHttp=true for an in-cluster provider behind the NetworkPolicy" $os.upstream.issuer) }}
+{{- end }}
+{{- if not $os.upstream.clientId }}
+{{- fail "auth.oauthServer.enabled needs auth.oauthServer.upstream.clientId: the client registered for this service at the upstream provider (MCP_OAUTH_UPSTREAM_CLIENT_ID), with <serviceUrl>/oauth/callback as its redirect URI" }}
+{{- end }}
+{{- if not (has "openid" $os.upstream.scopes) }}
+{{- fail "auth.oauthServer.upstream.scopes must include openid: sign-in reads the provider's ID token" }}
+{{- end }}
+{{- if not $v.serviceUrl }}
+{{- fail "auth.oauthServer.enabled needs serviceUrl: the public https URL clients reach through the Ingress or HTTPRoute (e.g. https://mcp.example.com). It is the OAuth issuer written into every token and the base of the redirect URI <serviceUrl>/oauth/callback registered at the upstream provider, so it is set explicitly rather than derived from the ingress hosts" }}
+{{- end }}
+{{- if not (hasPrefix "https://" $v.serviceUrl) }}
+{{- fail (printf "auth.oauthServer.enabled needs an https serviceUrl (%s is not): OAuth 2.1 requires the authorization server on https" $v.serviceUrl) }}
+{{- end }}
+{{- $refs := include "analytics-mcp.signingKeyRefs" . | fromJsonArray }}
+{{- if gt (len $refs) 1 }}
+{{- $a := index $refs 0 }}{{ $b := index $refs 1 }}
+{{- if or (ne $a.name $b.name) (ne $a.key $b.key) }}
+{{- fail (printf "auth.tokenExchange.existingSecret (%s/%s) and auth.oauthServer.signingKey.existingSecret (%s/%s) name different keys, but both feed MCP_TOKEN_SIGNING_KEY, the one key that signs exchanged tokens and the authorization server's access tokens: name the same Secret and key in both, or set only one" $a.name $a.key $b.name $b.key) }}
+{{- end }}
+{{- end }}
+{{- range $i, $client := $os.clients }}
+{{- if and $client.existingSecret $client.existingSecret.name $client.client_secret_env }}
+{{- fail (printf "auth.oauthServer.clients[%d] (%s): set existingSecret or client_secret_env, not both" $i $client.client_id) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
