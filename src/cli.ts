@@ -10,6 +10,7 @@ import { API_KEYS_USAGE, apiKeysCommand } from './commands/api-keys.ts'
 import { configFor, parse, UsageError, withCatalog } from './commands/common.ts'
 import { databasesCommand, DATABASES_USAGE } from './commands/databases.ts'
 import type { CliIo } from './commands/common.ts'
+import { oauthCommand, OAUTH_USAGE } from './commands/oauth.ts'
 import { probeCommand, PROBE_USAGE } from './commands/probe.ts'
 import { rolesCommand, ROLES_USAGE } from './commands/roles.ts'
 import { startServer } from './server.ts'
@@ -32,6 +33,7 @@ Usage:
 ${ROLES_USAGE}
 ${API_KEYS_USAGE}
 ${DATABASES_USAGE}
+${OAUTH_USAGE}
 ${PROBE_USAGE}
 
 Every command accepts --config FILE (default: MCP_CONFIG_FILE, else analytics-mcp.config.{js,mjs,json,yaml,yml}).
@@ -188,6 +190,7 @@ export async function main (argv: string[], io: CliIo): Promise<number> {
       case 'db': return await db(args, io)
       case 'load-examples': return await examples(args, io)
       case 'users': return await users(args, io)
+      case 'oauth': return await oauthCommand(args, io)
       case 'roles': return await rolesCommand(args, io)
       case 'api-keys': return await apiKeysCommand(args, io)
       case 'databases': return await databasesCommand(args, io)

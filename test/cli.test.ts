@@ -48,8 +48,10 @@ t.test('db upgrade, db version', async t => {
   t.match(upgrade.out, /Applied migration 4: link states/)
   t.match(upgrade.out, /Applied migration 5: dashboard slugs unique per caller/)
   t.match(upgrade.out, /Applied migration 6: warehouse connections/)
-  t.match((await cli(['db', 'upgrade'], env)).out, /up to date \(schema version 7\)/)
-  t.match((await cli(['db', 'version'], env)).out, /schema version 7 \(this release: 7\)/)
+  t.match(upgrade.out, /Applied migration 7: databases declared in MCP_DATABASES/)
+  t.match(upgrade.out, /Applied migration 8: OAuth authorization server/)
+  t.match((await cli(['db', 'upgrade'], env)).out, /up to date \(schema version 8\)/)
+  t.match((await cli(['db', 'version'], env)).out, /schema version 8 \(this release: 8\)/)
 })
 
 t.test('load-examples and users', async t => {

@@ -3,6 +3,7 @@ import t from 'tap'
 import { ConfigError } from '../../src/config.ts'
 import { secretHash } from '../../src/oauth/store.ts'
 import { randomToken } from '../../src/oauth/tokens.ts'
+import { cli } from '../helpers/cli.ts'
 import { testConfig } from '../helpers/config.ts'
 import { json, startHttpsServer } from '../helpers/https-server.ts'
 import { pkcePair, postForm, startOAuthEnvironment } from '../helpers/oauth-server.ts'
@@ -308,6 +309,21 @@ t.test('a deactivated user\'s tokens stop at once; revocation ends a sign-in', a
   t.equal((await postForm(`${env.origin}/oauth/token`, { grant_type: 'refresh_token', refresh_token: aliceTokens.refresh_token, client_id: client.client_id })).body.error, 'invalid_grant', 'with its whole sign-in')
   const unknown = await postForm(`${env.origin}/oauth/revoke`, { token: 'not-a-token', client_id: client.client_id })
   t.equal(unknown.status, 200, 'revoking an unknown token answers 200, as RFC 7009 says')
+
+  // An operator ends every sign-in of a user (a lost laptop) without deactivating the account.
+  const admin = await mintCode(env, client.client_id, challenge, 'admin')
+  const adminTokens = (await redeem(env, { code: admin.code, code_verifier: verifier, client_id: client.client_id })).body
+  const cliEnv = { MCP_DATA_DIR: env.app.config.MCP_DATA_DIR, MCP_LOG_LEVEL: 'silent' }
+  const listed = await cli(['oauth', 'sign-ins', '--user', 'admin'], cliEnv)
+  t.equal(listed.code, 0, listed.err)
+  t.match(listed.out, new RegExp(`${admin.grantId}\tAbuse test client\t${client.client_id}\tmcp:read mcp:write mcp:sql\tsigned in .*\tactive until`), 'oauth sign-ins lists the grant, its client and scopes')
+  const ended = await cli(['oauth', 'revoke', '--user', 'admin'], cliEnv)
+  t.match(ended.out, /Ended 1 OAuth sign-in\(s\) of admin/, 'oauth revoke ends it')
+  t.equal(await mcpStatus(env, adminTokens.access_token), 401, 'and the access token stops working at once')
+  t.match((await cli(['oauth', 'sign-ins', '--user', 'admin'], cliEnv)).out, /revoked .*\(revoked by an operator\)/, 'the listing says who ended it')
+  const nobody = await cli(['oauth', 'revoke', '--user', 'nobody'], cliEnv)
+  t.equal(nobody.code, 2, 'an unknown user is a usage error')
+  t.match(nobody.err, /no user named "nobody"/)
 })
 
 t.test('Client ID Metadata Documents: private addresses, slow and huge documents refused', async t => {
