@@ -32,6 +32,14 @@ function pkceMatches (verifier: string, challenge: string): boolean {
   return PKCE_VALUE.test(verifier) && createHash('sha256').update(verifier).digest('base64url') === challenge
 }
 
+function formDecoded (part: string): string {
+  try {
+    return decodeURIComponent(part.replace(/\+/g, ' '))
+  } catch {
+    throw new OAuthError('invalid_client', 'Malformed HTTP Basic client credentials', 401)
+  }
+}
+
 /** The client's credentials: HTTP Basic (client_secret_basic) or the form (client_secret_post, or client_id alone). */
 function clientCredentials (request: FastifyRequest, form: Record<string, string>): { clientId: string, secret: string | undefined } {
   const header = request.headers.authorization
@@ -40,9 +48,10 @@ function clientCredentials (request: FastifyRequest, form: Record<string, string
     const colon = decoded.indexOf(':')
     if (colon === -1) throw new OAuthError('invalid_client', 'Malformed HTTP Basic client credentials', 401)
     // RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined.
-    const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '))
+    const clientId = formDecoded(decoded.slice(0, colon))
+    const secret = formDecoded(decoded.slice(colon + 1))
     if (form.client_id !== undefined && form.client_id !== clientId) throw new OAuthError('invalid_request', 'client_id differs from the authenticated client')
-    return { clientId, secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')) }
+    return { clientId, secret }
   }
   if (form.client_id === undefined || form.client_id === '') throw new OAuthError('invalid_client', 'Client authentication failed: send client_id (and the secret of a confidential client)', 401)
   return { clientId: form.client_id, secret: form.client_secret }

@@ -374,3 +374,43 @@ t.test('Client ID Metadata Documents: private addresses, slow and huge documents
   t.equal(host.hits('/slow.json'), 1, 'one request reached the slow host')
   t.equal(await grantCount(trusting) + await grantCount(strict), 0, 'nothing was issued')
 })
+
+t.test('confidential clients: pre-registered with a secret from the environment, and registered ones', async t => {
+  process.env.TEST_PORTAL_CLIENT_SECRET = 'portal-secret-0123456789abcdef'
+  t.teardown(() => { delete process.env.TEST_PORTAL_CLIENT_SECRET })
+  const env = await startOAuthEnvironment(t, {
+    settings: { MCP_OAUTH_CLIENTS: [{ client_id: 'internal-portal', client_name: 'Internal portal', redirect_uris: [REDIRECT], client_secret_env: 'TEST_PORTAL_CLIENT_SECRET' }] }
+  })
+  const basic = (id: string, secret: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}` })
+  const { verifier, challenge } = pkcePair()
+
+  const started = await authorize(env, { response_type: 'code', client_id: 'internal-portal', redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' })
+  t.equal(started.status, 302, 'the pre-registered client starts a sign-in')
+  const first = await mintCode(env, 'internal-portal', challenge)
+  abuse()
+  const noSecret = await postForm(`${env.origin}/oauth/token`, { grant_type: 'authorization_code', code: first.code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: 'internal-portal' })
+  t.equal(noSecret.status, 401, 'without its secret: 401')
+  t.equal(noSecret.body.error, 'invalid_client')
+  t.match(noSecret.headers.get('www-authenticate') ?? '', /^Basic /, 'with a Basic challenge')
+  abuse()
+  const wrongSecret = await postForm(`${env.origin}/oauth/token`, { grant_type: 'authorization_code', code: first.code, code_verifier: verifier, redirect_uri: REDIRECT }, basic('internal-portal', 'not-the-secret-at-all'))
+  t.equal(wrongSecret.body.error, 'invalid_client', 'with a wrong secret: refused')
+  abuse()
+  const malformed = await postForm(`${env.origin}/oauth/token`, { grant_type: 'authorization_code', code: first.code, code_verifier: verifier, redirect_uri: REDIRECT }, { authorization: `Basic ${Buffer.from('bad%zz:x').toString('base64')}` })
+  t.equal(malformed.status, 401, 'malformed Basic credentials: 401, not a server error')
+  const issued = await postForm(`${env.origin}/oauth/token`, { grant_type: 'authorization_code', code: first.code, code_verifier: verifier, redirect_uri: REDIRECT }, basic('internal-portal', 'portal-secret-0123456789abcdef'))
+  t.equal(issued.status, 200, 'with its secret in HTTP Basic: tokens (the refused attempts did not spend the code)')
+  const posted = await postForm(`${env.origin}/oauth/token`, { grant_type: 'refresh_token', refresh_token: issued.body.refresh_token, client_id: 'internal-portal', client_secret: 'portal-secret-0123456789abcdef' })
+  t.equal(posted.status, 200, 'client_secret_post works too')
+
+  const registered = (await register(env, { token_endpoint_auth_method: 'client_secret_basic' })).body
+  const code = await mintCode(env, registered.client_id, challenge)
+  const viaBasic = await postForm(`${env.origin}/oauth/token`, { grant_type: 'authorization_code', code: code.code, code_verifier: verifier, redirect_uri: REDIRECT }, basic(registered.client_id, registered.client_secret))
+  t.equal(viaBasic.status, 200, 'a registered confidential client authenticates with the secret it was given')
+  abuse()
+  const unsupported = await postForm(`${env.origin}/oauth/token`, { grant_type: 'password', username: 'alice', password: 'x', client_id: registered.client_id, client_secret: registered.client_secret })
+  t.equal(unsupported.body.error, 'unsupported_grant_type', 'the password grant does not exist here')
+
+  t.throws(() => testConfig(t.testdir(), { MCP_OAUTH_SERVER_ENABLED: true, MCP_OAUTH_UPSTREAM_ISSUER: 'https://idp.example.com', MCP_OAUTH_UPSTREAM_CLIENT_ID: 'x', MCP_OAUTH_CLIENTS: [{ client_id: 'a', client_name: 'A', redirect_uris: [REDIRECT] }, { client_id: 'a', client_name: 'A again', redirect_uris: [REDIRECT] }] }),
+    { message: /client_id "a" is listed twice/ }, 'a client listed twice stops start-up')
+})
