@@ -7,6 +7,7 @@ import type { Catalog } from '../catalog/catalog.ts'
 import { CatalogUnavailable } from '../errors.ts'
 import type { PageAssets } from '../pages/assets.ts'
 import { renderDocument } from '../pages/layout.ts'
+import { trimEnd } from '../text.ts'
 import type { Page } from '../pages/layout.ts'
 import { consentPage, signInProblemPage } from '../pages/oauth-pages.ts'
 import type { AuthorizationServer } from '../plugins/oauth-server.ts'
@@ -65,7 +66,7 @@ export function singleValued (source: unknown): Record<string, string> | undefin
 /** The one resource tokens are issued for; a `resource` naming anything else is refused (RFC 8707). */
 export function resourceProblem (requested: string | undefined, resourceUrl: string): boolean {
   if (requested === undefined) return false
-  return requested.replace(/\/+$/, '') !== resourceUrl
+  return trimEnd(requested, '/') !== resourceUrl
 }
 
 /** Scopes to grant: the known ones asked for, or all of them when none were named. */
