@@ -54,7 +54,7 @@ export function consentPage (details: ConsentDetails): Page {
 </dl>
 <p>It will be able to:</p>
 <ul>${scopes}</ul>
-<p>Your roles still decide what you can see and change. You can revoke access at any time by signing out of the application.</p>
+<p>Your roles still decide what you can see and change. Your administrator can end this access at any time.</p>
 <form method="post" action="${details.action}">
 <input type="hidden" name="request" value="${details.requestId}">
 <input type="hidden" name="csrf" value="${details.csrf}">

@@ -3,11 +3,13 @@ import t from 'tap'
 import { ConfigError } from '../../src/config.ts'
 import { secretHash } from '../../src/oauth/store.ts'
 import { randomToken } from '../../src/oauth/tokens.ts'
+import { build } from '../helpers/app.ts'
 import { cli } from '../helpers/cli.ts'
 import { testConfig } from '../helpers/config.ts'
 import { json, startHttpsServer } from '../helpers/https-server.ts'
 import { pkcePair, postForm, startOAuthEnvironment } from '../helpers/oauth-server.ts'
 import type { OAuthEnvironment } from '../helpers/oauth-server.ts'
+import { freePort } from '../helpers/ports.ts'
 import { post } from '../helpers/rpc.ts'
 
 // The authorization server's endpoints over real HTTP, and every abuse the issue lists: each
@@ -413,4 +415,20 @@ t.test('confidential clients: pre-registered with a secret from the environment,
 
   t.throws(() => testConfig(t.testdir(), { MCP_OAUTH_SERVER_ENABLED: true, MCP_OAUTH_UPSTREAM_ISSUER: 'https://idp.example.com', MCP_OAUTH_UPSTREAM_CLIENT_ID: 'x', MCP_OAUTH_CLIENTS: [{ client_id: 'a', client_name: 'A', redirect_uris: [REDIRECT] }, { client_id: 'a', client_name: 'A again', redirect_uris: [REDIRECT] }] }),
     { message: /client_id "a" is listed twice/ }, 'a client listed twice stops start-up')
+})
+
+t.test('an unreachable upstream provider: a page naming it, and the client told to retry later', async t => {
+  const port = await freePort()
+  const origin = `http://127.0.0.1:${port}`
+  const app = await build(t, { MCP_SERVICE_URL: origin, MCP_OAUTH_SERVER_ENABLED: true, MCP_OAUTH_UPSTREAM_ISSUER: `http://127.0.0.1:${await freePort()}`, MCP_OAUTH_UPSTREAM_CLIENT_ID: 'analytics-mcp' })
+  await app.listen({ host: '127.0.0.1', port })
+  const env = { app, origin, resource: `${origin}/mcp` } as unknown as OAuthEnvironment
+  t.equal((await fetch(`${origin}/healthz`)).status, 200, 'the service starts and serves anyway (the provider may come up later)')
+  const client = (await register(env)).body
+  const { challenge } = pkcePair()
+  const down = await authorize(env, { response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', state: 's' })
+  t.equal(down.status, 502, 'a 502 page, not a redirect loop')
+  t.match(down.text, /The sign-in service cannot be reached/, 'naming the step that failed')
+  t.match(down.text, /error=temporarily_unavailable/, 'with a link back telling the client to retry later')
+  t.notMatch(down.text, /ECONNREFUSED|at \w+ \(/, 'no error internals')
 })
