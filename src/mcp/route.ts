@@ -13,7 +13,8 @@ import { ListenStreams } from './listen-streams.ts'
 import { servicePrompts } from './prompts.ts'
 import { objectTemplates } from './resource-templates.ts'
 import { INSTANCE_METADATA_URI, serviceResources } from './resources.ts'
-import { createServerFactory, requestAuthInfo } from './server-factory.ts'
+import { createServerFactory, requestAuthInfo, serverInfoOf } from './server-factory.ts'
+import { plainToolsList, ToolListAnswers } from './tool-list-answers.ts'
 import { mergeSurfaces } from './surface.ts'
 import type { McpSurface } from './surface.ts'
 
@@ -116,6 +117,8 @@ export default async function mcpRoute (app: FastifyInstance, options: McpRouteO
     tools: []
   }, options.surface)
   const createServer = createServerFactory(toolset, surface, config)
+  // A fixture adding its own tools (the conformance suite's) lists them through the SDK.
+  const listAnswers = surface.tools.length === 0 ? new ToolListAnswers({ serverInfo: serverInfoOf(config), ttlMs: config.MCP_CACHE_CONFIG.list_tools_ttl * 1000 }) : undefined
   const bus = new InMemoryServerEventBus()
   const streams = new ListenStreams(app.catalog, { perPrincipal: config.MCP_LISTEN_STREAMS_PER_PRINCIPAL, maxSeconds: config.MCP_LISTEN_STREAM_MAX_SECONDS })
   const stopNotifying = notifySubscribers(app.clusterEvents, bus, streams)
@@ -195,6 +198,12 @@ export default async function mcpRoute (app: FastifyInstance, options: McpRouteO
     }
     const decision = await rateLimits.forRequest(principal)
     if (!decision.allowed) return await tooManyRequests(reply, decision, requestId(body))
+
+    const plainList = listAnswers === undefined ? undefined : plainToolsList(body, request.headers)
+    if (listAnswers !== undefined && plainList !== undefined) {
+      metrics.mcpRequest(body.method, plainList.era)
+      return reply.type('application/json').send(listAnswers.answer(toolset.listFor(principal), plainList.era, plainList.id))
+    }
 
     // The client going away aborts the request: tool calls (and their SQL) stop with it.
     const disconnect = new AbortController()
