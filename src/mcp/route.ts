@@ -14,7 +14,7 @@ import { servicePrompts } from './prompts.ts'
 import { objectTemplates } from './resource-templates.ts'
 import { INSTANCE_METADATA_URI, serviceResources } from './resources.ts'
 import { createServerFactory, requestAuthInfo, serverInfoOf } from './server-factory.ts'
-import { plainToolsList, ToolListAnswers } from './tool-list-answers.ts'
+import { PlainAnswers, plainRequest } from './plain-requests.ts'
 import { mergeSurfaces } from './surface.ts'
 import type { McpSurface } from './surface.ts'
 
@@ -117,8 +117,8 @@ export default async function mcpRoute (app: FastifyInstance, options: McpRouteO
     tools: []
   }, options.surface)
   const createServer = createServerFactory(toolset, surface, config)
-  // A fixture adding its own tools (the conformance suite's) lists them through the SDK.
-  const listAnswers = surface.tools.length === 0 ? new ToolListAnswers({ serverInfo: serverInfoOf(config), ttlMs: config.MCP_CACHE_CONFIG.list_tools_ttl * 1000 }) : undefined
+  // A fixture adding its own tools (the conformance suite's) has them listed and called through the SDK.
+  const plainAnswers = surface.tools.length === 0 ? new PlainAnswers({ serverInfo: serverInfoOf(config), listTtlMs: config.MCP_CACHE_CONFIG.list_tools_ttl * 1000 }) : undefined
   const bus = new InMemoryServerEventBus()
   const streams = new ListenStreams(app.catalog, { perPrincipal: config.MCP_LISTEN_STREAMS_PER_PRINCIPAL, maxSeconds: config.MCP_LISTEN_STREAM_MAX_SECONDS })
   const stopNotifying = notifySubscribers(app.clusterEvents, bus, streams)
@@ -199,17 +199,20 @@ export default async function mcpRoute (app: FastifyInstance, options: McpRouteO
     const decision = await rateLimits.forRequest(principal)
     if (!decision.allowed) return await tooManyRequests(reply, decision, requestId(body))
 
-    const plainList = listAnswers === undefined ? undefined : plainToolsList(body, request.headers)
-    if (listAnswers !== undefined && plainList !== undefined) {
-      metrics.mcpRequest(body.method, plainList.era)
-      return reply.type('application/json').send(listAnswers.answer(toolset.listFor(principal), plainList.era, plainList.id))
-    }
-
     // The client going away aborts the request: tool calls (and their SQL) stop with it.
     const disconnect = new AbortController()
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) disconnect.abort()
     })
+
+    const plain = plainAnswers === undefined ? undefined : plainRequest(body, request.headers)
+    if (plainAnswers !== undefined && plain !== undefined && (plain.method === 'tools/list' || toolset.get(plain.name) !== undefined)) {
+      metrics.mcpRequest(plain.method, plain.era)
+      if (request.log.level === 'debug' || request.log.level === 'trace') request.log.debug({ method: plain.method, era: plain.era, target: requestTarget(body), user: principal.user.username }, 'MCP request')
+      if (plain.method === 'tools/list') return reply.type('application/json').send(plainAnswers.toolsList(toolset.listFor(principal), plain.era, plain.id))
+      const result = await toolset.call(plain.name, plain.arguments, { principal, log: request.log, signal: disconnect.signal })
+      return reply.type('application/json').send(plainAnswers.toolsCall(result, plain.era, plain.id))
+    }
     if (body.method === 'subscriptions/listen') {
       // A long-lived stream: capped per user, and ended with its credential (see ListenStreams).
       const release = streams.admit(principal, disconnect)

@@ -4,9 +4,9 @@ import { jwtSettings, SECRET } from './helpers/auth.ts'
 import { claimsFor, signWithSecret } from './helpers/keys.ts'
 import { rawRequest } from './helpers/rpc.ts'
 
-// tools/list is answered from a serialised copy for the plain request clients send. Each answer
-// must be the one the SDK gives: compared here with the same request carrying an extra _meta
-// key, which the copy declines, so the SDK answers it.
+// Plain tools/list and tools/call requests are answered without the SDK's per-request server.
+// Each answer must be the one the SDK gives: compared here with the same request carrying an
+// extra _meta key, which the plain path declines, so the SDK answers it.
 
 const MODERN_META = {
   'io.modelcontextprotocol/protocolVersion': '2026-07-28',
@@ -15,11 +15,24 @@ const MODERN_META = {
 }
 const ACCEPT = 'application/json, text/event-stream'
 
-function request (era: 'legacy' | 'modern', id: string | number, extraMeta: Record<string, unknown> | undefined, authorization: string): { headers: Record<string, string>, body: string } {
+function request (era: 'legacy' | 'modern', id: string | number, extraMeta: Record<string, unknown> | undefined, authorization: string, call?: { name: string, arguments?: unknown }): { headers: Record<string, string>, body: string } {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: ACCEPT, authorization, 'mcp-protocol-version': era === 'modern' ? '2026-07-28' : '2025-11-25' }
-  if (era === 'modern') headers['mcp-method'] = 'tools/list'
+  if (era === 'modern') headers['mcp-method'] = call === undefined ? 'tools/list' : 'tools/call'
+  if (era === 'modern' && call !== undefined) headers['mcp-name'] = call.name
   const meta = era === 'modern' ? { ...MODERN_META, ...extraMeta } : extraMeta
-  return { headers, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list', ...(meta === undefined ? {} : { params: { _meta: meta } }) }) }
+  const params = { ...call, ...(meta === undefined ? {} : { _meta: meta }) }
+  return { headers, body: JSON.stringify({ jsonrpc: '2.0', id, method: call === undefined ? 'tools/list' : 'tools/call', ...(Object.keys(params).length === 0 ? {} : { params }) }) }
+}
+
+/** What differs between two runs of the same call: its id, the time it ran, how long it took. */
+const VOLATILE_KEYS = new Set(['call_id', 'timestamp', 'execution_time_ms'])
+
+/** A call's answer without what differs per run. */
+function comparable (text: string): unknown {
+  return JSON.parse(text, (key, value: unknown) => {
+    if (VOLATILE_KEYS.has(key)) return undefined
+    return typeof value === 'string' ? value.replace(/\bin \d+(\.\d+)? ms\b/g, 'in N ms') : value
+  })
 }
 
 t.test('the serialised tools/list is the SDK\'s answer, for every era and permission set', async t => {
@@ -47,6 +60,35 @@ t.test('the serialised tools/list is the SDK\'s answer, for every era and permis
   const bob = `Bearer ${signWithSecret(SECRET, claimsFor('bob'))}`
   const listed = JSON.parse((await rawRequest(server.url, { method: 'POST', ...request('legacy', 1, undefined, bob) })).text)
   t.notOk(listed.result.tools.some((tool: { name: string }) => tool.name === 'execute_sql'), 'each permission set gets its own list (bob has no SQL tool)')
+})
+
+t.test('a plain tools/call is answered as the SDK answers it: results, tool errors, refusals', async t => {
+  const server = await startTestServer(t, jwtSettings({ MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET }))
+  const calls: ReadonlyArray<readonly [string, { name: string, arguments?: Record<string, unknown> }]> = [
+    ['alice', { name: 'list_dashboards', arguments: {} }],
+    ['alice', { name: 'list_dashboards', arguments: { page_size: 2, search: 'sales' } }],
+    ['alice', { name: 'get_dataset_info', arguments: { identifier: 'orders' } }],
+    ['alice', { name: 'get_dataset_info', arguments: { identifier: 'no-such-dataset' } }],
+    ['alice', { name: 'get_dataset_info', arguments: { identifier: 'orders', bogus: 1 } }],
+    ['alice', { name: 'execute_sql', arguments: { database_id: 1, sql: 'SELECT 1 AS one' } }],
+    ['bob', { name: 'execute_sql', arguments: { database_id: 1, sql: 'SELECT 1 AS one' } }],
+    ['alice', { name: 'get_instance_info' }]
+  ]
+  for (const [user, call] of calls) {
+    const authorization = `Bearer ${signWithSecret(SECRET, claimsFor(user))}`
+    for (const era of ['legacy', 'modern'] as const) {
+      const fast = request(era, 3, undefined, authorization, call)
+      const sdk = request(era, 3, { 'example.com/trace': 'x' }, authorization, call)
+      const copy = await rawRequest(server.url, { method: 'POST', headers: fast.headers, body: fast.body })
+      const original = await rawRequest(server.url, { method: 'POST', headers: sdk.headers, body: sdk.body })
+      const what = `${user}: ${call.name} ${JSON.stringify(call.arguments ?? null)}, ${era}`
+      t.equal(copy.status, original.status, `${what}: the same status`)
+      t.same(comparable(copy.text), comparable(original.text), `${what}: the same answer as the SDK's`)
+      t.equal(copy.headers.get('content-type'), original.headers.get('content-type'), `${what}: the same content type`)
+    }
+  }
+  const unknown = await rawRequest(server.url, { method: 'POST', ...request('legacy', 4, undefined, `Bearer ${signWithSecret(SECRET, claimsFor('alice'))}`, { name: 'no_such_tool', arguments: {} }) })
+  t.equal(JSON.parse(unknown.text).error?.code, -32602, 'an unknown tool is the SDK\'s invalid params error')
 })
 
 t.test('anything but the plain request goes to the SDK, with its errors', async t => {
