@@ -154,9 +154,10 @@ k8s-validate: setup k8s-tools
 
 check: test
 
-## bench: throughput of tools/list and tools/call against a baseline in the same run (SQLite and
-## PostgreSQL catalogs), then execute_sql against the raw driver on each engine
+## bench: ours against same-size ceilings and the SDK v2/v1 references (table, ratios, PNG chart in
+## .artifacts/bench/), throughput per auth mode and catalog, then execute_sql against the raw driver
 bench: setup
+	node bench/compare.ts
 	node bench/mcp-throughput.ts
 	node bench/sql-overhead.ts
 

@@ -41,9 +41,11 @@ const redisCached = redisUrl === undefined ? undefined : await start('redis', { 
 const catalogUrl = process.env.BENCH_CATALOG_URL
 const pgCatalog = catalogUrl === undefined ? undefined : await start('pgcatalog', { MCP_CATALOG_URL: catalogUrl })
 const hs256 = await start('hs256', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_API_KEY_ENABLED: true })
+// JWT auth with the response cache on: the cached calls of bench/compare.ts.
+const hs256Cached = await start('hs256cached', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_CACHE_CONFIG: { enabled: true } })
 const rs256 = await start('rs256', { ...secured, MCP_JWT_ALGORITHM: 'RS256', MCP_JWT_PUBLIC_KEY: rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString() })
 
-const claims = { sub: 'admin', aud: AUDIENCE, scope: 'mcp:read mcp:sql' }
+const claims = { sub: 'admin', aud: AUDIENCE, scope: 'mcp:read mcp:write mcp:sql' }
 const expiresIn = 3_600_000
 const admin = await hs256.catalog.findUserByUsername('admin')
 if (admin === undefined) throw new Error('example data has no admin user')
@@ -56,7 +58,7 @@ await baseline.listen({ host: '127.0.0.1', port: 0 })
 
 const port = (app: FastifyInstance): number => (app.server.address() as AddressInfo).port
 process.stdout.write(`${JSON.stringify({
-  ports: { app: port(dev), cached: port(cached), ...(redisCached === undefined ? {} : { redis: port(redisCached) }), ...(pgCatalog === undefined ? {} : { pgcatalog: port(pgCatalog) }), hs256: port(hs256), rs256: port(rs256), baseline: port(baseline) },
+  ports: { app: port(dev), cached: port(cached), ...(redisCached === undefined ? {} : { redis: port(redisCached) }), ...(pgCatalog === undefined ? {} : { pgcatalog: port(pgCatalog) }), hs256: port(hs256), hs256cached: port(hs256Cached), rs256: port(rs256), baseline: port(baseline) },
   credentials: {
     hs256: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256', expiresIn })(claims)}`,
     rs256: `Bearer ${createSigner({ key: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256', expiresIn })(claims)}`,
@@ -64,5 +66,5 @@ process.stdout.write(`${JSON.stringify({
   }
 })}\n`)
 process.on('SIGTERM', () => {
-  void Promise.all([dev.close(), cached.close(), redisCached?.close(), pgCatalog?.close(), hs256.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
+  void Promise.all([dev.close(), cached.close(), redisCached?.close(), pgCatalog?.close(), hs256.close(), hs256Cached.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
 })
