@@ -1,7 +1,7 @@
 import t from 'tap'
 import { resolveConfig } from '../src/config.ts'
 import { isLoopbackHost } from '../src/hosts.ts'
-import { hostAllowed, originAllowed, transportSecurityPolicy } from '../src/plugins/security.ts'
+import { helmetHeaders, hostAllowed, originAllowed, transportSecurityPolicy } from '../src/plugins/security.ts'
 import { startTestServer } from './helpers/app.ts'
 import { post, postRaw, rawRequest } from './helpers/rpc.ts'
 
@@ -116,14 +116,28 @@ t.test('DNS-rebinding protection over HTTP', async t => {
   })
 })
 
-t.test('helmet sets protective headers on every response', async t => {
+t.test('helmet sets protective headers on every response, errors included', async t => {
   const server = await startTestServer(t)
-  for (const path of ['/healthz', '/mcp']) {
-    const response = await post(new URL(path, server.url), INITIALIZE)
-    t.equal(response.headers.get('x-content-type-options'), 'nosniff', path)
-    t.equal(response.headers.get('content-security-policy'), "default-src 'none';frame-ancestors 'none'")
-    t.equal(response.headers.get('x-frame-options'), 'SAMEORIGIN')
+  const expected = {
+    'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-resource-policy': 'same-origin',
+    'origin-agent-cluster': '?1',
+    'referrer-policy': 'no-referrer',
+    'strict-transport-security': 'max-age=31536000; includeSubDomains',
+    'x-content-type-options': 'nosniff',
+    'x-dns-prefetch-control': 'off',
+    'x-download-options': 'noopen',
+    'x-frame-options': 'SAMEORIGIN',
+    'x-permitted-cross-domain-policies': 'none',
+    'x-xss-protection': '0'
   }
+  for (const [path, body] of [['/healthz', INITIALIZE], ['/mcp', INITIALIZE], ['/mcp', { jsonrpc: '2.0', id: 1, method: 'tools/list' }], ['/no-such-path', {}]] as const) {
+    const response = await post(new URL(path, server.url), body)
+    const seen = Object.fromEntries(Object.keys(expected).map(name => [name, response.headers.get(name)]))
+    t.same(seen, expected, `${path} (${response.status}): every helmet header`)
+  }
+  t.same(helmetHeaders(), expected, 'and exactly the headers helmet computes')
 })
 
 t.test('a loopback address is always an accepted Host, a loopback name only on a loopback bind', async t => {

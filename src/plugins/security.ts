@@ -1,6 +1,7 @@
-import helmet from '@fastify/helmet'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import helmet from 'helmet'
 import { localhostAllowedHostnames, validateHostHeader } from '@modelcontextprotocol/server'
 import { isLoopbackHost } from '../hosts.ts'
 import type { Config } from '../config.ts'
@@ -74,11 +75,25 @@ export function hostAllowed (policy: TransportSecurityPolicy, host: string | und
   return validateHostHeader(host, [...policy.allowedHostnames]).ok
 }
 
+/** The headers helmet sets, as it sets them: run once against a recording response. */
+export function helmetHeaders (): Record<string, string> {
+  const headers: Record<string, string> = {}
+  const recorder = {
+    setHeader (name: string, value: string | number | readonly string[]) { headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value) },
+    removeHeader (name: string) { delete headers[name.toLowerCase()] }
+  }
+  // The service answers JSON, not pages: nothing may be loaded, framed or scripted.
+  helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } })(
+    {} as IncomingMessage, recorder as unknown as ServerResponse, (err?: unknown) => { if (err !== undefined && err !== null) throw err as Error })
+  return headers
+}
+
 async function securityPlugin (app: FastifyInstance): Promise<void> {
-  await app.register(helmet, {
-    global: true,
-    // The service answers JSON, not pages: nothing may be loaded, framed or scripted.
-    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } }
+  // Computed once: helmet's headers are the same for every response, and building them per
+  // request (parsing the CSP directives each time) was a measurable share of a small call.
+  const securityHeaders = helmetHeaders()
+  app.addHook('onRequest', async function protectiveHeaders (_request: FastifyRequest, reply: FastifyReply) {
+    reply.headers(securityHeaders)
   })
 
   const policy = transportSecurityPolicy(app.config)
