@@ -155,9 +155,10 @@ k8s-validate: setup k8s-tools
 check: test
 
 ## bench: ours against same-size ceilings and the SDK v2/v1 references (table, ratios, PNG chart in
-## .artifacts/bench/), throughput per auth mode and catalog, then execute_sql against the raw driver
+## .artifacts/bench/), start-up and memory, throughput per auth mode and catalog, execute_sql vs the raw driver
 bench: setup
 	node bench/compare.ts
+	node bench/footprint.ts
 	node bench/mcp-throughput.ts
 	node bench/sql-overhead.ts
 

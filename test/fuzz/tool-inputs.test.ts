@@ -28,8 +28,8 @@ import type { Answer, Principal } from './http.ts'
 // (print every call and its answer).
 
 const SEED = process.env.FUZZ_SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.FUZZ_SEED)
-const RUNS = Number(process.env.FUZZ_RUNS ?? 80)
-const ENVELOPE_RUNS = Number(process.env.FUZZ_ENVELOPE_RUNS ?? 150)
+const RUNS = Number(process.env.FUZZ_RUNS ?? 240)
+const ENVELOPE_RUNS = Number(process.env.FUZZ_ENVELOPE_RUNS ?? 500)
 const ONLY_TOOLS = process.env.FUZZ_TOOLS?.split(',').map(name => name.trim()).filter(name => name !== '')
 const VERBOSE = process.env.FUZZ_VERBOSE === '1'
 
@@ -217,6 +217,8 @@ t.test('fuzzing every tool\'s input schema', async t => {
   const knownSeen = new Map<string, number>()
   const timings: Array<[string, number]> = []
   let id = 1000
+  /** Generated requests sent in this run (issue 14 asks for at least 10,000 per run by default). */
+  let sent = 0
 
   for (const principal of principals) {
     await t.test(principal.label, async t => {
@@ -234,6 +236,7 @@ t.test('fuzzing every tool\'s input schema', async t => {
         for (const [index, [generated, modern]] of samples.entries()) {
           const argsText = encodeArguments(generated.args)
           const answer = await callTool(principal, tool.name, argsText, ++id, modern)
+          sent++
           spent += answer.ms
           const outcome = outcomeOf(answer)
           outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
@@ -271,6 +274,7 @@ t.test('fuzzing every tool\'s input schema', async t => {
       const outcomes = new Map<string, number>()
       for (const [index, message] of samples.entries()) {
         const answer = await postText(principal.url, message.body, { ...principal.headers, ...message.headers })
+        sent++
         const outcome = answer.json?.error !== undefined ? `HTTP ${answer.status} JSON-RPC ${String(answer.json.error.code)}` : answer.json?.result !== undefined ? 'result' : `HTTP ${answer.status}`
         outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
         if (VERBOSE) t.comment(printable(`envelope #${index} ${message.expect ?? ''} → ${outcome}: ${shortened(message.body).slice(0, 300)} → ${answer.text.slice(0, 300)}`))
@@ -293,6 +297,8 @@ t.test('fuzzing every tool\'s input schema', async t => {
       if (failures.length > 0) t.comment(printable(failures.join('\n\n')))
     }
   })
+
+  t.comment(`generated requests sent: ${sent} (FUZZ_SEED=${SEED}, FUZZ_RUNS=${RUNS}, FUZZ_ENVELOPE_RUNS=${ENVELOPE_RUNS})`)
 
   await t.test('a body over MCP_MAX_REQUEST_BYTES is refused with 413, deliberately', async t => {
     const body = encodeArguments({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute_sql', arguments: { database_id: 1, sql: `SELECT '${'x'.repeat(1_100_000)}'` } } })
