@@ -154,9 +154,18 @@ k8s-validate: setup k8s-tools
 
 check: test
 
+# The peers bench/compare.ts measures us against, on the same SQLite data: not devDependencies
+# (only the benchmark needs them), installed on their own into .tools/peers/.
+PEERS_DIR   := $(TOOLS_DIR)/peers
+PEERS_STAMP := $(PEERS_DIR)/.stamp
+PEER_PKGS   := @bytebase/dbhub@1.4.0 @toolbox-sdk/server-linux-$(NODE_ARCH)@1.12.0
+$(PEERS_STAMP): $(NODE_STAMP)
+	npm install --prefix $(PEERS_DIR) --no-save --no-audit --no-fund --loglevel=error $(PEER_PKGS)
+	@touch $@
+
 ## bench: ours against same-size ceilings and the SDK v2/v1 references (table, ratios, PNG chart in
 ## .artifacts/bench/), start-up and memory, throughput per auth mode and catalog, execute_sql vs the raw driver
-bench: setup
+bench: setup $(PEERS_STAMP)
 	node bench/compare.ts
 	node bench/footprint.ts
 	node bench/mcp-throughput.ts

@@ -6,7 +6,10 @@
  * - references: one trivial tool served as the SDK docs show, SDK v2 `createMcpHandler` and
  *   SDK v1 stateless `StreamableHTTPServerTransport`;
  * - ours with JWT (HS256) auth, both eras: tools/list, health_check, list_dashboards computed
- *   and cached, get_dataset_info, execute_sql, query_dataset, generate_chart with a PNG preview.
+ *   and cached, get_dataset_info, execute_sql, query_dataset, generate_chart with a PNG preview;
+ * - peers on the same SQLite file: @bytebase/dbhub and Google's MCP Toolbox for Databases (its
+ *   Linux binary from @toolbox-sdk/server-linux-*), their execute_sql on the same aggregation and
+ *   their tools/list (`make bench` installs them into .tools/peers; skipped when absent).
  *
  * Servers are pinned to CPU 0 and autocannon to CPU 1 (when `taskset` works). Each case: a
  * warm-up, then BENCH_DURATION seconds, the whole list repeated BENCH_REPEATS times; printed as
@@ -16,8 +19,8 @@
  *   node bench/compare.ts       (BENCH_DURATION=5 BENCH_REPEATS=3 BENCH_CONNECTIONS=10)
  */
 import { spawn, spawnSync } from 'node:child_process'
-import type { ChildProcessByStdio } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import type { ChildProcess, ChildProcessByStdio } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
@@ -25,6 +28,7 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { renderPng } from '../src/charts/png.ts'
 import { toVegaLite } from '../src/charts/vega-lite.ts'
+import { freePort } from '../test/helpers/ports.ts'
 
 const duration = Number(process.env.BENCH_DURATION ?? 5)
 const repeats = Number(process.env.BENCH_REPEATS ?? 3)
@@ -43,7 +47,7 @@ const modernHeaders = (name: string): Record<string, string> => ({ ...LEGACY, 'm
 const call = (name: string, args: unknown, modern = false): string =>
   JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, ...(modern ? { _meta: MODERN_META } : {}) } })
 
-type Server = 'ours' | 'oursCached' | 'ceiling' | 'sdkV2' | 'sdkV1'
+type Server = 'ours' | 'oursCached' | 'ceiling' | 'sdkV2' | 'sdkV1' | 'dbhub' | 'toolbox'
 interface Case {
   name: string
   server: Server
@@ -54,6 +58,7 @@ interface Case {
 }
 interface Measured { rps: number[], p50: number[], p99: number[], cpuUs: number[], errors: number, bytes: number }
 
+const SHARED_SQL = 'SELECT region, COUNT(*) AS n FROM orders GROUP BY region'
 const ours = (name: string, server: Server, body: string, headers: Record<string, string> = LEGACY): Case => ({ name, server, body, headers })
 const CASES: Case[] = [
   ours('tools/list', 'ours', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })),
@@ -63,7 +68,7 @@ const CASES: Case[] = [
   ours('list_dashboards, cached', 'oursCached', call('list_dashboards', {})),
   ours('get_dataset_info', 'ours', call('get_dataset_info', { identifier: 'orders' })),
   ours('get_dataset_info, cached', 'oursCached', call('get_dataset_info', { identifier: 'orders' })),
-  ours('execute_sql, small aggregation', 'ours', call('execute_sql', { database_id: 1, sql: 'SELECT region, COUNT(*) AS n FROM orders GROUP BY region' })),
+  ours('execute_sql, small aggregation', 'ours', call('execute_sql', { database_id: 1, sql: SHARED_SQL })),
   ours('query_dataset', 'ours', call('query_dataset', { dataset_id: 'orders', metrics: ['revenue'], columns: ['region'] })),
   ours('generate_chart, PNG preview', 'ours', call('generate_chart', { dataset_id: 'orders', config: { chart_type: 'xy', kind: 'bar', x: 'region', y: ['revenue'] }, save_chart: false, preview_formats: ['png'] })),
   { name: 'ceiling: tools/list bytes', server: 'ceiling', body: '{}', headers: LEGACY, ceilingOf: 'tools/list' },
@@ -72,8 +77,34 @@ const CASES: Case[] = [
   { name: 'ceiling: get_dataset_info bytes', server: 'ceiling', body: '{}', headers: LEGACY, ceilingOf: 'get_dataset_info' },
   ours('SDK v2 createMcpHandler, trivial tool (legacy)', 'sdkV2', call('health_check', {})),
   ours('SDK v2 createMcpHandler, trivial tool (2026-07-28)', 'sdkV2', call('health_check', {}, true), modernHeaders('health_check')),
-  ours('SDK v1 stateless transport, trivial tool', 'sdkV1', call('health_check', {}))
+  ours('SDK v1 stateless transport, trivial tool', 'sdkV1', call('health_check', {})),
+  // Peers on the same SQLite file (installed into .tools/peers by `make bench`; skipped without them).
+  ours('peer: dbhub execute_sql, same aggregation', 'dbhub', call('execute_sql', { sql: SHARED_SQL }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' }),
+  ours('peer: dbhub tools/list', 'dbhub', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' }),
+  ours('peer: MCP Toolbox execute_sql, same aggregation', 'toolbox', call('execute_sql', { sql: SHARED_SQL }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' }),
+  ours('peer: MCP Toolbox tools/list', 'toolbox', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' })
 ]
+
+const PEERS = path.join(here, '..', '.tools', 'peers', 'node_modules')
+const DBHUB = path.join(PEERS, '@bytebase', 'dbhub', 'dist', 'index.js')
+const TOOLBOX = path.join(PEERS, '@toolbox-sdk', `server-linux-${process.arch}`, 'bin', 'toolbox')
+
+/** A peer server on the example SQLite file, pinned like ours; undefined when it is not installed. */
+async function startPeer (kind: 'dbhub' | 'toolbox', examples: string): Promise<{ child: ChildProcess, port: number } | undefined> {
+  if (!existsSync(kind === 'dbhub' ? DBHUB : TOOLBOX)) return undefined
+  const port = await freePort()
+  const command = kind === 'dbhub' ? [process.execPath, DBHUB, '--transport', 'http', '--port', String(port), '--dsn', `sqlite://${examples}`] : [TOOLBOX, '--prebuilt', 'sqlite', '--port', String(port), '--disable-version-check', '--log-level', 'WARN']
+  const child = spawn(pin ? 'taskset' : command[0]!, pin ? ['-c', '0', ...command] : command.slice(1), { stdio: 'ignore', env: { ...process.env, SQLITE_DATABASE: examples } })
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'POST', headers: { ...LEGACY, 'mcp-protocol-version': '2025-06-18' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) })
+      if (response.status === 200) return { child, port }
+    } catch { /* not listening yet */ }
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  child.kill('SIGKILL')
+  throw new Error(`${kind} did not start`)
+}
 
 function startJson (script: string, args: string[]): Promise<{ child: ChildProcessByStdio<null, Readable, null>, info: Record<string, any> }> {
   const command = pin ? 'taskset' : process.execPath
@@ -101,6 +132,9 @@ const fmt = (value: number, digits = 0): string => value.toFixed(digits)
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'analytics-mcp-compare-'))
 const target = await startJson('target.ts', [dataDir])
 const references = await startJson('references.ts', [])
+const dbhub = await startPeer('dbhub', path.join(dataDir, 'dev', 'examples.db'))
+const toolbox = await startPeer('toolbox', path.join(dataDir, 'dev', 'examples.db'))
+const cases = CASES.filter(entry => (entry.server !== 'dbhub' || dbhub !== undefined) && (entry.server !== 'toolbox' || toolbox !== undefined))
 if (pin) spawnSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })
 
 try {
@@ -109,16 +143,18 @@ try {
     oursCached: target.info.ports.hs256cached,
     ceiling: references.info.ports.ceiling,
     sdkV2: references.info.ports.sdkV2,
-    sdkV1: references.info.ports.sdkV1
+    sdkV1: references.info.ports.sdkV1,
+    dbhub: dbhub?.port ?? 0,
+    toolbox: toolbox?.port ?? 0
   }
-  const pids: Record<Server, number> = { ours: target.child.pid!, oursCached: target.child.pid!, ceiling: references.child.pid!, sdkV2: references.child.pid!, sdkV1: references.child.pid! }
+  const pids: Record<Server, number> = { ours: target.child.pid!, oursCached: target.child.pid!, ceiling: references.child.pid!, sdkV2: references.child.pid!, sdkV1: references.child.pid!, dbhub: dbhub?.child.pid ?? 0, toolbox: toolbox?.child.pid ?? 0 }
   const authorization = target.info.credentials.hs256 as string
   const headersOf = (entry: Case): Record<string, string> => entry.server === 'ours' || entry.server === 'oursCached' ? { ...entry.headers, authorization } : entry.headers
   const urlOf = (entry: Case): string => entry.server === 'ceiling' ? `http://127.0.0.1:${ports.ceiling}/ceiling/${encodeURIComponent(entry.ceilingOf ?? '')}` : `http://127.0.0.1:${ports[entry.server]}/mcp`
 
   // Each answer once: checked, and its bytes given to the ceiling route of the same size.
   const answers: Record<string, string> = {}
-  for (const entry of CASES.filter(candidate => candidate.ceilingOf === undefined)) {
+  for (const entry of cases.filter(candidate => candidate.ceilingOf === undefined)) {
     // Replicas still loading their example data answer 503 for a moment.
     let response = await fetch(urlOf(entry), { method: 'POST', headers: headersOf(entry), body: entry.body })
     for (let attempt = 0; response.status === 503 && attempt < 60; attempt++) {
@@ -126,15 +162,15 @@ try {
       response = await fetch(urlOf(entry), { method: 'POST', headers: headersOf(entry), body: entry.body })
     }
     const text = await response.text()
-    if (response.status !== 200 || /"isError":true|"error":\{/.test(text)) throw new Error(`${entry.name}: HTTP ${response.status} ${text.slice(0, 300)}`)
+    if (response.status !== 200 || /"isError":\s*true|"error":\{/.test(text)) throw new Error(`${entry.name}: HTTP ${response.status} ${text.slice(0, 300)}`)
     answers[entry.name] = text
   }
   await fetch(`http://127.0.0.1:${ports.ceiling}/setup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(answers) })
 
   console.log(`analytics-mcp against ceilings and references: ${duration} s per case, ${repeats} rounds, ${connections} connections, Node ${process.version}${pin ? ', servers on CPU 0, load on CPU 1' : ''}\n`)
-  const results = new Map<string, Measured>(CASES.map(entry => [entry.name, { rps: [], p50: [], p99: [], cpuUs: [], errors: 0, bytes: Buffer.byteLength(answers[entry.ceilingOf ?? entry.name] ?? '') }]))
+  const results = new Map<string, Measured>(cases.map(entry => [entry.name, { rps: [], p50: [], p99: [], cpuUs: [], errors: 0, bytes: Buffer.byteLength(answers[entry.ceilingOf ?? entry.name] ?? '') }]))
   for (let round = 0; round < repeats; round++) {
-    for (const entry of CASES) {
+    for (const entry of cases) {
       const options = { url: urlOf(entry), method: 'POST' as const, headers: headersOf(entry), body: entry.body, connections }
       await autocannon({ ...options, duration: 1 })
       const before = cpuTicks(pids[entry.server])
@@ -151,7 +187,7 @@ try {
 
   console.log('| Case | answer bytes | req/s min / median / max | p50 / p99 ms | CPU µs/req | errors |')
   console.log('|---|---:|---:|---:|---:|---:|')
-  for (const entry of CASES) {
+  for (const entry of cases) {
     const m = results.get(entry.name)!
     const sorted = [...m.rps].sort((a, b) => a - b)
     console.log(`| ${entry.name} | ${m.bytes} | ${fmt(sorted[0] ?? 0)} / ${fmt(median(m.rps))} / ${fmt(sorted.at(-1) ?? 0)} | ${median(m.p50)} / ${median(m.p99)} | ${fmt(median(m.cpuUs))} | ${m.errors} |`)
@@ -170,6 +206,8 @@ try {
     { what: 'health_check / SDK v1 reference', value: rps('health_check (legacy)') / rps('SDK v1 stateless transport, trivial tool'), target: 3, better: 'higher' },
     { what: 'list_dashboards / SDK v2 reference', value: rps('list_dashboards') / reference, target: 3, better: 'higher' },
     { what: 'get_dataset_info / SDK v2 reference', value: rps('get_dataset_info') / reference, target: 3, better: 'higher' },
+    ...(dbhub === undefined ? [] : [{ what: 'execute_sql (same aggregation) / dbhub', value: rps('execute_sql, small aggregation') / rps('peer: dbhub execute_sql, same aggregation'), target: 1, better: 'higher' as const }]),
+    ...(toolbox === undefined ? [] : [{ what: 'execute_sql (same aggregation) / MCP Toolbox', value: rps('execute_sql, small aggregation') / rps('peer: MCP Toolbox execute_sql, same aggregation'), target: 1, better: 'higher' as const }]),
     { what: 'health_check p99 / reference p50 (ms)', value: p99('health_check (legacy)') / Math.max(p50('SDK v2 createMcpHandler, trivial tool (legacy)'), 1), target: 1, better: 'lower' }
   ]
   console.log('\n| Ratio (same run, medians) | measured | target | met |')
@@ -187,12 +225,12 @@ try {
     kind: 'bar',
     x: { name: 'case', label: 'Case', type: 'nominal' },
     y: [{ name: 'rps', label: 'req/s', type: 'quantitative', format: ',.0f' }],
-    rows: CASES.map(entry => ({ case: entry.name, rps: Math.round(rps(entry.name)) }))
+    rows: cases.map(entry => ({ case: entry.name, rps: Math.round(rps(entry.name)) }))
   }, { width: 960, height: 540 }), { width: 960, height: 540 })
   writeFileSync(path.join(out, 'compare.png'), png)
   console.log(`\nchart: ${path.relative(process.cwd(), path.join(out, 'compare.png'))}`)
 } finally {
-  for (const child of [target.child, references.child]) {
+  for (const child of [target.child, references.child, ...(dbhub === undefined ? [] : [dbhub.child]), ...(toolbox === undefined ? [] : [toolbox.child])]) {
     child.kill('SIGTERM')
     await new Promise(resolve => child.once('exit', resolve))
   }
