@@ -164,10 +164,13 @@ $(PEERS_STAMP): $(NODE_STAMP)
 	@touch $@
 
 ## bench: ours against same-size ceilings and the SDK v2/v1 references (table, ratios, PNG chart in
-## .artifacts/bench/), start-up and memory, throughput per auth mode and catalog, execute_sql vs the raw driver
-bench: setup $(PEERS_STAMP)
+## .artifacts/bench/), start-up and memory, 1 → 2 replicas behind nginx, throughput per auth mode and
+## catalog, execute_sql vs the raw driver
+bench: setup test-services $(PEERS_STAMP)
+	$(call debian_install,! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ],nginx-light,bench/replicas.ts needs nginx,sudo apt-get install nginx-light)
 	node bench/compare.ts
 	node bench/footprint.ts
+	node bench/replicas.ts
 	node bench/mcp-throughput.ts
 	node bench/sql-overhead.ts
 
