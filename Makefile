@@ -39,7 +39,7 @@ DEPS_STAMP := node_modules/.install-stamp
 # the compiled package (dist/); scripts/build.ts writes dist/cli.js only when the build succeeds
 BUILD_TARGET := dist/cli.js
 
-.PHONY: help setup run test test-services check typecheck lint bench bench-sql bench-png settings-doc conformance \
+.PHONY: help setup run test test-services check typecheck lint bench soak bench-sql bench-png settings-doc conformance \
 	image k8s-tools helm-lint helm-template k8s-validate clean distclean
 
 # plain `make` still means setup; `make help` lists the targets
@@ -102,6 +102,7 @@ test-services:
 	$(call debian_install,! command -v redis-server >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1,redis-server openssl,the tests need redis-server and openssl,sudo apt-get install redis-server openssl (or brew install redis openssl))
 	$(call debian_install,! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,the PostgreSQL engine tests need initdb and pg_ctl,sudo apt-get install postgresql (Debian's$(comma) under /usr/lib/postgresql/*/bin))
 	$(call debian_install,[ ! -x "$(CHROMIUM_PATH)" ],chromium fonts-dejavu-core,the browser tests need Chromium at $(CHROMIUM_PATH),sudo apt-get install chromium (or run make with CHROMIUM_PATH=/path/to/chromium))
+	$(call debian_install,! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ],nginx-light,the soak (test/soak.test.ts) and bench/replicas.ts need nginx,sudo apt-get install nginx-light)
 
 ## typecheck: tsc --noEmit over src, test, bench and scripts
 typecheck: setup
@@ -163,11 +164,15 @@ $(PEERS_STAMP): $(NODE_STAMP)
 	npm install --prefix $(PEERS_DIR) --no-save --no-audit --no-fund --loglevel=error $(PEER_PKGS)
 	@touch $@
 
+## soak: two replicas behind nginx on PostgreSQL and Redis, a mixed workload checked against an oracle
+## for SOAK_SECONDS (600), with Redis, PostgreSQL, the JWKS endpoint and a replica failing on the way
+soak: setup test-services
+	SOAK_SECONDS=$${SOAK_SECONDS:-600} npx tap --disable-coverage test/soak.test.ts
+
 ## bench: ours against same-size ceilings and the SDK v2/v1 references (table, ratios, PNG chart in
 ## .artifacts/bench/), start-up and memory, 1 → 2 replicas behind nginx, throughput per auth mode and
 ## catalog, execute_sql vs the raw driver
 bench: setup test-services $(PEERS_STAMP)
-	$(call debian_install,! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ],nginx-light,bench/replicas.ts needs nginx,sudo apt-get install nginx-light)
 	node bench/compare.ts
 	node bench/footprint.ts
 	node bench/replicas.ts
