@@ -345,6 +345,28 @@ t.test('the content version moves with every change tools can show, and only the
   }
 })
 
+t.test('SQLite: versions read once per event-loop turn, never reused after a write or into the next turn', async t => {
+  const file = await freshLocation(t, 'sqlite')
+  const catalog = await openAt(t, file, true)
+  const sameFile = await openAt(t, file, false)
+  let turned = false
+  setImmediate(() => { turned = true })
+  const first = await catalog.contentState()
+  t.same(await catalog.contentState(), first, 'read again in the same turn: the same')
+  // Another catalog object on the same file writes without telling this one.
+  await sameFile.noteDataChanged()
+  const afterWrite = await catalog.contentState()
+  t.notOk(turned, 'still the same turn')
+  t.ok(afterWrite.version > first.version, 'a write in this process is seen at once, even in the same turn')
+
+  // Another process (the CLI) writes: seen from the next turn on.
+  const other = new BetterSqlite3(file)
+  other.prepare("UPDATE catalog_state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'content_version'").run()
+  other.close()
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal((await catalog.contentState()).version, afterWrite.version + 1, 'another process\'s write is seen in the next turn')
+})
+
 t.test('inside a transaction, reads see its own writes and nothing is remembered from it', async t => {
   for (const backend of CATALOG_BACKENDS) {
     t.test(backend, async t => {

@@ -153,7 +153,8 @@ export class CredentialAuthenticator implements Authenticator {
 
   private async fromBearer (token: string, request: FastifyRequest): Promise<Credential> {
     const { serviceTokens, custom, jwt, catalog, oauth } = this.options
-    const peeked = peekToken(token)?.claims
+    // Only our own tokens are told apart by their claims: no need to decode a token twice otherwise.
+    const peeked = oauth !== undefined || serviceTokens !== undefined ? peekToken(token)?.claims : undefined
     // Both kinds of our own tokens have our issuer; the authorization server's name a grant.
     if (oauth !== undefined && peeked?.iss === oauth.tokens.issuer && peeked.gid !== undefined) return await this.fromAccessToken(oauth, token)
     if (serviceTokens !== undefined && peeked?.iss === serviceTokens.issuer) {

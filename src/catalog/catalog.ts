@@ -121,6 +121,11 @@ export class Catalog {
   /** Versions remembered where they are pushed; `generation` moves with each push, so a read racing one is not kept. */
   private remembered_state: { state: CatalogState, at: number } | undefined
   private generation = 0
+  /**
+   * Where nothing is pushed (SQLite), the versions read in this turn of the event loop: the
+   * requests of one turn share one read, which is what reading them first thing would see.
+   */
+  private turn_state: { state: CatalogState, writes: number } | undefined
 
   private constructor (store: SqliteCatalogStore | PostgresCatalogStore) {
     this.store = store
@@ -151,12 +156,13 @@ export class Catalog {
   private forgetState (): void {
     this.generation++
     this.remembered_state = undefined
+    this.turn_state = undefined
   }
 
   /**
-   * The catalog's identity and versions. Read per call from SQLite (another process may have
-   * written the file); where changes are pushed (PostgreSQL), remembered until a push says
-   * they moved, or PUSHED_VERSION_MAX_AGE_MS at most.
+   * The catalog's identity and versions. Read once per event-loop turn from SQLite (another
+   * process may have written the file); where changes are pushed (PostgreSQL), remembered
+   * until a push says they moved, or PUSHED_VERSION_MAX_AGE_MS at most.
    */
   private async state (): Promise<CatalogState> {
     // Inside a transaction its own writes have moved the versions (triggers), but nothing was
@@ -164,11 +170,19 @@ export class Catalog {
     const inTransaction = this.store.inTransaction()
     const remembered = this.remembered_state
     if (!inTransaction && remembered !== undefined && this.store.receivingChanges() && Date.now() - remembered.at < PUSHED_VERSION_MAX_AGE_MS) return remembered.state
+    const turn = this.turn_state
+    if (!inTransaction && turn !== undefined && turn.writes === this.store.writes) return turn.state
     const generation = this.generation
+    const writes = this.store.writes
     const rows = await this.store.all<{ key: string, value: string }>("SELECT key, value FROM catalog_state WHERE key IN ('instance_id', 'content_version', 'access_version')")
     const value = (key: string): string => rows.find(row => row.key === key)?.value ?? ''
     const state = { instanceId: value('instance_id'), contentVersion: Number(value('content_version')), accessVersion: value('access_version') }
     if (this.store.pushesChanges && !inTransaction && generation === this.generation) this.remembered_state = { state, at: Date.now() }
+    if (!this.store.pushesChanges && !inTransaction && generation === this.generation && writes === this.store.writes) {
+      const remembered = { state, writes }
+      this.turn_state = remembered
+      setImmediate(() => { if (this.turn_state === remembered) this.turn_state = undefined })
+    }
     return state
   }
 

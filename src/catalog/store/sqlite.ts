@@ -18,7 +18,7 @@ const STATEMENT_CACHE_SIZE = 256
  * every query afresh, and compiling is the dominant cost of a small catalog query (it was 16%
  * of a tools/call before the cache).
  */
-function cachingDatabase (db: Database): SqliteDatabase {
+function cachingDatabase (db: Database, onWrite: () => void): SqliteDatabase {
   const statements = new Map<string, Statement>()
   return {
     close: () => { if (db.open) db.close() },
@@ -32,6 +32,8 @@ function cachingDatabase (db: Database): SqliteDatabase {
         }
         statements.set(sql, statement)
       }
+      // Kysely prepares each statement just before running it.
+      if (!statement.reader) onWrite()
       return statement as unknown as ReturnType<SqliteDatabase['prepare']>
     }
   }
@@ -42,6 +44,8 @@ interface OpenFile {
   raw: Database
   kysely: Kysely<CatalogSchema>
   stores: number
+  /** Statements that may have written, run on this connection. */
+  writes: number
 }
 
 /**
@@ -64,12 +68,14 @@ export class SqliteCatalogStore extends CatalogStore {
   readonly appliedAtOpen: readonly Migration[]
 
   private readonly key: string
+  private readonly open: OpenFile
   private closed = false
 
   private constructor (file: string, key: string, open: OpenFile, appliedAtOpen: readonly Migration[]) {
     super(open.kysely)
     this.location = file
     this.key = key
+    this.open = open
     this.raw = open.raw
     this.appliedAtOpen = appliedAtOpen
   }
@@ -116,13 +122,18 @@ export class SqliteCatalogStore extends CatalogStore {
       db.close()
       throw err
     }
-    const opened: OpenFile = { raw: db, kysely: new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: cachingDatabase(db) }) }), stores: 1 }
+    const opened: OpenFile = { raw: db, kysely: undefined as unknown as Kysely<CatalogSchema>, stores: 1, writes: 0 }
+    opened.kysely = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: cachingDatabase(db, () => { opened.writes++ }) }) })
     openFiles.set(key, opened)
     return new SqliteCatalogStore(file, key, opened, applied)
   }
 
   async version (): Promise<number> {
     return catalogVersion(this.raw)
+  }
+
+  override get writes (): number {
+    return this.open.writes
   }
 
   protected beginStatements (): readonly string[] {

@@ -32,6 +32,14 @@ export abstract class CatalogStore {
     return this.transactionScope.getStore()?.connection ?? this.root
   }
 
+  /**
+   * A counter that moves whenever this process may have written to the catalog (where it is
+   * counted: SQLite), so a value read before a write is never reused after it.
+   */
+  get writes (): number {
+    return 0
+  }
+
   /** Whether this async context is inside a transaction (its reads may see its own uncommitted writes). */
   inTransaction (): boolean {
     return this.transactionScope.getStore() !== undefined
