@@ -316,6 +316,7 @@ t.test('principal fingerprints', async t => {
   t.not(principalFingerprint({ ...base, access: new AccessProfile(user.id, false, [{ permission: 'can_read', resource: 'Dashboard', resource_id: null }]) }), same, 'grants count')
   t.not(principalFingerprint({ ...base, access: new AccessProfile(user.id, true, []) }), same, 'superuser counts')
   t.not(principalFingerprint({ ...base, authMethod: 'api_key' }), same, 'the credential kind counts (results report it)')
+  t.not(principalFingerprint({ ...base, user: { ...user, roles: ['Alpha,Gamma'] } }), principalFingerprint({ ...base, user: { ...user, roles: ['Alpha', 'Gamma'] } }), 'fields are kept apart whatever they hold')
 })
 
 t.test('the memory store is an LRU bounded by bytes, with TTLs', async t => {

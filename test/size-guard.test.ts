@@ -5,7 +5,7 @@ import * as z from 'zod'
 import type { ResponseSizeConfig } from '../src/config.ts'
 import { ToolError } from '../src/errors.ts'
 import { loggerOptions } from '../src/logger.ts'
-import { BYTES_PER_TOKEN, estimateTokens, resultBytes, SizeGuard } from '../src/mcp/size-guard.ts'
+import { BYTES_PER_TOKEN, bytesWithNote, estimateTokens, resultBytes, SizeGuard } from '../src/mcp/size-guard.ts'
 import type { ResponseTruncation } from '../src/mcp/size-guard.ts'
 import { executeSql } from '../src/tools/execute-sql.ts'
 import { defineTool, READ_ONLY } from '../src/tools/tool.ts'
@@ -527,4 +527,12 @@ t.test('over HTTP, with the real tools', async t => {
     t.ok(Math.abs(Number(modern.structuredContent.response_truncation.estimated_tokens) - Number(legacy.structuredContent.response_truncation.estimated_tokens)) <= 3,
       'the full estimates differ by at most the execution time\'s digits')
   })
+})
+
+t.test('the size of a cached answer with its note is counted without serialising it again, to the byte', async t => {
+  const note = 'Served from cache (12 s old). Pass use_cache=false for a fresh answer: "now" \\ ünïcødé 📈'
+  for (const text of ['', 'plain', 'line\nbreaks\tand "quotes"', 'ünïcødé 📈 \u0001 \u2028', '\ud83d']) {
+    const outcome: ToolOutcome = { text, structured: { rows: [{ a: text }] } }
+    t.equal(bytesWithNote(resultBytes(outcome), note), resultBytes({ ...outcome, text: `${text}\n\n${note}` }), `text of ${text.length} UTF-16 units`)
+  }
 })

@@ -58,6 +58,10 @@ const REASONS: Readonly<Record<string, string>> = {
 
 const TRANSIENT_REFUSALS: ReadonlySet<string> = new Set(['FAST_JWT_KEY_FETCHING_ERROR', 'FAST_JWT_INACTIVE'])
 
+/** Verified tokens remembered per verifier, and for how long at most. */
+const ACCEPTED_TOKENS_KEPT = 1000
+const ACCEPTED_TOKEN_MAX_AGE_MS = 60_000
+
 const decodeHeader = createDecoder({ complete: true })
 
 /**
@@ -103,8 +107,18 @@ export function createJwtVerifier (options: JwtVerifierOptions): TokenVerifier {
     errorCacheTTL: (error: { code?: string }) => TRANSIENT_REFUSALS.has(error.code ?? '') ? -options.clockSkewMs - 1 : -1
   })
 
+  // Tokens that passed, by their text, until they expire (a minute at most, as fast-jwt's own
+  // cache): a client sends the same token on every call, and fast-jwt hashes the token for its
+  // cache key on each one, which cost more than the rest of the check.
+  const accepted = new Map<string, { verified: VerifiedToken, until: number }>()
+
   return async function verifyToken (token: string): Promise<VerifiedToken> {
     if (token.length > MAX_TOKEN_LENGTH) throw new TokenRejectedError(`token longer than ${MAX_TOKEN_LENGTH} characters`)
+    const seen = accepted.get(token)
+    if (seen !== undefined) {
+      if (Date.now() < seen.until) return seen.verified
+      accepted.delete(token)
+    }
     let decoded: { header: Record<string, unknown>, payload: unknown }
     try {
       decoded = await verify(token) as { header: Record<string, unknown>, payload: unknown }
@@ -117,9 +131,13 @@ export function createJwtVerifier (options: JwtVerifierOptions): TokenVerifier {
     const claims = decoded.payload
     if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) throw new TokenRejectedError('payload is not a JSON object')
     const record = claims as Record<string, unknown>
-    const problem = timeClaimProblem(record, options, Date.now())
+    const now = Date.now()
+    const problem = timeClaimProblem(record, options, now)
     if (problem !== undefined) throw new TokenRejectedError(problem)
-    return { header: decoded.header, claims: record }
+    const verified = { header: decoded.header, claims: record }
+    if (accepted.size >= ACCEPTED_TOKENS_KEPT) accepted.delete(accepted.keys().next().value as string)
+    accepted.set(token, { verified, until: Math.min((record.exp as number) * 1000, now + ACCEPTED_TOKEN_MAX_AGE_MS) })
+    return verified
   }
 }
 

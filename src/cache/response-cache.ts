@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Catalog } from '../catalog/catalog.ts'
 import type { CacheConfig } from '../config.ts'
+import { resultBytes } from '../mcp/size-guard.ts'
 import type { CacheStore } from '../store/cache-store.ts'
 import type { Principal, Tool, ToolOutcome } from '../tools/tool.ts'
 
@@ -22,6 +23,8 @@ export interface CacheStatus {
 interface StoredEntry {
   stored_at: number
   outcome: ToolOutcome
+  /** resultBytes(outcome), so a hit is not serialised again to be measured. */
+  bytes?: number
 }
 
 /** JSON with sorted object keys: the same arguments in any order give the same key. */
@@ -40,9 +43,8 @@ function canonical (value: unknown): string {
  */
 export function principalFingerprint (principal: Principal): string {
   const scopes = principal.scopes === undefined ? '*' : [...principal.scopes].sort().join(' ')
-  return createHash('sha256')
-    .update([principal.user.id, principal.user.username, [...principal.user.roles].sort().join(','), principal.authMethod, principal.clientId ?? '', scopes, principal.access.grantsKey].join('\n'))
-    .digest('base64url')
+  // JSON keeps the fields apart whatever they hold; the cache key hashes it with the rest.
+  return JSON.stringify([principal.user.id, principal.user.username, [...principal.user.roles].sort(), principal.authMethod, principal.clientId ?? '', scopes, principal.access.grantsKey])
 }
 
 /**
@@ -90,12 +92,12 @@ export class ResponseCache {
     return `${this.prefix}${kind}:${name}:${digest}`
   }
 
-  async get (key: string): Promise<{ outcome: ToolOutcome, ageSeconds: number } | undefined> {
+  async get (key: string): Promise<{ outcome: ToolOutcome, ageSeconds: number, bytes: number } | undefined> {
     const raw = await this.store.get(key)
     if (raw === undefined) return undefined
     try {
       const entry = JSON.parse(raw) as StoredEntry
-      return { outcome: entry.outcome, ageSeconds: Math.max(0, Math.round((Date.now() - entry.stored_at) / 1000)) }
+      return { outcome: entry.outcome, ageSeconds: Math.max(0, Math.round((Date.now() - entry.stored_at) / 1000)), bytes: entry.bytes ?? resultBytes(entry.outcome) }
     } catch {
       return undefined
     }
@@ -103,7 +105,7 @@ export class ResponseCache {
 
   /** Store a result; false when it is larger than max_item_size. */
   async set (key: string, outcome: ToolOutcome, ttlSeconds: number): Promise<boolean> {
-    const value = JSON.stringify({ stored_at: Date.now(), outcome } satisfies StoredEntry)
+    const value = JSON.stringify({ stored_at: Date.now(), outcome, bytes: resultBytes(outcome) } satisfies StoredEntry)
     if (Buffer.byteLength(value) > this.config.max_item_size) return false
     await this.store.set(key, value, ttlSeconds)
     return true

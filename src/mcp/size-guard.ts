@@ -16,6 +16,11 @@ export function resultBytes (outcome: ToolOutcome): number {
   return Buffer.byteLength(JSON.stringify({ content: [{ type: 'text', text: outcome.text }], structuredContent: outcome.structured }))
 }
 
+/** resultBytes of a result of `bytes` once `\n\n${note}` is appended to its text: the note's JSON-escaped bytes less its quotes. */
+export function bytesWithNote (bytes: number, note: string): number {
+  return bytes + Buffer.byteLength(JSON.stringify(`\n\n${note}`)) - 2
+}
+
 export function estimateTokens (outcome: ToolOutcome): number {
   return Math.ceil(resultBytes(outcome) / BYTES_PER_TOKEN)
 }
@@ -43,9 +48,9 @@ export class SizeGuard {
     this.hooks = hooks
   }
 
-  /** Whether a result may be sent as it is. */
-  fits (tool: Tool, outcome: ToolOutcome): boolean {
-    return !this.config.enabled || this.excluded.has(tool.name) || estimateTokens(outcome) <= this.config.token_limit
+  /** Whether a result of `bytes` (resultBytes) may be sent as it is. */
+  fits (tool: Tool, bytes: number): boolean {
+    return !this.config.enabled || this.excluded.has(tool.name) || Math.ceil(bytes / BYTES_PER_TOKEN) <= this.config.token_limit
   }
 
   apply (tool: Tool, outcome: ToolOutcome, log: FastifyBaseLogger): ToolOutcome {

@@ -21,6 +21,7 @@ import { inputPortabilityFindings, leanOutputSchema, portableInputSchema } from 
 import type { ArgumentShape } from './arguments.ts'
 import type { RateDecision, RateLimits } from './rate-limits.ts'
 import { redactArguments } from './redact.ts'
+import { bytesWithNote } from './size-guard.ts'
 import type { SizeGuard } from './size-guard.ts'
 
 export type CallOutcome = 'success' | 'tool_error' | 'error'
@@ -174,8 +175,7 @@ export class Toolset {
             cacheStatus = { hit: true, age_seconds: hit.ageSeconds }
             // The note about the cache is left out when it would take the result over the size limit.
             const note = servedFromCache(hit.ageSeconds)
-            const noted = { ...hit.outcome, text: `${hit.outcome.text}\n\n${note}` }
-            return successResult(hit.outcome, callId, cacheStatus, sizeGuard === undefined || sizeGuard.fits(compiled.tool, noted) ? note : undefined)
+            return successResult(hit.outcome, callId, cacheStatus, sizeGuard === undefined || sizeGuard.fits(compiled.tool, bytesWithNote(hit.bytes, note)) ? note : undefined)
           }
         } else {
           hooks?.cacheLookup?.(name, cache.cacheable(compiled.tool) ? 'bypass' : 'uncacheable')

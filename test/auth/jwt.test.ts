@@ -1,6 +1,7 @@
 import { TOOL_NAMES } from '../helpers/tools.ts'
 import { Writable } from 'node:stream'
 import t from 'tap'
+import { createJwtVerifier, TokenRejectedError } from '../../src/auth/jwt.ts'
 import { loggerOptions } from '../../src/logger.ts'
 import { startTestServer } from '../helpers/app.ts'
 import type { RunningServer } from '../helpers/app.ts'
@@ -275,4 +276,17 @@ t.test('the audit log names the authentication method and client', async t => {
   const result = await callWith(server, `Bearer ${signWith(key, claimsFor('alice', { azp: 'claude-desktop', scope: 'mcp:read' }))}`, 'get_instance_info')
   t.match(result.json.result.structuredContent.current_user, { username: 'alice', auth_method: 'jwt', scopes: ['mcp:read'] })
   t.match(textOf(result.json.result), /You are alice/)
+})
+
+t.test('a token accepted once is remembered only until it expires, and only that exact token', async t => {
+  const verify = createJwtVerifier({ algorithm: 'HS256', key: SECRET, issuers: [ISSUER], audiences: [AUDIENCE], clockSkewMs: 0, maxLifetimeMs: 3_600_000 })
+  const now = Math.floor(Date.now() / 1000)
+  const shortLived = signWithSecret(SECRET, claimsFor('alice', { exp: now + 2 }, AUDIENCE, ISSUER))
+  t.equal((await verify(shortLived)).claims.sub, 'alice')
+  t.equal((await verify(shortLived)).claims.sub, 'alice', 'the second check is answered from memory')
+  // The same claims with one signature character changed: never taken for the remembered token.
+  const forged = `${shortLived.slice(0, -2)}${shortLived.endsWith('A') ? 'B' : 'A'}${shortLived.slice(-1)}`
+  await t.rejects(verify(forged), TokenRejectedError)
+  await new Promise(resolve => setTimeout(resolve, (now + 2) * 1000 - Date.now() + 50))
+  await t.rejects(verify(shortLived), TokenRejectedError, 'once past exp, the remembered token is refused')
 })
