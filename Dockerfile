@@ -51,7 +51,11 @@ LABEL org.opencontainers.image.title="analytics-mcp" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       io.modelcontextprotocol.server.name="io.github.analytics-mcp/analytics-mcp"
+# --max-semi-space-size=8: Node 24 grows the young generation to 64 MiB per semi-space under
+# load, and resident memory with it (+120 MiB over 100,000 requests); 8 MiB keeps it flat at
+# no measurable CPU cost (bench/footprint.ts).
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=8 \
     MCP_SERVICE_HOST=0.0.0.0 \
     MCP_DATA_DIR=/data
 WORKDIR /app

@@ -239,6 +239,8 @@ t.test('the compiled package runs as the image runs it, and writes only to its d
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     NODE_ENV: 'production',
+    // The image's V8 flags, so the service is shown to start with them.
+    NODE_OPTIONS: facts.env.NODE_OPTIONS,
     MCP_SERVICE_HOST: '127.0.0.1',
     MCP_SERVICE_PORT: String(port),
     MCP_DATA_DIR: dataDir,
