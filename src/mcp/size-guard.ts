@@ -21,8 +21,13 @@ export function bytesWithNote (bytes: number, note: string): number {
   return bytes + Buffer.byteLength(JSON.stringify(`\n\n${note}`)) - 2
 }
 
+/** The token estimate of a result of `bytes` (resultBytes). */
+function tokensOf (bytes: number): number {
+  return Math.ceil(bytes / BYTES_PER_TOKEN)
+}
+
 export function estimateTokens (outcome: ToolOutcome): number {
-  return Math.ceil(resultBytes(outcome) / BYTES_PER_TOKEN)
+  return tokensOf(resultBytes(outcome))
 }
 
 export interface SizeGuardHooks {
@@ -50,7 +55,7 @@ export class SizeGuard {
 
   /** Whether a result of `bytes` (resultBytes) may be sent as it is. */
   fits (tool: Tool, bytes: number): boolean {
-    return !this.config.enabled || this.excluded.has(tool.name) || Math.ceil(bytes / BYTES_PER_TOKEN) <= this.config.token_limit
+    return !this.config.enabled || this.excluded.has(tool.name) || tokensOf(bytes) <= this.config.token_limit
   }
 
   apply (tool: Tool, outcome: ToolOutcome, log: FastifyBaseLogger): ToolOutcome {

@@ -122,8 +122,7 @@ export class SqliteCatalogStore extends CatalogStore {
       db.close()
       throw err
     }
-    const opened: OpenFile = { raw: db, kysely: undefined as unknown as Kysely<CatalogSchema>, stores: 1, writes: 0 }
-    opened.kysely = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: cachingDatabase(db, () => { opened.writes++ }) }) })
+    const opened: OpenFile = { raw: db, kysely: new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: cachingDatabase(db, () => { opened.writes++ }) }) }), stores: 1, writes: 0 }
     openFiles.set(key, opened)
     return new SqliteCatalogStore(file, key, opened, applied)
   }
