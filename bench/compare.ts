@@ -7,9 +7,11 @@
  *   SDK v1 stateless `StreamableHTTPServerTransport`;
  * - ours with JWT (HS256) auth, both eras: tools/list, health_check, list_dashboards computed
  *   and cached, get_dataset_info, execute_sql, query_dataset, generate_chart with a PNG preview;
+ *   and the catalog reads again on a PostgreSQL catalog (when PostgreSQL is installed);
  * - peers on the same SQLite file: @bytebase/dbhub and Google's MCP Toolbox for Databases (its
  *   Linux binary from @toolbox-sdk/server-linux-*), their execute_sql on the same aggregation and
- *   their tools/list (`make bench` installs them into .tools/peers; skipped when absent).
+ *   their tools/list (`make bench` installs them into .tools/peers; skipped when absent); and
+ *   the same aggregation by them and by us on the example tables loaded into PostgreSQL.
  *
  * Servers are pinned to CPU 0 and autocannon to CPU 1 (when `taskset` works). Each case: a
  * warm-up, then BENCH_DURATION seconds, the whole list repeated BENCH_REPEATS times; printed as
@@ -26,8 +28,13 @@ import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import pg from 'pg'
 import { renderPng } from '../src/charts/png.ts'
 import { toVegaLite } from '../src/charts/vega-lite.ts'
+import { copyExampleTables } from '../src/examples/copy-into.ts'
+import { ensureExamplesDatabase } from '../src/examples/generate.ts'
+import { postgresWriter } from '../src/examples/load-into.ts'
+import { launchPostgres } from '../test/helpers/postgres.ts'
 import { freePort } from '../test/helpers/ports.ts'
 
 const duration = Number(process.env.BENCH_DURATION ?? 5)
@@ -47,7 +54,7 @@ const modernHeaders = (name: string): Record<string, string> => ({ ...LEGACY, 'm
 const call = (name: string, args: unknown, modern = false): string =>
   JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, ...(modern ? { _meta: MODERN_META } : {}) } })
 
-type Server = 'ours' | 'oursCached' | 'ceiling' | 'sdkV2' | 'sdkV1' | 'dbhub' | 'toolbox'
+type Server = 'ours' | 'oursCached' | 'oursPg' | 'ceiling' | 'sdkV2' | 'sdkV1' | 'dbhub' | 'toolbox' | 'dbhubPg' | 'toolboxPg'
 interface Case {
   name: string
   server: Server
@@ -71,6 +78,14 @@ const CASES: Case[] = [
   ours('execute_sql, small aggregation', 'ours', call('execute_sql', { database_id: 1, sql: SHARED_SQL })),
   ours('query_dataset', 'ours', call('query_dataset', { dataset_id: 'orders', metrics: ['revenue'], columns: ['region'] })),
   ours('generate_chart, PNG preview', 'ours', call('generate_chart', { dataset_id: 'orders', config: { chart_type: 'xy', kind: 'bar', x: 'region', y: ['revenue'] }, save_chart: false, preview_formats: ['png'] })),
+  // The same service on the PostgreSQL catalog (when PostgreSQL is installed).
+  ours('tools/list, PostgreSQL catalog', 'oursPg', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })),
+  ours('health_check, PostgreSQL catalog', 'oursPg', call('health_check', {})),
+  ours('list_dashboards, PostgreSQL catalog', 'oursPg', call('list_dashboards', {})),
+  ours('get_dataset_info, PostgreSQL catalog', 'oursPg', call('get_dataset_info', { identifier: 'orders' })),
+  ours('execute_sql, small aggregation, PostgreSQL catalog', 'oursPg', call('execute_sql', { database_id: 1, sql: SHARED_SQL })),
+  // execute_sql on the example tables loaded into PostgreSQL, beside the peers on the same database.
+  ours('execute_sql, same aggregation, PostgreSQL warehouse', 'ours', call('execute_sql', { database_id: 'warehouse', sql: SHARED_SQL })),
   { name: 'ceiling: tools/list bytes', server: 'ceiling', body: '{}', headers: LEGACY, ceilingOf: 'tools/list' },
   { name: 'ceiling: health_check bytes', server: 'ceiling', body: '{}', headers: LEGACY, ceilingOf: 'health_check (legacy)' },
   { name: 'ceiling: list_dashboards bytes', server: 'ceiling', body: '{}', headers: LEGACY, ceilingOf: 'list_dashboards' },
@@ -82,19 +97,32 @@ const CASES: Case[] = [
   ours('peer: dbhub execute_sql, same aggregation', 'dbhub', call('execute_sql', { sql: SHARED_SQL }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' }),
   ours('peer: dbhub tools/list', 'dbhub', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' }),
   ours('peer: MCP Toolbox execute_sql, same aggregation', 'toolbox', call('execute_sql', { sql: SHARED_SQL }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' }),
-  ours('peer: MCP Toolbox tools/list', 'toolbox', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' })
+  ours('peer: MCP Toolbox tools/list', 'toolbox', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' }),
+  ours('peer: dbhub execute_sql, PostgreSQL warehouse', 'dbhubPg', call('execute_sql', { sql: SHARED_SQL }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' }),
+  ours('peer: MCP Toolbox execute_sql, PostgreSQL warehouse', 'toolboxPg', call('execute_sql', { sql: SHARED_SQL }), { ...LEGACY, 'mcp-protocol-version': '2025-06-18' })
 ]
 
 const PEERS = path.join(here, '..', '.tools', 'peers', 'node_modules')
 const DBHUB = path.join(PEERS, '@bytebase', 'dbhub', 'dist', 'index.js')
 const TOOLBOX = path.join(PEERS, '@toolbox-sdk', `server-linux-${process.arch}`, 'bin', 'toolbox')
 
-/** A peer server on the example SQLite file, pinned like ours; undefined when it is not installed. */
-async function startPeer (kind: 'dbhub' | 'toolbox', examples: string): Promise<{ child: ChildProcess, port: number } | undefined> {
+/** Where a peer reads the example tables: the SQLite file, or PostgreSQL (host, port, database; superuser on trust). */
+type PeerData = { sqlite: string } | { postgres: { host: string, port: number, database: string } }
+
+/** A peer server on the example data, pinned like ours; undefined when it is not installed. */
+async function startPeer (kind: 'dbhub' | 'toolbox', data: PeerData): Promise<{ child: ChildProcess, port: number } | undefined> {
   if (!existsSync(kind === 'dbhub' ? DBHUB : TOOLBOX)) return undefined
   const port = await freePort()
-  const command = kind === 'dbhub' ? [process.execPath, DBHUB, '--transport', 'http', '--port', String(port), '--dsn', `sqlite://${examples}`] : [TOOLBOX, '--prebuilt', 'sqlite', '--port', String(port), '--disable-version-check', '--log-level', 'WARN']
-  const child = spawn(pin ? 'taskset' : command[0]!, pin ? ['-c', '0', ...command] : command.slice(1), { stdio: 'ignore', env: { ...process.env, SQLITE_DATABASE: examples } })
+  const pgData = 'postgres' in data ? data.postgres : undefined
+  const dsn = pgData === undefined ? `sqlite://${'sqlite' in data ? data.sqlite : ''}` : `postgres://postgres@${pgData.host}:${pgData.port}/${pgData.database}?sslmode=disable`
+  const command = kind === 'dbhub'
+    ? [process.execPath, DBHUB, '--transport', 'http', '--port', String(port), '--dsn', dsn]
+    : [TOOLBOX, '--prebuilt', pgData === undefined ? 'sqlite' : 'postgres', '--port', String(port), '--disable-version-check', '--log-level', 'WARN']
+  // Toolbox's prebuilt configurations read their connection from the environment.
+  const env = pgData === undefined
+    ? { SQLITE_DATABASE: 'sqlite' in data ? data.sqlite : '' }
+    : { POSTGRES_HOST: pgData.host, POSTGRES_PORT: String(pgData.port), POSTGRES_DATABASE: pgData.database, POSTGRES_USER: 'postgres', POSTGRES_PASSWORD: 'trust' }
+  const child = spawn(pin ? 'taskset' : command[0]!, pin ? ['-c', '0', ...command] : command.slice(1), { stdio: 'ignore', env: { ...process.env, ...env } })
   for (let attempt = 0; attempt < 100; attempt++) {
     try {
       const response = await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'POST', headers: { ...LEGACY, 'mcp-protocol-version': '2025-06-18' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) })
@@ -106,9 +134,9 @@ async function startPeer (kind: 'dbhub' | 'toolbox', examples: string): Promise<
   throw new Error(`${kind} did not start`)
 }
 
-function startJson (script: string, args: string[]): Promise<{ child: ChildProcessByStdio<null, Readable, null>, info: Record<string, any> }> {
+function startJson (script: string, args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcessByStdio<null, Readable, null>, info: Record<string, any> }> {
   const command = pin ? 'taskset' : process.execPath
-  const child = spawn(command, [...(pin ? ['-c', '0', process.execPath] : []), path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(command, [...(pin ? ['-c', '0', process.execPath] : []), path.join(here, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } })
   return new Promise((resolve, reject) => {
     let output = ''
     child.stdout.on('data', chunk => {
@@ -130,11 +158,33 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 const fmt = (value: number, digits = 0): string => value.toFixed(digits)
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'analytics-mcp-compare-'))
-const target = await startJson('target.ts', [dataDir])
+// PostgreSQL, when installed: a catalog for the second copy of ours, and a warehouse holding the
+// example tables for execute_sql (ours and the peers) on the same database.
+const postgres = existsSync('/usr/lib/postgresql') ? await launchPostgres() : undefined
+const pgEnv: Record<string, string> = {}
+if (postgres !== undefined) {
+  await postgres.sql('CREATE DATABASE bench_catalog')
+  await postgres.sql('CREATE DATABASE bench_warehouse')
+  const examples = path.join(dataDir, 'warehouse-source.db')
+  ensureExamplesDatabase(examples)
+  const client = new pg.Client({ connectionString: postgres.urlFor('postgres', 'bench_warehouse') })
+  await client.connect()
+  await copyExampleTables(examples, 'postgresql', postgresWriter(client))
+  await client.end()
+  pgEnv.BENCH_CATALOG_URL = postgres.urlFor('postgres', 'bench_catalog')
+  pgEnv.BENCH_WAREHOUSE_URL = postgres.urlFor('postgres', 'bench_warehouse')
+}
+const target = await startJson('target.ts', [dataDir], pgEnv)
 const references = await startJson('references.ts', [])
-const dbhub = await startPeer('dbhub', path.join(dataDir, 'dev', 'examples.db'))
-const toolbox = await startPeer('toolbox', path.join(dataDir, 'dev', 'examples.db'))
-const cases = CASES.filter(entry => (entry.server !== 'dbhub' || dbhub !== undefined) && (entry.server !== 'toolbox' || toolbox !== undefined))
+const dbhub = await startPeer('dbhub', { sqlite: path.join(dataDir, 'dev', 'examples.db') })
+const toolbox = await startPeer('toolbox', { sqlite: path.join(dataDir, 'dev', 'examples.db') })
+const pgPeer = postgres === undefined ? undefined : { host: '127.0.0.1', port: Number(new URL(postgres.url).port), database: 'bench_warehouse' }
+const dbhubPg = pgPeer === undefined ? undefined : await startPeer('dbhub', { postgres: pgPeer })
+const toolboxPg = pgPeer === undefined ? undefined : await startPeer('toolbox', { postgres: pgPeer })
+const peers = { dbhub, toolbox, dbhubPg, toolboxPg }
+const present = (server: Server): boolean =>
+  server in peers ? peers[server as keyof typeof peers] !== undefined : server !== 'oursPg' || target.info.ports.hs256pg !== undefined
+const cases = CASES.filter(entry => present(entry.server) && (!entry.name.endsWith('PostgreSQL warehouse') || target.info.warehouseDatabaseId !== undefined))
 if (pin) spawnSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' })
 
 try {
@@ -144,12 +194,26 @@ try {
     ceiling: references.info.ports.ceiling,
     sdkV2: references.info.ports.sdkV2,
     sdkV1: references.info.ports.sdkV1,
+    oursPg: target.info.ports.hs256pg ?? 0,
     dbhub: dbhub?.port ?? 0,
-    toolbox: toolbox?.port ?? 0
+    toolbox: toolbox?.port ?? 0,
+    dbhubPg: dbhubPg?.port ?? 0,
+    toolboxPg: toolboxPg?.port ?? 0
   }
-  const pids: Record<Server, number> = { ours: target.child.pid!, oursCached: target.child.pid!, ceiling: references.child.pid!, sdkV2: references.child.pid!, sdkV1: references.child.pid!, dbhub: dbhub?.child.pid ?? 0, toolbox: toolbox?.child.pid ?? 0 }
+  const pids: Record<Server, number> = {
+    ours: target.child.pid!,
+    oursCached: target.child.pid!,
+    oursPg: target.child.pid!,
+    ceiling: references.child.pid!,
+    sdkV2: references.child.pid!,
+    sdkV1: references.child.pid!,
+    dbhub: dbhub?.child.pid ?? 0,
+    toolbox: toolbox?.child.pid ?? 0,
+    dbhubPg: dbhubPg?.child.pid ?? 0,
+    toolboxPg: toolboxPg?.child.pid ?? 0
+  }
   const authorization = target.info.credentials.hs256 as string
-  const headersOf = (entry: Case): Record<string, string> => entry.server === 'ours' || entry.server === 'oursCached' ? { ...entry.headers, authorization } : entry.headers
+  const headersOf = (entry: Case): Record<string, string> => entry.server.startsWith('ours') ? { ...entry.headers, authorization } : entry.headers
   const urlOf = (entry: Case): string => entry.server === 'ceiling' ? `http://127.0.0.1:${ports.ceiling}/ceiling/${encodeURIComponent(entry.ceilingOf ?? '')}` : `http://127.0.0.1:${ports[entry.server]}/mcp`
 
   // Each answer once: checked, and its bytes given to the ceiling route of the same size.
@@ -208,6 +272,15 @@ try {
     { what: 'get_dataset_info / SDK v2 reference', value: rps('get_dataset_info') / reference, target: 3, better: 'higher' },
     ...(dbhub === undefined ? [] : [{ what: 'execute_sql (same aggregation) / dbhub', value: rps('execute_sql, small aggregation') / rps('peer: dbhub execute_sql, same aggregation'), target: 1, better: 'higher' as const }]),
     ...(toolbox === undefined ? [] : [{ what: 'execute_sql (same aggregation) / MCP Toolbox', value: rps('execute_sql, small aggregation') / rps('peer: MCP Toolbox execute_sql, same aggregation'), target: 1, better: 'higher' as const }]),
+    ...(dbhubPg === undefined ? [] : [{ what: 'execute_sql on PostgreSQL (same aggregation) / dbhub on it', value: rps('execute_sql, same aggregation, PostgreSQL warehouse') / rps('peer: dbhub execute_sql, PostgreSQL warehouse'), target: 1, better: 'higher' as const }]),
+    ...(toolboxPg === undefined ? [] : [{ what: 'execute_sql on PostgreSQL (same aggregation) / MCP Toolbox on it', value: rps('execute_sql, same aggregation, PostgreSQL warehouse') / rps('peer: MCP Toolbox execute_sql, PostgreSQL warehouse'), target: 1, better: 'higher' as const }]),
+    ...(results.has('health_check, PostgreSQL catalog')
+      ? [
+          { what: 'health_check, PostgreSQL catalog / SDK v2 reference', value: rps('health_check, PostgreSQL catalog') / reference, target: 3, better: 'higher' as const },
+          { what: 'list_dashboards, PostgreSQL catalog / SDK v2 reference', value: rps('list_dashboards, PostgreSQL catalog') / reference, target: 3, better: 'higher' as const },
+          { what: 'get_dataset_info, PostgreSQL catalog / SDK v2 reference', value: rps('get_dataset_info, PostgreSQL catalog') / reference, target: 3, better: 'higher' as const }
+        ]
+      : []),
     { what: 'health_check p99 / reference p50 (ms)', value: p99('health_check (legacy)') / Math.max(p50('SDK v2 createMcpHandler, trivial tool (legacy)'), 1), target: 1, better: 'lower' }
   ]
   console.log('\n| Ratio (same run, medians) | measured | target | met |')
@@ -230,9 +303,10 @@ try {
   writeFileSync(path.join(out, 'compare.png'), png)
   console.log(`\nchart: ${path.relative(process.cwd(), path.join(out, 'compare.png'))}`)
 } finally {
-  for (const child of [target.child, references.child, ...(dbhub === undefined ? [] : [dbhub.child]), ...(toolbox === undefined ? [] : [toolbox.child])]) {
+  for (const child of [target.child, references.child, ...Object.values(peers).flatMap(peer => peer === undefined ? [] : [peer.child])]) {
     child.kill('SIGTERM')
     await new Promise(resolve => child.once('exit', resolve))
   }
+  await postgres?.destroy()
   rmSync(dataDir, { recursive: true, force: true })
 }

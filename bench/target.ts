@@ -41,6 +41,8 @@ const redisCached = redisUrl === undefined ? undefined : await start('redis', { 
 const catalogUrl = process.env.BENCH_CATALOG_URL
 const pgCatalog = catalogUrl === undefined ? undefined : await start('pgcatalog', { MCP_CATALOG_URL: catalogUrl })
 const hs256 = await start('hs256', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_API_KEY_ENABLED: true })
+// The same JWT-secured service on the PostgreSQL catalog (bench/compare.ts passes one when it can).
+const hs256Pg = catalogUrl === undefined ? undefined : await start('hs256pg', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_CATALOG_URL: catalogUrl })
 // JWT auth with the response cache on: the cached calls of bench/compare.ts.
 const hs256Cached = await start('hs256cached', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_CACHE_CONFIG: { enabled: true } })
 const rs256 = await start('rs256', { ...secured, MCP_JWT_ALGORITHM: 'RS256', MCP_JWT_PUBLIC_KEY: rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString() })
@@ -49,6 +51,9 @@ const claims = { sub: 'admin', aud: AUDIENCE, scope: 'mcp:read mcp:write mcp:sql
 const expiresIn = 3_600_000
 const admin = await hs256.catalog.findUserByUsername('admin')
 if (admin === undefined) throw new Error('example data has no admin user')
+// The example tables in PostgreSQL (bench/compare.ts loads them), for execute_sql beside the peers on it.
+const warehouseUrl = process.env.BENCH_WAREHOUSE_URL
+const warehouse = warehouseUrl === undefined ? undefined : await hs256.catalog.createDatabase({ database_name: 'warehouse', backend: 'postgresql', connection: warehouseUrl })
 const apiKey = await createApiKey(hs256.catalog, { prefix: 'amcp', name: 'bench', userId: admin.id, scopes: null, expiresOn: null })
 
 const canned = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'ok' }] } })
@@ -58,7 +63,8 @@ await baseline.listen({ host: '127.0.0.1', port: 0 })
 
 const port = (app: FastifyInstance): number => (app.server.address() as AddressInfo).port
 process.stdout.write(`${JSON.stringify({
-  ports: { app: port(dev), cached: port(cached), ...(redisCached === undefined ? {} : { redis: port(redisCached) }), ...(pgCatalog === undefined ? {} : { pgcatalog: port(pgCatalog) }), hs256: port(hs256), hs256cached: port(hs256Cached), rs256: port(rs256), baseline: port(baseline) },
+  ports: { app: port(dev), cached: port(cached), ...(redisCached === undefined ? {} : { redis: port(redisCached) }), ...(pgCatalog === undefined ? {} : { pgcatalog: port(pgCatalog) }), hs256: port(hs256), ...(hs256Pg === undefined ? {} : { hs256pg: port(hs256Pg) }), hs256cached: port(hs256Cached), rs256: port(rs256), baseline: port(baseline) },
+  ...(warehouse === undefined ? {} : { warehouseDatabaseId: warehouse.id }),
   credentials: {
     hs256: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256', expiresIn })(claims)}`,
     rs256: `Bearer ${createSigner({ key: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256', expiresIn })(claims)}`,
@@ -66,5 +72,5 @@ process.stdout.write(`${JSON.stringify({
   }
 })}\n`)
 process.on('SIGTERM', () => {
-  void Promise.all([dev.close(), cached.close(), redisCached?.close(), pgCatalog?.close(), hs256.close(), hs256Cached.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
+  void Promise.all([dev.close(), cached.close(), redisCached?.close(), pgCatalog?.close(), hs256.close(), hs256Pg?.close(), hs256Cached.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
 })

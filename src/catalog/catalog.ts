@@ -271,6 +271,12 @@ export class Catalog {
     return { rows: rows.map(row => fromRow<T>(row)), total: count?.total ?? 0 }
   }
 
+  /** How many objects a list request matches, without reading a page of them. */
+  private async count (spec: ListSpec, query: ListQuery, visibility?: Visibility): Promise<number> {
+    const compiled = compileList(spec, query, visibility)
+    return (await this.store.get<{ total: number }>(compiled.countSql, compiled.params))?.total ?? 0
+  }
+
   /**
    * One object by identifier, among those `access` lets the caller see: an object the caller
    * may not see is indistinguishable from one that does not exist.
@@ -810,6 +816,10 @@ export class Catalog {
 
   async listCharts (query: ListQuery, visibility?: Visibility): Promise<ListPage<ChartRecord>> {
     return await this.list(CHART_LIST, query, visibility)
+  }
+
+  async countCharts (query: ListQuery, visibility?: Visibility): Promise<number> {
+    return await this.count(CHART_LIST, query, visibility)
   }
 
   async findChart (identifier: number | string, visibility?: Visibility): Promise<ChartRecord | undefined> {

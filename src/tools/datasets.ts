@@ -102,14 +102,14 @@ export const getDatasetInfo = (): Tool => defineTool({
     const dataset = await context.catalog.findDataset(identifier, access)
     if (dataset === undefined) throw notFound('dataset', identifier, 'id, UUID or table name', 'list_datasets')
     const fields = await datasetItems([dataset], context, true, Date.now())
-    const charts = await context.catalog.listCharts({ page: 1, pageSize: 1, filters: [{ col: 'datasource_id', opr: 'eq', value: dataset.id }], orderColumn: 'id', orderDirection: 'asc' }, access)
+    const chartCount = await context.catalog.countCharts({ page: 1, pageSize: 1, filters: [{ col: 'datasource_id', opr: 'eq', value: dataset.id }], orderColumn: 'id', orderDirection: 'asc' }, access)
     const columns = await context.catalog.datasetColumns(dataset.id)
     const metrics = await context.catalog.datasetMetrics(dataset.id)
     return {
       ...fields[0] as DatasetItem,
       columns: columns.map(({ id: _id, ...column }) => column),
       metrics: metrics.map(({ id: _id, ...metric }) => metric),
-      chart_count: charts.total
+      chart_count: chartCount
     }
   },
   render: dataset => [
