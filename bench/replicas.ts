@@ -11,12 +11,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { createSigner } from 'fast-jwt'
+import { NGINX, startNginx } from '../test/helpers/nginx.ts'
 import { launchPostgres } from '../test/helpers/postgres.ts'
 import { freePort } from '../test/helpers/ports.ts'
 
@@ -24,7 +25,6 @@ const duration = Number(process.env.BENCH_DURATION ?? 5)
 const repeats = Number(process.env.BENCH_REPEATS ?? 3)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 20)
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
-const NGINX = ['/usr/sbin/nginx', 'nginx'].find(candidate => spawnSync(candidate, ['-v']).status === 0)
 if (NGINX === undefined) {
   console.log('bench/replicas.ts: skipped, no nginx (apt-get install nginx-light)')
   process.exit(0)
@@ -49,36 +49,6 @@ async function waitFor (url: string, child: ChildProcess, what: string): Promise
     await new Promise(resolve => setTimeout(resolve, 50))
   }
   throw new Error(`${what} did not become ready`)
-}
-
-function nginxConfig (dir: string, port: number, upstreams: number[]): string {
-  mkdirSync(dir, { recursive: true })
-  const file = path.join(dir, 'nginx.conf')
-  writeFileSync(file, `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  upstream analytics { ${upstreams.map(upstream => `server 127.0.0.1:${upstream};`).join(' ')} keepalive 64; }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://analytics;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_buffering off;
-    }
-  }
-}
-`)
-  return file
 }
 
 try {
@@ -112,10 +82,7 @@ try {
   }
   const fronts: Record<'one' | 'two', number> = { one: await freePort(), two: await freePort() }
   for (const [name, upstreams] of [['one', replicaPorts.slice(0, 1)], ['two', replicaPorts]] as const) {
-    const dir = path.join(work, `nginx-${name}`)
-    const nginx = spawn(NGINX, ['-c', nginxConfig(dir, fronts[name], upstreams), '-p', dir, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] })
-    children.push(nginx)
-    await waitFor(`http://127.0.0.1:${fronts[name]}/healthz`, nginx, `nginx (${name})`)
+    children.push(await startNginx({ dir: path.join(work, `nginx-${name}`), port: fronts[name], upstreams }))
   }
 
   const token = createSigner({ key: SECRET, algorithm: 'HS256', expiresIn: 3_600_000 })({ sub: 'admin', aud: `${SERVICE_URL}/mcp`, scope: 'mcp:read mcp:write mcp:sql' })

@@ -1,12 +1,14 @@
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import t from 'tap'
+import { dockerfileFacts } from './helpers/dockerfile.ts'
 import { JwksServer } from './helpers/jwks-server.ts'
 import { signWith, testKey } from './helpers/keys.ts'
+import { NGINX, startNginx } from './helpers/nginx.ts'
 import { freePort } from './helpers/ports.ts'
 import { startPostgres } from './helpers/postgres.ts'
 import { RedisServer } from './helpers/redis.ts'
@@ -22,11 +24,11 @@ const SECONDS = Number(process.env.SOAK_SECONDS ?? 90)
 const WORKERS = Number(process.env.SOAK_WORKERS ?? 6)
 const ROOT = path.join(import.meta.dirname, '..')
 const BIN = path.join(ROOT, 'bin', 'analytics-mcp.js')
-const NGINX = ['/usr/sbin/nginx', 'nginx'].find(candidate => spawnSync(candidate, ['-v']).status === 0)
 const SERVICE_URL = 'https://analytics.soak'
 const ISSUER = 'https://idp.soak/realms/acme'
 /** After an outage ends, what depended on it may fail this much longer (reconnects, nginx's fail_timeout). */
 const RECOVERY_MS = 5_000
+const IMAGE_NODE_OPTIONS = dockerfileFacts(readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8')).env.NODE_OPTIONS ?? ''
 const SQL = 'SELECT region, COUNT(*) AS n FROM orders GROUP BY region ORDER BY region'
 
 t.setTimeout((SECONDS + 240) * 1000)
@@ -48,6 +50,8 @@ if (NGINX === undefined) {
     const replicas: Replica[] = [{ port: await freePort(), dir: path.join(work, 'a'), child: undefined }, { port: await freePort(), dir: path.join(work, 'b'), child: undefined }]
     const env = (replica: Replica): NodeJS.ProcessEnv => ({
       PATH: process.env.PATH,
+      // As the image runs Node (Dockerfile): the memory the soak reports is the pods'.
+      NODE_OPTIONS: IMAGE_NODE_OPTIONS,
       MCP_DATA_DIR: replica.dir,
       MCP_SERVICE_PORT: String(replica.port),
       MCP_LOG_LEVEL: 'error',
@@ -87,27 +91,10 @@ if (NGINX === undefined) {
     for (const replica of replicas) await start(replica)
 
     const front = await freePort()
-    const nginxDir = path.join(work, 'nginx')
-    mkdirSync(nginxDir, { recursive: true })
-    writeFileSync(path.join(nginxDir, 'nginx.conf'), `worker_processes 1;
-pid ${nginxDir}/nginx.pid;
-error_log ${nginxDir}/error.log crit;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${nginxDir}/body; proxy_temp_path ${nginxDir}/proxy; fastcgi_temp_path ${nginxDir}/fastcgi; uwsgi_temp_path ${nginxDir}/uwsgi; scgi_temp_path ${nginxDir}/scgi;
-  upstream analytics { ${replicas.map(replica => `server 127.0.0.1:${replica.port} max_fails=1 fail_timeout=2s;`).join(' ')} keepalive 32; }
-  server {
-    listen 127.0.0.1:${front};
-    location / { proxy_pass http://analytics; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_next_upstream error timeout http_502; }
-  }
-}
-`)
-    const nginx = spawn(NGINX, ['-c', path.join(nginxDir, 'nginx.conf'), '-p', nginxDir, '-g', 'daemon off;'], { stdio: 'ignore' })
+    const nginx = await startNginx({ dir: path.join(work, 'nginx'), port: front, upstreams: replicas.map(replica => replica.port), failover: true })
     t.teardown(() => { nginx.kill('SIGKILL') })
-    const url = `http://127.0.0.1:${front}/mcp`
-    for (let attempt = 0; attempt < 200 && await fetch(`http://127.0.0.1:${front}/healthz`).then(response => response.status, () => 0) !== 200; attempt++) await sleep(50)
 
+    const url = `http://127.0.0.1:${front}/mcp`
     const call = async (who: string, name: string, args: unknown): Promise<{ status: number, result: any, message?: string }> => {
       try {
         const response = await fetch(url, {
@@ -237,7 +224,18 @@ http {
       await outage('replica B stopped (SIGTERM) and started', deadline * 0.75, 0, async () => { exitCode = await stop(replicas[1]!) }, async () => { await start(replicas[1]!) })
       t.equal(exitCode, 0, 'replica B drained and exited 0 on SIGTERM')
     })()
-    await Promise.all([...workers, faults])
+    // Resident memory per replica once warm (a tenth into the run) and at the end; replica A runs throughout.
+    const rssMiB = (replica: Replica): number => {
+      const status = readFileSync(`/proc/${replica.child?.pid ?? 0}/status`, 'utf8')
+      return Math.round(Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0) / 1024)
+    }
+    let warmRss: number[] = []
+    const memory = (async () => {
+      await sleep(deadline * 0.1)
+      warmRss = replicas.map(rssMiB)
+    })()
+    await Promise.all([...workers, faults, memory])
+    const endRss = replicas.map(rssMiB)
 
     // After the run: everything created is there, as the one who created it sees it.
     let missing = 0
@@ -249,6 +247,8 @@ http {
     t.comment(`soak: ${total} calls in ${Math.round(now() / 1000)} s; outages: ${outages.map(entry => `${entry.what} ${Math.round(entry.from / 1000)}–${Math.round(entry.to / 1000)} s`).join(', ')}`)
     t.comment(`failures by outage: ${[...failuresBy].map(([what, entry]) => `${what}: ${entry.count} (e.g. ${entry.sample})`).join('; ') || 'none'}`)
     t.comment(`outcomes: ${[...counts].sort().map(([label, value]) => `${label} ${value}`).join('; ')}`)
+    t.comment(`RSS (NODE_OPTIONS=${IMAGE_NODE_OPTIONS}): replica A ${warmRss[0]} → ${endRss[0]} MiB; replica B ${warmRss[1]} MiB before its restart, ${endRss[1]} MiB at the end`)
+    t.ok(endRss[0]! <= warmRss[0]! * 1.5, `replica A's resident memory stays flat: ${warmRss[0]} MiB warm, ${endRss[0]} MiB at the end (at most 1.5×)`)
     t.same(wrong, [], 'no wrong answer, ever (rows, dashboards visible to the user, columns, query results)')
     t.same(unexpected5xx, [], 'no failure outside an outage and its recovery')
     t.ok(created.length > 0, `charts were created during the run (${created.length})`)

@@ -325,16 +325,18 @@ export class PostgresEngine implements SqlEngine {
     cancelTimer.unref()
     try {
       const work = async (): Promise<QueryResult> => {
-        await client.query(database.allow_dml ? 'BEGIN' : 'BEGIN READ ONLY')
+        // One round trip for the transaction and its settings (a simple query may hold several
+        // statements): on this path each round trip costs more CPU than the statement does. The
+        // values are our own integers and constants, never anything a caller sent.
         // work_mem only when configured: it shapes the plans PostgreSQL picks, so by default the
         // query is planned as the role's own sessions plan it.
-        const workMem = this.options.workMemMb === undefined ? '' : ", set_config('work_mem', $3, true)"
-        await client.query(
-          `SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true),
-            set_config('idle_in_transaction_session_timeout', $2, true)${workMem},
-            set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true), set_config('IntervalStyle', 'iso_8601', true)`,
-          [`${budget}ms`, `${budget + CANCEL_GRACE_MS}ms`, ...(this.options.workMemMb === undefined ? [] : [`${this.options.workMemMb}MB`])]
-        )
+        const settings: Array<[string, string]> = [
+          ['statement_timeout', `${budget}ms`], ['lock_timeout', `${budget}ms`],
+          ['idle_in_transaction_session_timeout', `${budget + CANCEL_GRACE_MS}ms`],
+          ...(this.options.workMemMb === undefined ? [] : [['work_mem', `${this.options.workMemMb}MB`] as [string, string]]),
+          ['TimeZone', 'UTC'], ['DateStyle', 'ISO, YMD'], ['IntervalStyle', 'iso_8601']
+        ]
+        await client.query(`${database.allow_dml ? 'BEGIN' : 'BEGIN READ ONLY'}; SELECT ${settings.map(([name, value]) => `set_config('${name}', '${value}', true)`).join(', ')}`)
         const schemas = database.options.schemas ?? []
         if (schemas.length > 0) await client.query("SELECT set_config('search_path', $1, true)", [schemas.map(quoteIdentifier).join(', ')])
         // A cancel sent while the connection was idle does nothing: do not start the statement at all.

@@ -234,3 +234,16 @@ t.test('a connection killed mid-query fails that query, not the process', async 
   t.match((err as ToolError).errorType, 'database_unavailable', 'saying the database is unavailable')
   t.same((await pgEngine.execute(database(), queryRequest('SELECT 2 AS two'))).rows, [[2]], 'and the next query runs on a fresh connection')
 })
+
+t.test('each statement runs in its own transaction with its settings, which end with it', async t => {
+  const pgEngine = engine(t, { poolSize: 1 })
+  const settings = "SELECT current_setting('transaction_read_only') AS ro, current_setting('TimeZone') AS tz, current_setting('DateStyle') AS ds, current_setting('IntervalStyle') AS iv, current_setting('statement_timeout') AS st, current_setting('work_mem') AS wm"
+  const inside = await pgEngine.execute(database(), queryRequest(settings, { timeoutMs: 30_000 }))
+  const [ro, tz, ds, iv, st, wm] = inside.rows[0] as string[]
+  t.same([ro, tz, ds, iv, wm], ['on', 'UTC', 'ISO, YMD', 'iso_8601', '16MB'], 'read only, UTC, ISO dates and intervals, the configured work_mem')
+  t.match(st, /^(29\d\d\dms|30s)$/, `statement_timeout is the call's remaining budget (${st})`)
+  const writable = await pgEngine.execute(database({ allow_dml: true }), queryRequest(settings, { timeoutMs: 30_000 }))
+  t.equal((writable.rows[0] as string[])[0], 'off', 'a database that allows DML gets a read-write transaction')
+  const inTransaction = await server.sql<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
+  t.equal(Number(inTransaction[0]?.n), 0, 'the pooled connection is back to idle: its transaction, and the settings local to it, ended with the call')
+})
