@@ -9,7 +9,9 @@ import { Catalog, CatalogError } from '../src/catalog/catalog.ts'
 import { compileList, escapeLike, normalizeDateTime } from '../src/catalog/list-query.ts'
 import type { ListQuery } from '../src/catalog/list-query.ts'
 import { CHART_LIST } from '../src/catalog/list-specs.ts'
-import { applyMigrations, BOOKKEEPING, catalogVersion, LATEST_CATALOG_VERSION, MIGRATIONS, pendingMigrations, postgresSql } from '../src/catalog/migrations.ts'
+import { applyMigrations, BOOKKEEPING, catalogVersion, ID_TABLES, LATEST_CATALOG_VERSION, MIGRATIONS, pendingMigrations, postgresSql } from '../src/catalog/migrations.ts'
+import type { IdTable } from '../src/catalog/migrations.ts'
+import { copyCatalog } from '../src/catalog/copy.ts'
 import { gridLayout } from '../src/catalog/dashboard-layout.ts'
 import { ToolError } from '../src/errors.ts'
 import { loadExamples } from '../src/examples/load.ts'
@@ -424,4 +426,54 @@ t.test('a sqlite:/// URL names the same file as its path', async t => {
   const byPath = await Catalog.open(file, { upgrade: false })
   t.teardown(async () => { await byPath.close() })
   t.equal((await byPath.findUserByUsername('urlish'))?.username, 'urlish', 'and opening the path finds what the URL wrote')
+})
+
+t.test('an id, once given, is never given again: not after deleting the newest row, not after a copy', async t => {
+  // One of each object a tool shows or takes by id; a dataset brings a column and a metric.
+  const createAll = async (catalog: Catalog, n: number): Promise<Record<IdTable, number>> => {
+    const user = await catalog.createUser({ username: `user${n}`, roles: ['Gamma'] })
+    const role = await catalog.createRole(`role${n}`)
+    const database = await catalog.createDatabase({ database_name: `db${n}`, backend: 'sqlite', connection: sharedExamplesFile() })
+    const dataset = await catalog.createDataset({
+      database_id: database.id,
+      table_name: `orders${n}`,
+      columns: [{ column_name: 'amount', verbose_name: null, type: 'REAL', is_dttm: false, groupby: false, filterable: true, description: null }],
+      metrics: [{ metric_name: 'revenue', verbose_name: null, expression: 'SUM(amount)', description: null, d3format: null }]
+    })
+    const chart = await catalog.createChart({ slice_name: `chart${n}`, viz_type: 'table', dataset_id: dataset.id, params: {} })
+    const dashboard = await catalog.createDashboard({ dashboard_title: `dashboard${n}`, chart_ids: [chart.id] })
+    const key = await catalog.createApiKey({ key_id: `k${n}`, name: `key${n}`, user_id: user.id, secret_hash: 'x', scopes: null, expires_on: null })
+    const [column] = await catalog.datasetColumns(dataset.id)
+    const [metric] = await catalog.datasetMetrics(dataset.id)
+    return { users: user.id, roles: role.id, databases: database.id, datasets: dataset.id, dataset_columns: column!.id, dataset_metrics: metric!.id, charts: chart.id, dashboards: dashboard.id, api_keys: key.id }
+  }
+  const deleteAll = async (catalog: Catalog, ids: Record<IdTable, number>): Promise<void> => {
+    for (const table of ['api_keys', 'dashboards', 'charts', 'dataset_metrics', 'dataset_columns', 'datasets', 'databases', 'roles', 'users'] as const) {
+      await catalog.store.run(`DELETE FROM ${table} WHERE id = ?`, [ids[table]])
+    }
+  }
+  for (const backend of CATALOG_BACKENDS) {
+    t.test(backend, async t => {
+      const catalog = await openTestCatalog(t, backend)
+      const first = await createAll(catalog, 1)
+      await deleteAll(catalog, first)
+      const second = await createAll(catalog, 2)
+      for (const table of ID_TABLES) t.ok(second[table] > first[table], `${table}: the newest row deleted, the next one gets a new id (${first[table]} → ${second[table]})`)
+      // The public path of the defect: delete_chart's catalog call, then a new chart.
+      await catalog.deleteChart(second.charts)
+      const third = await catalog.createChart({ slice_name: 'chart3', viz_type: 'table', dataset_id: second.datasets, params: {} })
+      t.ok(third.id > second.charts, `after deleteChart(${second.charts}) the next chart is ${third.id}`)
+
+      // A copy keeps the ids its source gave and deleted unused.
+      await catalog.store.run('DELETE FROM charts WHERE id = ?', [third.id])
+      for (const targetBackend of CATALOG_BACKENDS) {
+        // (openTestCatalog's SQLite file is per test: the source's own file here.)
+        const target = targetBackend === 'sqlite' ? await Catalog.open(path.join(t.testdir(), 'copy.db'), { upgrade: true }) : await openTestCatalog(t, targetBackend)
+        if (targetBackend === 'sqlite') t.teardown(async () => { await target.close() })
+        await copyCatalog(catalog, target, { force: true })
+        const copied = await target.createChart({ slice_name: 'after copy', viz_type: 'table', dataset_id: second.datasets, params: {} })
+        t.ok(copied.id > third.id, `copied into ${targetBackend}: the next chart is ${copied.id}, past the deleted ${third.id}`)
+      }
+    })
+  }
 })

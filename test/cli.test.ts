@@ -50,8 +50,9 @@ t.test('db upgrade, db version', async t => {
   t.match(upgrade.out, /Applied migration 6: warehouse connections/)
   t.match(upgrade.out, /Applied migration 7: databases declared in MCP_DATABASES/)
   t.match(upgrade.out, /Applied migration 8: OAuth authorization server/)
-  t.match((await cli(['db', 'upgrade'], env)).out, /up to date \(schema version 8\)/)
-  t.match((await cli(['db', 'version'], env)).out, /schema version 8 \(this release: 8\)/)
+  t.match(upgrade.out, /Applied migration 9: ids are never reused/)
+  t.match((await cli(['db', 'upgrade'], env)).out, /up to date \(schema version 9\)/)
+  t.match((await cli(['db', 'version'], env)).out, /schema version 9 \(this release: 9\)/)
 })
 
 t.test('load-examples and users', async t => {

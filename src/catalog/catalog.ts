@@ -5,7 +5,7 @@ import type { AccessPredicate, ListQuery, ListSpec, Visibility } from './list-qu
 import { CHART_LIST, DASHBOARD_LIST, DATABASE_LIST, DATASET_LIST } from './list-specs.ts'
 import { fromRow } from './records.ts'
 import { parseLayout, removeChart } from './dashboard-layout.ts'
-import type { Migration } from './migrations.ts'
+import type { IdTable, Migration } from './migrations.ts'
 import { CatalogError } from './errors.ts'
 import type { CatalogStore } from './store/store.ts'
 import { SqliteCatalogStore } from './store/sqlite.ts'
@@ -271,6 +271,39 @@ export class Catalog {
     return { rows: rows.map(row => fromRow<T>(row)), total: count?.total ?? 0 }
   }
 
+  /**
+   * Ids for `count` new rows of `table`, past every id it ever gave (migration 9): SQLite alone
+   * would give the id of a deleted newest row again. PostgreSQL's identity columns never go
+   * back, so there the database picks (undefined). Inside a write, the ids are the write's.
+   */
+  private async newIds (table: IdTable, count: number): Promise<number[] | undefined> {
+    if (this.store.backend !== 'sqlite' || count === 0) return undefined
+    const row = await this.store.get<{ last_id: number }>(
+      `UPDATE catalog_sequences SET last_id = MAX(last_id, (SELECT COALESCE(MAX(id), 0) FROM ${table})) + ? WHERE name = ? RETURNING last_id`, [count, table])
+    if (row === undefined) throw new CatalogError(`the catalog has no id sequence for ${table}; run analytics-mcp db upgrade`)
+    return Array.from({ length: count }, (_, index) => Number(row.last_id) - count + 1 + index)
+  }
+
+  /** The highest id `table` ever gave (deleted rows included). */
+  async idHighWater (table: IdTable): Promise<number> {
+    const row = this.store.backend === 'sqlite'
+      ? await this.store.get<{ n: number }>(`SELECT MAX(COALESCE((SELECT last_id FROM catalog_sequences WHERE name = ?), 0), COALESCE((SELECT MAX(id) FROM ${table}), 0)) AS n`, [table])
+      : await this.store.get<{ n: number }>(`SELECT GREATEST(COALESCE(pg_sequence_last_value(pg_get_serial_sequence('${table}', 'id')::regclass), 0), COALESCE((SELECT MAX(id) FROM ${table}), 0)) AS n`)
+    return Number(row?.n ?? 0)
+  }
+
+  /** Make `table`'s next id at least `highWater` + 1 (a copied catalog keeps its source's ids unused). */
+  async raiseIdHighWater (table: IdTable, highWater: number): Promise<void> {
+    const target = Math.max(highWater, await this.idHighWater(table))
+    if (this.store.backend === 'sqlite') await this.store.run('UPDATE catalog_sequences SET last_id = ? WHERE name = ?', [target, table])
+    else await this.store.all(`SELECT setval(pg_get_serial_sequence('${table}', 'id'), ?, ?)`, [Math.max(target, 1), target > 0])
+  }
+
+  private async newId (table: IdTable): Promise<{ id?: number }> {
+    const ids = await this.newIds(table, 1)
+    return ids === undefined ? {} : { id: ids[0] }
+  }
+
   /** How many objects a list request matches, without reading a page of them. */
   private async count (spec: ListSpec, query: ListQuery, visibility?: Visibility): Promise<number> {
     const compiled = compileList(spec, query, visibility)
@@ -361,6 +394,7 @@ export class Catalog {
       if (await this.findUserByUsername(user.username) !== undefined) throw new CatalogError(`a user named "${user.username}" already exists`)
       const stamp = now()
       const { id } = await this.store.db.insertInto('users').values({
+        ...await this.newId('users'),
         username: user.username,
         first_name: user.first_name ?? '',
         last_name: user.last_name ?? '',
@@ -396,7 +430,7 @@ export class Catalog {
   async createRole (name: string, description = ''): Promise<RoleRecord> {
     return await this.write('access', async () => {
       if (await this.findRole(name) !== undefined) throw new CatalogError(`a role named "${name}" already exists`)
-      await this.store.db.insertInto('roles').values({ name, description }).execute()
+      await this.store.db.insertInto('roles').values({ ...await this.newId('roles'), name, description }).execute()
       return this.mustFind(await this.findRole(name), 'role')
     })
   }
@@ -504,6 +538,7 @@ export class Catalog {
       if (await this.findApiKey(key.name) !== undefined) throw new CatalogError(`an API key named "${key.name}" already exists`)
       if (await this.findApiKey(key.key_id) !== undefined) throw new CatalogError('the generated key id is taken; create the key again')
       await this.store.db.insertInto('api_keys').values({
+        ...await this.newId('api_keys'),
         key_id: key.key_id,
         name: key.name,
         user_id: key.user_id,
@@ -574,6 +609,7 @@ export class Catalog {
   private async insertDatabase (database: NewDatabase, managed = false): Promise<DatabaseRecord> {
     const stamp = now()
     const { id } = await this.store.db.insertInto('databases').values({
+      ...await this.newId('databases'),
       uuid: randomUUID(),
       database_name: database.database_name,
       backend: database.backend,
@@ -769,6 +805,7 @@ export class Catalog {
       if (options.uniqueAmong !== undefined) await this.assertDatasetNameFree(dataset.table_name, options.uniqueAmong)
       const stamp = now()
       const { id } = await this.store.db.insertInto('datasets').values({
+        ...await this.newId('datasets'),
         uuid: randomUUID(),
         database_id: dataset.database_id,
         schema: dataset.schema ?? null,
@@ -784,7 +821,9 @@ export class Catalog {
         changed_on: stamp
       }).returning('id').executeTakeFirstOrThrow()
       if (dataset.columns.length > 0) {
+        const columnIds = await this.newIds('dataset_columns', dataset.columns.length)
         await this.store.db.insertInto('dataset_columns').values(dataset.columns.map((column, ordinal) => ({
+          ...(columnIds === undefined ? {} : { id: columnIds[ordinal] }),
           dataset_id: id,
           column_name: column.column_name,
           verbose_name: column.verbose_name,
@@ -798,7 +837,9 @@ export class Catalog {
       }
       const metrics = dataset.metrics ?? []
       if (metrics.length > 0) {
-        await this.store.db.insertInto('dataset_metrics').values(metrics.map(metric => ({
+        const metricIds = await this.newIds('dataset_metrics', metrics.length)
+        await this.store.db.insertInto('dataset_metrics').values(metrics.map((metric, index) => ({
+          ...(metricIds === undefined ? {} : { id: metricIds[index] }),
           dataset_id: id,
           metric_name: metric.metric_name,
           verbose_name: metric.verbose_name,
@@ -848,6 +889,7 @@ export class Catalog {
     return await this.write('content', async () => {
       const stamp = now()
       const { id } = await this.store.db.insertInto('charts').values({
+        ...await this.newId('charts'),
         uuid: randomUUID(),
         slice_name: chart.slice_name,
         viz_type: chart.viz_type,
@@ -901,6 +943,7 @@ export class Catalog {
     return await this.write('content', async () => {
       const stamp = now()
       const { id } = await this.store.db.insertInto('dashboards').values({
+        ...await this.newId('dashboards'),
         uuid: randomUUID(),
         dashboard_title: dashboard.dashboard_title,
         slug: dashboard.slug ?? null,
@@ -1021,6 +1064,7 @@ export class Catalog {
   async createDatasetMetric (datasetId: number, metric: Omit<DatasetMetricRecord, 'id'>): Promise<DatasetMetricRecord> {
     return await this.write('content', async () => {
       const { id } = await this.store.db.insertInto('dataset_metrics').values({
+        ...await this.newId('dataset_metrics'),
         dataset_id: datasetId,
         metric_name: metric.metric_name,
         verbose_name: metric.verbose_name,

@@ -1,9 +1,11 @@
 import type { Catalog } from './catalog.ts'
 import { CatalogError } from './errors.ts'
+import { ID_TABLES } from './migrations.ts'
+import type { IdTable } from './migrations.ts'
 import { OAUTH_SIGNING_KEY_STATE, TABLES_IN_DEPENDENCY_ORDER } from './schema.ts'
 
-/** Tables whose `id` is generated: after rows come in with their ids, PostgreSQL's sequence must move past them. */
-const TABLES_WITH_IDS = new Set(['users', 'roles', 'api_keys', 'databases', 'datasets', 'dataset_columns', 'dataset_metrics', 'charts', 'dashboards'])
+/** Tables whose `id` is generated: after rows come in with their ids, the next id must move past every id the source gave. */
+const TABLES_WITH_IDS = new Set<string>(ID_TABLES)
 
 /** What makes a catalog worth protecting: anything beyond what a fresh one holds (built-in roles and their grants). */
 const CONTENT_CHECK = `
@@ -44,9 +46,8 @@ export async function copyCatalog (source: Catalog, target: Catalog, options: { 
         const values = batch.map(row => `(${columns.map(() => '?').join(', ')})`).join(', ')
         await target.store.run(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values}`, batch.flatMap(row => columns.map(column => row[column])))
       }
-      if (target.store.backend === 'postgresql' && TABLES_WITH_IDS.has(table)) {
-        await target.store.all(`SELECT setval(pg_get_serial_sequence('${table}', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM ${table}`)
-      }
+      // Ids the source gave and then deleted stay given: the target never hands them out again.
+      if (TABLES_WITH_IDS.has(table)) await target.raiseIdHighWater(table as IdTable, await source.idHighWater(table as IdTable))
     }
     const secret = await source.store.get<{ value: string }>("SELECT value FROM catalog_state WHERE key = 'link_secret'")
     if (secret !== undefined) await target.store.run("UPDATE catalog_state SET value = ? WHERE key = 'link_secret'", [secret.value])

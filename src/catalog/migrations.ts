@@ -10,6 +10,10 @@ export interface Migration {
   postgresql?: string
 }
 
+/** Tables whose ids tools show or take: an id, once given, is never given again (migration 9). */
+export const ID_TABLES = ['users', 'roles', 'databases', 'datasets', 'dataset_columns', 'dataset_metrics', 'charts', 'dashboards', 'api_keys'] as const
+export type IdTable = (typeof ID_TABLES)[number]
+
 /** Migration 4's table, the same on both backends. */
 const LINK_STATES = `
       CREATE TABLE link_states (
@@ -488,6 +492,22 @@ export const MIGRATIONS: readonly Migration[] = [
         used_on TEXT
       );
       CREATE INDEX oauth_refresh_tokens_grant ON oauth_refresh_tokens (grant_id);
+    `
+  },
+  {
+    version: 9,
+    name: 'ids are never reused',
+    // SQLite gives a new row the highest id plus one, so deleting the newest chart handed its id
+    // to the next one: a saved link, a cached answer or a model's memory of "chart 9" then meant
+    // another chart. The highest id each table ever gave is kept here and new rows take the next
+    // (Catalog.newId). PostgreSQL's identity columns never go back; the table is kept there too,
+    // unused, so both catalogs have the same tables.
+    sql: `
+      CREATE TABLE catalog_sequences (
+        name TEXT PRIMARY KEY,
+        last_id INTEGER NOT NULL
+      );
+      ${ID_TABLES.map(table => `INSERT INTO catalog_sequences (name, last_id) SELECT '${table}', COALESCE(MAX(id), 0) FROM ${table};`).join('\n      ')}
     `
   }
 ]
