@@ -48,6 +48,9 @@ t.test('end to end over HTTP', async t => {
         }
         const readOnly = tools.filter(tool => tool.annotations?.readOnlyHint === true).map(tool => tool.name)
         t.same(readOnly, EXPECTED_TOOLS.filter(name => !MUTATING_TOOLS.includes(name)), 'only the tools that create, change or delete, and execute_sql, say they may change something')
+        // Superset's destructive subset (its native tool inventory), among the tools we share.
+        const destructive = tools.filter(tool => tool.annotations?.destructiveHint === true).map(tool => tool.name).sort()
+        t.same(destructive, ['delete_chart', 'execute_sql', 'update_chart', 'update_dashboard'], 'the tools Superset marks destructive, and only those')
       })
 
       t.test('Superset request wrapper and synonyms work', async t => {

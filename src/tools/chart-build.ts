@@ -75,7 +75,7 @@ export const updateChart = (): Tool => defineTool({
   name: 'update_chart',
   title: 'Change a saved chart',
   description: 'Change a saved chart: its config (a complete new config; see get_chart_type_schema), name, description or dataset. The new definition is run first and saved only if it works. Only the chart\'s owners and administrators may change it. Returns the chart, its link and the previews asked for. (Unlike Superset, this always saves; use update_chart_preview to try changes without saving.)',
-  annotations: { ...WRITES, idempotentHint: true },
+  annotations: { ...WRITES, destructiveHint: true, idempotentHint: true }, // destructive as in Superset: it overwrites what was saved
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Chart' },
   aliases: { ...CHART_TARGET_ALIASES, name: 'chart_name', title: 'chart_name', slice_name: 'chart_name', datasource_id: 'dataset_id' },

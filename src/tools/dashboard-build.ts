@@ -184,7 +184,7 @@ export const updateDashboard = (): Tool => defineTool({
   name: 'update_dashboard',
   title: 'Change a dashboard',
   description: 'Change a dashboard\'s title, description, slug, published state or CSS, or its charts (chart_ids: the new set, in reading order; charts keep their widths, new ones get half the width, missing ones are taken off; a changed order re-flows the rows). Only its owners and administrators may.',
-  annotations: { ...WRITES, idempotentHint: true },
+  annotations: { ...WRITES, destructiveHint: true, idempotentHint: true }, // destructive as in Superset: it overwrites what was saved
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Dashboard' },
   aliases: { id: 'identifier', dashboard_id: 'identifier', title: 'dashboard_title' },

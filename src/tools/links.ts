@@ -12,14 +12,19 @@ import { identifierSchema } from './databases.ts'
 import { defineTool } from './tool.ts'
 import type { Tool } from './tool.ts'
 
-/** Links write only the state behind them (never a saved object), so they count as reads. */
+/**
+ * Links write only the state behind them, never a saved object. Annotated as Superset does:
+ * generate_explore_link as a write (it stores the unsaved chart's form data), the SQL Lab link
+ * as a read.
+ */
 const LINK = { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: false }
+const EXPLORE_LINK = { ...LINK, readOnlyHint: false }
 
 export const generateExploreLink = (): Tool => defineTool({
   name: 'generate_explore_link',
   title: 'Link to explore a dataset',
   description: 'A signed link to a page that shows an unsaved chart of a dataset (or, without config, a sample of its rows), for a person to open in a browser without an MCP token. Nothing is saved; the link expires. Also returns the form_data_key for get_chart_data, get_chart_preview and update_chart_preview.',
-  annotations: LINK,
+  annotations: EXPLORE_LINK,
   // Every call makes a new link; a cached answer would hand out an old one.
   volatile: true,
   scope: SCOPES.read,

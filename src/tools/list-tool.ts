@@ -7,6 +7,7 @@ import type { ListQuery, ListSpec } from '../catalog/list-query.ts'
 import type { UserRef } from '../catalog/records.ts'
 import { humanizeSince, objectTable, plural } from './render.ts'
 import { responseTruncationSchema } from './truncation.ts'
+import { invalidArguments } from '../errors.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
 
@@ -107,7 +108,7 @@ export function listArguments (model: { spec: ListSpec, item: z.ZodRawShape, ite
       opr: z.enum(FILTER_OPERATORS).describe('eq, ne, sw (starts with), ew (ends with), ct (contains), in, nin, gt, gte, lt, lte, like, ilike, is_null, is_not_null'),
       value: z.union([scalar, z.array(scalar)]).optional().describe('a list for in/nin; omitted for is_null/is_not_null')
     })).max(MAX_FILTERS).default([]).describe(`Filters, all of which must match. Columns: ${filterHelp}.`),
-    search: z.string().max(200).optional().describe(`Case-insensitive text search over ${model.spec.searchable.map(column => column.replace(/^\w+\./, '')).join(', ')}; combined with filters.`),
+    search: z.string().max(200).optional().describe(`Case-insensitive text search over ${model.spec.searchable.map(column => column.replace(/^\w+\./, '')).join(', ')}; give search or filters, not both (as in Superset).`),
     select_columns: z.array(nonEmptyEnum(Object.keys(model.item))).default([]).describe(`Columns to return for each of the ${model.itemsKey}; empty for the defaults.`),
     order_column: nonEmptyEnum(Object.keys(model.spec.sortable)).optional().describe('Column to sort by (default changed_on).'),
     order_direction: z.enum(['asc', 'desc']).optional().describe('Default: desc when sorting by the default column, asc otherwise.'),
@@ -159,6 +160,12 @@ export function defineListTool<Item extends z.ZodRawShape, Row extends AuditReco
     input: listArguments(model),
     output: listOutput(model),
     run: async (args, context) => {
+      // Superset refuses the pair: a model that sends both would otherwise not know which one narrowed the list.
+      if (args.search !== undefined && args.search !== '' && args.filters.length > 0) {
+        const nameColumn = (model.spec.searchable[0] ?? '').replace(/^\w+\./, '')
+        const asFilter = Object.hasOwn(model.spec.filters, nameColumn) ? ` or add it to the filters as {"col": "${nameColumn}", "opr": "ct", "value": ${JSON.stringify(args.search)}}` : ''
+        throw invalidArguments('search and filters cannot be used together.', `Use search alone for a text match${asFilter}.`)
+      }
       const orderColumn = args.order_column ?? 'changed_on'
       const orderDirection = args.order_direction ?? (args.order_column === undefined ? 'desc' : 'asc')
       const query: ListQuery = {

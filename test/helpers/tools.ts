@@ -16,7 +16,7 @@ export const TOOL_NAMES = [
 /** Tools that change something (readOnlyHint false): saved objects, or data through execute_sql. */
 export const MUTATING_TOOLS: readonly string[] = [
   'create_virtual_dataset', 'create_dataset_metric', 'generate_chart', 'update_chart', 'update_chart_preview', 'delete_chart',
-  'generate_dashboard', 'add_chart_to_existing_dashboard', 'update_dashboard', 'execute_sql'
+  'generate_dashboard', 'add_chart_to_existing_dashboard', 'update_dashboard', 'execute_sql', 'generate_explore_link'
 ]
 
 /** Structured tool results are checked field by field. */

@@ -7,7 +7,18 @@ import type { Structured } from '../helpers/tools.ts'
 
 t.test('dashboard tools', async t => {
   const server = await startTestServer(t)
-  await bothEras(t, server.url, async (t, { structuredFrom }) => {
+  await bothEras(t, server.url, async (t, { structuredFrom, call }) => {
+    t.test('search and filters together are refused, as Superset refuses them', async t => {
+      for (const tool of ['list_dashboards', 'list_charts', 'list_datasets', 'list_databases']) {
+        const both = await call(tool, { search: 'sales', filters: [{ col: 'id', opr: 'gt', value: 0 }] })
+        t.equal(both.isError, true, `${tool}: an error, not a list narrowed by one of the two`)
+        t.match((both.content as Array<{ text: string }>)[0]?.text, /search and filters cannot be used together/, tool)
+      }
+      const dashboards = await call('list_dashboards', { search: 'sales', filters: [{ col: 'published', opr: 'eq', value: true }] })
+      t.match((dashboards.content as Array<{ text: string }>)[0]?.text, /"col": "dashboard_title", "opr": "ct", "value": "sales"/, 'the hint spells the search as a filter')
+      t.notOk((await call('list_dashboards', { search: '', filters: [{ col: 'published', opr: 'eq', value: true }] })).isError, 'an empty search is no search')
+    })
+
     t.test('list_dashboards pages, filters and searches', async t => {
       const structured = structuredFrom(t)
       const all = await structured('list_dashboards')
