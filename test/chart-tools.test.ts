@@ -178,11 +178,24 @@ t.test('chart tools', async t => {
 
   t.test('update_chart and delete_chart', async t => {
     const made = await ok('generate_chart', { dataset_id: 'orders', config: { chart_type: 'pie', dimension: 'channel', metric: 'revenue' }, save_chart: true, chart_name: 'Channel mix' })
-    const updated = await ok('update_chart', { identifier: made.chart.id, chart_name: 'Channel mix (orders)', config: { chart_type: 'pie', dimension: 'channel', metric: 'order_count' } })
+    // Superset's default: a preview of the change, nothing saved.
+    const previewed = await ok('update_chart', { identifier: made.chart.id, chart_name: 'Channel mix (orders)', config: { chart_type: 'pie', dimension: 'channel', metric: 'order_count' } })
+    t.equal(previewed.chart, null, 'generate_preview (default true) saves nothing')
+    t.match(previewed.form_data_key, /\S/, 'the change comes back as an unsaved chart')
+    t.match(previewed.warnings[0], new RegExp(`Preview only: chart ${made.chart.id} .* generate_preview: false`))
+    t.same(Object.keys(previewed.previews), ['url'], 'with the previews asked for')
+    const unchanged = await ok('get_chart_data', { identifier: made.chart.id })
+    t.same(unchanged.columns.map((column: Row) => column.name), ['channel', 'revenue'], 'the saved chart is as it was')
+    t.equal((await ok('get_chart_info', { identifier: made.chart.id })).slice_name, 'Channel mix')
+    const fromPreview = await ok('get_chart_data', { form_data_key: previewed.form_data_key })
+    t.same(fromPreview.columns.map((column: Row) => column.name), ['channel', 'order_count'], 'the preview holds the change')
+
+    const updated = await ok('update_chart', { identifier: made.chart.id, chart_name: 'Channel mix (orders)', config: { chart_type: 'pie', dimension: 'channel', metric: 'order_count' }, generate_preview: false })
     t.equal(updated.chart.slice_name, 'Channel mix (orders)')
+    t.same(updated.warnings, [], 'saved: no preview warning')
     const data = await ok('get_chart_data', { identifier: made.chart.id })
     t.same(data.columns.map((column: Row) => column.name), ['channel', 'order_count'], 'the new config is saved')
-    const bad = await failure('update_chart', { identifier: made.chart.id, config: { chart_type: 'pie', dimension: 'nope', metric: 'revenue' } })
+    const bad = await failure('update_chart', { identifier: made.chart.id, config: { chart_type: 'pie', dimension: 'nope', metric: 'revenue' }, generate_preview: false })
     t.equal(bad.type, 'invalid_arguments')
     const still = await ok('get_chart_data', { identifier: made.chart.id })
     t.same(still.columns.map((column: Row) => column.name), ['channel', 'order_count'], 'a failed update changes nothing')

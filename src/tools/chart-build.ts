@@ -74,7 +74,7 @@ export const generateChart = (): Tool => defineTool({
 export const updateChart = (): Tool => defineTool({
   name: 'update_chart',
   title: 'Change a saved chart',
-  description: 'Change a saved chart: its config (a complete new config; see get_chart_type_schema), name, description or dataset. The new definition is run first and saved only if it works. Only the chart\'s owners and administrators may change it. Returns the chart, its link and the previews asked for. (Unlike Superset, this always saves; use update_chart_preview to try changes without saving.)',
+  description: 'Change a saved chart: its config (a complete new config; see get_chart_type_schema), name, description or dataset. As in Superset, the default (generate_preview: true) only previews the change: it runs the new definition and returns the previews and a form_data_key, and saves nothing. Call it with generate_preview: false to save (the new definition is run first and saved only if it works). Only the chart\'s owners and administrators may change it.',
   annotations: { ...WRITES, destructiveHint: true, idempotentHint: true }, // destructive as in Superset: it overwrites what was saved
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Chart' },
@@ -86,7 +86,7 @@ export const updateChart = (): Tool => defineTool({
     chart_name: chartNameArgument.optional(),
     description: z.string().max(2000).nullable().optional().describe('null clears it'),
     dataset_id: identifierSchema.optional().describe('move the chart to another dataset (its config must fit that dataset)'),
-    generate_preview: z.boolean().default(true),
+    generate_preview: z.boolean().default(true).describe('true (default): preview the change and save nothing; false: save it'),
     preview_formats: previewFormatsArgument.default(['url']),
     ...sizeArguments
   }),
@@ -103,6 +103,12 @@ export const updateChart = (): Tool => defineTool({
     const config = args.config === undefined ? current.config : parseChartConfig(args.config)
     const title = args.chart_name ?? chart.slice_name
     const outcome = await runSource(context, { dataset, config, title })
+    if (args.generate_preview) {
+      // Superset's default: the change as an unsaved chart; the saved one stays as it was.
+      const state = await storeExploreState(context, dataset, config, title)
+      const preview = await chartResult(context, { source: { formDataKey: state.key, dataset, config, title }, outcome, saved: undefined, formats: args.preview_formats, size: args })
+      return { ...preview, warnings: [`Preview only: chart ${chart.id} ("${chart.slice_name}") is unchanged. Call update_chart again with generate_preview: false to save these changes.`, ...preview.warnings] }
+    }
     const saved = await context.catalog.updateChart(chart.id, {
       slice_name: title,
       viz_type: vizTypeOf(config),
@@ -111,10 +117,9 @@ export const updateChart = (): Tool => defineTool({
       ...(args.description === undefined ? {} : { description: args.description }),
       changed_by_fk: context.principal.user.id
     })
-    const formats = args.generate_preview ? args.preview_formats : []
-    return await chartResult(context, { source: { chart: saved, dataset, config, title }, outcome, saved, formats, size: args })
+    return await chartResult(context, { source: { chart: saved, dataset, config, title }, outcome, saved, formats: [], size: args })
   },
-  render: result => renderChartResult('Updated', result)
+  render: result => renderChartResult(result.chart === null ? 'Previewed, without saving,' : 'Updated', result)
 })
 
 export const updateChartPreview = (): Tool => defineTool({
