@@ -5,6 +5,8 @@ import * as z from 'zod'
 import { isLoopbackHost } from './hosts.ts'
 import { trimEnd } from './text.ts'
 import { authConfigProblems, authenticationRequired } from './auth/config-checks.ts'
+import { BYTES_PER_TOKEN } from './mcp/size-guard.ts'
+import { IGNORED_SUPERSET_KEYS, IGNORED_SUPERSET_SETTINGS, UNSUPPORTED_SUPERSET_SETTINGS } from './superset-settings.ts'
 
 /**
  * Every setting analytics-mcp understands, with its zod schema, default and description.
@@ -14,7 +16,7 @@ import { authConfigProblems, authenticationRequired } from './auth/config-checks
  * (environment variables, command-line flags).
  */
 
-type SettingGroup = 'Service' | 'Load and fair sharing' | 'Authentication' | 'OAuth authorization server' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution' | 'Redis, cache, response size and rate limits' | 'Charts, links and pages'
+type SettingGroup = 'Service' | 'Tools' | 'Load and fair sharing' | 'Authentication' | 'OAuth authorization server' | 'Authorization and user resolution' | 'Storage and example data' | 'HTTP and transport security' | 'SQL execution' | 'Redis, cache, response size and rate limits' | 'Charts, links and pages'
 
 /** One key of an object setting (MCP_CACHE_CONFIG.call_tool_ttl, ...). */
 export interface SettingKey {
@@ -204,15 +206,25 @@ const namesKey = (defaultValue: readonly string[], description: string): Setting
  * string in the environment) whose keys each have a schema and a default. Keys left out keep
  * their defaults; unknown keys are refused by name.
  */
-function objectSetting<T extends Record<string, unknown>> (group: SettingGroup, description: string, keys: { [K in keyof T]: SettingKey }) {
+function objectSetting<T extends Record<string, unknown>> (group: SettingGroup, description: string, keys: { [K in keyof T]: SettingKey }, ignoredKeys: Readonly<Record<string, string>> = {}) {
   const defaults = Object.fromEntries(Object.entries(keys).map(([name, spec]) => [name, spec.default]))
   const shape = Object.fromEntries(Object.entries(keys).map(([name, spec]) => [name, spec.schema.optional()]))
+  const known = [...Object.keys(keys), ...Object.keys(ignoredKeys)]
   const object = z.strictObject(shape, {
     error: issue => issue.code === 'unrecognized_keys'
-      ? `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.join(', ')} (known: ${Object.keys(keys).join(', ')})`
+      ? issue.keys.map(unknown => {
+        const nearest = closestName(unknown, known, false)
+        return `unknown key ${unknown}${nearest === undefined ? '' : ` (did you mean ${nearest}?)`}`
+      }).join('; ') + ` (known: ${Object.keys(keys).join(', ')})`
       : 'expected a JSON object'
   }).transform(value => Object.freeze({ ...defaults, ...Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) }) as Readonly<T>)
-  return { group, description, type: 'JSON object', default: defaults as Readonly<T>, schema: z.preprocess(jsonText, object), keys: keys as Record<string, SettingKey> }
+  // Superset's keys that mean nothing here are taken out before the strict check (resolveConfig warns about each).
+  const withoutIgnored = (raw: unknown): unknown => {
+    const value = jsonText(raw)
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value
+    return Object.fromEntries(Object.entries(value).filter(([name]) => !Object.hasOwn(ignoredKeys, name)))
+  }
+  return { group, description, type: 'JSON object', default: defaults as Readonly<T>, schema: z.preprocess(withoutIgnored, object), keys: keys as Record<string, SettingKey>, ignoredKeys }
 }
 
 function checkRedisUrl (value: string): string | undefined {
@@ -280,7 +292,10 @@ export interface CacheConfig {
 export interface ResponseSizeConfig {
   [key: string]: unknown
   enabled: boolean
+  /** The effective limit: the smaller of the token_limit given and max_bytes / 3.5 (see withDerived). */
   token_limit: number
+  max_bytes: number | null
+  max_list_items: number
   warn_threshold_pct: number
   excluded_tools: readonly string[]
 }
@@ -379,6 +394,8 @@ export const SETTINGS = {
   MCP_DEV_USERNAME: optionalStringSetting('Service', 'Development mode (authentication off): the catalog user every MCP call runs as; `admin` when unset. The user must exist and be active. Setting it together with authentication stops start-up.'),
   MCP_SHUTDOWN_TIMEOUT: integerSetting('Service', 10, 0, 600, 'Seconds to let in-flight requests finish after SIGTERM before the process exits.'),
 
+  MCP_DISABLED_TOOLS: listSetting('Tools', 'Tools removed at start-up (as Superset\'s MCP_DISABLED_TOOLS): left out of tools/list and of the server instructions, and a call by name is refused as an unknown tool. A Superset tool this release does not have is accepted with a warning; any other name stops start-up (a typo would leave the tool on).', checkedString(undefined, LIST_ERROR)),
+
   MCP_EVENT_LOOP_MAX_DELAY_MS: integerSetting('Load and fair sharing', 1000, 0, 60_000, 'Load shedding: while the event loop lags more than this many milliseconds, /mcp answers 503 with Retry-After (probes and /metrics still answer). 0 turns it off.'),
   MCP_SQL_USER_CONCURRENCY: optionalIntegerSetting('Load and fair sharing', 1, 64, 'Queries one user may run at once on a replica; more wait in that user\'s queue, and waiting users take turns (round-robin). Unset: MCP_SQL_WORKERS − 1 (at least 1), so a runner is always left for someone else.'),
   MCP_SQL_USER_QUEUE_LIMIT: integerSetting('Load and fair sharing', 16, 0, 100_000, 'Queries one user may have waiting for a runner; beyond it that user\'s execute_sql answers "busy" (others are unaffected).'),
@@ -409,6 +426,7 @@ export const SETTINGS = {
   MCP_AUTHORIZATION_SERVERS: listSetting('Authentication', 'OAuth authorization servers published in the protected-resource metadata (RFC 9728) for Claude, ChatGPT and Gemini CLI. Empty: MCP_JWT_ISSUER.', checkedString(checkHttpUrl, LIST_ERROR)),
   MCP_AUTH_FACTORY: functionSetting('Authentication', 'JS config only: `(app) => verifier`, a custom token verifier that replaces the built-in JWT verification. If it throws, start-up stops.'),
   MCP_API_KEY_ENABLED: booleanSetting('Authentication', false, 'Accept API keys (`Authorization: Key <key>` or `Bearer <prefix>_...`) created with `analytics-mcp api-keys create`.'),
+  MCP_API_KEY_CREATE_URL: optionalStringSetting('Authentication', 'Where users create API keys (as Superset\'s setting): a refused API key\'s 401 says to create a new one there. An absolute URL, or a path on MCP_SERVICE_URL. Unset: the generic "The access token is invalid".', value => /^(https?:\/\/[^\s]+|\/[^\s]*)$/.test(value) ? undefined : 'expected an http(s) URL or a path starting with /'),
   MCP_API_KEY_PREFIX: stringSetting('Authentication', 'amcp', 'Prefix of API keys, which tells them apart from JWTs in a Bearer header.', value => /^[a-z0-9]{2,16}$/.test(value) ? undefined : 'expected 2 to 16 lowercase letters or digits'),
   MCP_TOKEN_EXCHANGE_ENABLED: booleanSetting('Authentication', false, 'Serve POST /v1/auth/ (Preset style): an API key name and secret are exchanged for a short-lived JWT signed with MCP_TOKEN_SIGNING_KEY.'),
   MCP_TOKEN_SIGNING_KEY: optionalStringSetting('Authentication', 'PEM private key (RSA for RS256, EC P-256 for ES256) that signs exchanged tokens and the built-in authorization server\'s access tokens. Share it across replicas as a Kubernetes Secret. Unset with MCP_OAUTH_SERVER_ENABLED: a P-256 key generated once and kept in the catalog (shared by every replica on it).', checkPem('private')),
@@ -433,6 +451,7 @@ export const SETTINGS = {
   MCP_OAUTH_CIMD_CA_FILE: optionalStringSetting('OAuth authorization server', 'PEM file of extra CA certificates trusted for client metadata fetches, besides the system CAs.'),
   MCP_OAUTH_SUPPORT_CONTACT: optionalStringSetting('OAuth authorization server', 'Whom people should ask when sign-in fails or they have no access, shown on the error pages (e.g. "#data-platform on Slack"). Unset: "your analytics administrator".'),
 
+  MCP_RBAC_ENABLED: booleanSetting('Authorization and user resolution', true, 'Check each tool\'s class permission (can_read Chart, can_write Dashboard, can_execute_sql_query SQLLab, ...) against the caller\'s roles, as Superset\'s MCP_RBAC_ENABLED. Off: any authenticated user may call any tool their scopes allow; what each user may see (datasource access, ownership for changes) still applies. A warning is logged at start-up when off.'),
   MCP_USER_CLAIMS: listSetting('Authorization and user resolution', 'Claims tried in order to name the catalog user; the first non-empty one is used and must be an active user (matched by username, or by email when it holds an @). Keycloak: preferred_username,email.', checkedString(undefined, LIST_ERROR), ['sub', 'client_id', 'email', 'username']),
   MCP_USER_RESOLVER: functionSetting('Authorization and user resolution', 'JS config only: `(claims, { issuer }) => username`, replacing MCP_USER_CLAIMS; required with several issuers.'),
   MCP_JIT_PROVISIONING: booleanSetting('Authorization and user resolution', false, 'Create a user on first sign-in from a valid token, with roles from MCP_JIT_ROLE_MAPPING.'),
@@ -490,7 +509,7 @@ export const SETTINGS = {
     command_timeout_ms: intKey(500, 10, 60_000, 'Milliseconds a Redis command may take before the request goes on without it (cache miss, rate limit per fail_open).'),
     event_store_max_events: intKey(100, 1, 10_000_000, 'Length cap of the audit stream of tool calls (a Redis Stream, trimmed exactly). Raise it for a longer audit trail.'),
     event_store_ttl: intKey(3600, 1, 31_536_000, 'Seconds audit events are kept (older ones are trimmed; the stream expires after this long without calls).')
-  }),
+  }, IGNORED_SUPERSET_KEYS.MCP_STORE_CONFIG),
   MCP_CACHE_CONFIG: objectSetting<CacheConfig>('Redis, cache, response size and rate limits', 'Response cache (Superset\'s keys and defaults). Every key holds the principal and a fingerprint of its permissions, so it is safe to turn on with many users; writes invalidate.', {
     enabled: boolKey(false, 'Cache tool results (and list results) per principal.'),
     CACHE_KEY_PREFIX: stringKey(null, 'Prefix of cache keys inside the store (after MCP_STORE_CONFIG.key_prefix). Default: `cache:`.'),
@@ -503,10 +522,12 @@ export const SETTINGS = {
     max_item_size: intKey(1_048_576, 1024, 67_108_864, 'Largest cached item in bytes; bigger results are not cached.'),
     excluded_tools: namesKey(['execute_sql', 'generate_dashboard', 'generate_chart', 'update_chart'], 'Tools never cached. Tools that can change anything (readOnlyHint false) are never cached, whatever this says.'),
     memory_max_bytes: intKey(67_108_864, 1_048_576, 17_179_869_184, 'Byte budget of the in-memory cache (used without Redis); least recently used entries go first.')
-  }),
+  }, IGNORED_SUPERSET_KEYS.MCP_CACHE_CONFIG),
   MCP_RESPONSE_SIZE_CONFIG: objectSetting<ResponseSizeConfig>('Redis, cache, response size and rate limits', 'Response size guard (Superset\'s keys and defaults) that protects the model\'s context window. Tokens are estimated as UTF-8 bytes / 3.5 of the result (text and structured content).', {
     enabled: boolKey(true, 'Check every tool result\'s size.'),
     token_limit: intKey(25_000, 100, 10_000_000, 'Largest result in estimated tokens (25,000 ≈ 87,500 bytes). Data and list tools are truncated to fit, with a notice; other tools answer "response too large".'),
+    max_bytes: key('integer or null', null, z.int({ error: 'expected an integer between 350 and 35,000,000, or null' }).min(350).max(35_000_000).nullable(), 'Superset\'s current form of the limit, in bytes of the result: when set, the limit is the smaller of token_limit and max_bytes / 3.5 tokens.'),
+    max_list_items: intKey(100, 1, 10_000, 'Most items a list tool returns on one page (Superset\'s key): a larger page_size is lowered to it (the answer gives the page_size applied).'),
     warn_threshold_pct: intKey(80, 1, 100, 'Results above this percentage of the limit are logged and counted.'),
     excluded_tools: namesKey(['health_check', 'get_chart_preview', 'generate_explore_link', 'open_sql_lab_with_context'], 'Tools never checked.')
   }),
@@ -540,6 +561,8 @@ export type Config = Readonly<
     catalogLocation: string
     examplesPath: string
     logLevel: (typeof LOG_LEVELS)[number]
+    /** Settings taken but ignored (Superset's that mean nothing here), one line each, logged at start-up. */
+    warnings: readonly string[]
   }
 >
 
@@ -584,6 +607,7 @@ export function settingsFromEnv (env: NodeJS.ProcessEnv): Record<string, string>
  */
 export function resolveConfig (layers: readonly RawLayer[]): Config {
   const problems: string[] = []
+  const warnings: string[] = []
   const resolved: Record<string, unknown> = {}
 
   for (const [name, setting] of Object.entries(SETTINGS)) resolved[name] = setting.default
@@ -593,11 +617,26 @@ export function resolveConfig (layers: readonly RawLayer[]): Config {
     for (const [name, raw] of Object.entries(layer.values)) {
       // Own keys only: "constructor" or "__proto__" in a config file are unknown settings.
       if (!Object.hasOwn(SETTINGS, name)) {
+        if (Object.hasOwn(IGNORED_SUPERSET_SETTINGS, name)) {
+          warnings.push(`${name} (${where}): Superset's setting, ignored: ${IGNORED_SUPERSET_SETTINGS[name] ?? ''}.`)
+          continue
+        }
+        if (Object.hasOwn(UNSUPPORTED_SUPERSET_SETTINGS, name)) {
+          problems.push(`${name} (${where}): Superset's setting, not available in analytics-mcp: ${UNSUPPORTED_SUPERSET_SETTINGS[name] ?? ''}. Remove it (start-up stops rather than run less restricted than configured).`)
+          continue
+        }
         const hint = closestSettingName(name)
         problems.push(`${name} (${where}): unknown setting${hint === undefined ? '' : `; did you mean ${hint}?`}`)
         continue
       }
       if (raw === undefined) continue
+      const ignoredKeys = ((SETTINGS as Record<string, Setting>)[name] as { ignoredKeys?: Readonly<Record<string, string>> }).ignoredKeys ?? {}
+      const given = Object.keys(ignoredKeys).length === 0 ? undefined : jsonText(raw)
+      if (given !== null && typeof given === 'object' && !Array.isArray(given)) {
+        for (const key of Object.keys(given).filter(candidate => Object.hasOwn(ignoredKeys, candidate))) {
+          warnings.push(`${name}.${key} (${where}): Superset's key, ignored: ${ignoredKeys[key] ?? ''}.`)
+        }
+      }
       const parsed = (SETTINGS as Record<string, Setting>)[name]?.schema.safeParse(raw)
       if (parsed?.success === false) {
         const issue = parsed.error.issues[0]
@@ -615,7 +654,7 @@ export function resolveConfig (layers: readonly RawLayer[]): Config {
   problems.push(...crossChecks(resolved))
   if (problems.length > 0) throw new ConfigError(problems)
 
-  return Object.freeze(withDerived(resolved))
+  return Object.freeze({ ...withDerived(resolved), warnings: Object.freeze(warnings) })
 }
 
 function crossChecks (values: Record<string, unknown>): string[] {
@@ -658,8 +697,11 @@ function withDerived (values: Record<string, unknown>): Config {
   const serviceUrl = trimEnd(explicitUrl ?? `http://${linkHost}:${port}`, '/')
   const debug = values.MCP_DEBUG as boolean
   const level = values.MCP_LOG_LEVEL as Config['logLevel']
+  const size = values.MCP_RESPONSE_SIZE_CONFIG as ResponseSizeConfig
   return {
     ...values,
+    // Superset's max_bytes and our token_limit are one limit: the smaller one applies everywhere.
+    MCP_RESPONSE_SIZE_CONFIG: size.max_bytes === null ? size : Object.freeze({ ...size, token_limit: Math.min(size.token_limit, Math.floor(size.max_bytes / BYTES_PER_TOKEN)) }),
     serviceUrl,
     resourceUrl: `${serviceUrl}/mcp`,
     authRequired: authenticationRequired(values as unknown as Parameters<typeof authenticationRequired>[0]),
@@ -690,12 +732,17 @@ function describeValue (raw: unknown, name = ''): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
 }
 
-/** The known setting closest to a misspelt name, if any is close enough to be a plausible typo. */
+/** The known setting (ours, or Superset's we take) closest to a misspelt name, if any is close enough to be a plausible typo. */
 export function closestSettingName (name: string): string | undefined {
+  return closestName(name, [...Object.keys(SETTINGS), ...Object.keys(IGNORED_SUPERSET_SETTINGS)], true)
+}
+
+/** The candidate closest to `name` when it is close enough to be a typo of it (case-insensitive with `upper`). */
+export function closestName (name: string, candidates: readonly string[], upper: boolean): string | undefined {
   let best: string | undefined
   let bestDistance = Infinity
-  for (const candidate of Object.keys(SETTINGS)) {
-    const distance = editDistance(name.toUpperCase(), candidate)
+  for (const candidate of candidates) {
+    const distance = editDistance(upper ? name.toUpperCase() : name, candidate)
     if (distance < bestDistance) {
       best = candidate
       bestDistance = distance

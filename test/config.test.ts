@@ -215,7 +215,7 @@ t.test('Superset-style configuration dictionaries', async t => {
     excluded_tools: ['execute_sql', 'generate_dashboard', 'generate_chart', 'update_chart'],
     memory_max_bytes: 67_108_864
   }, 'MCP_CACHE_CONFIG defaults are Superset\'s (plus the memory budget)')
-  t.same(defaults.MCP_RESPONSE_SIZE_CONFIG, { enabled: true, token_limit: 25_000, warn_threshold_pct: 80, excluded_tools: ['health_check', 'get_chart_preview', 'generate_explore_link', 'open_sql_lab_with_context'] })
+  t.same(defaults.MCP_RESPONSE_SIZE_CONFIG, { enabled: true, token_limit: 25_000, max_bytes: null, max_list_items: 100, warn_threshold_pct: 80, excluded_tools: ['health_check', 'get_chart_preview', 'generate_explore_link', 'open_sql_lab_with_context'] })
   t.match(defaults.MCP_STORE_CONFIG, { enabled: false, CACHE_REDIS_URL: null, event_store_max_events: 100, event_store_ttl: 3600, key_prefix: 'analytics-mcp:' })
   t.match(defaults.MCP_RATE_LIMIT_CONFIG, { enabled: false, fail_open: true })
 

@@ -112,7 +112,7 @@ function exactLimitFor (tool: Tool, full: ToolOutcome, keep: number): number {
 }
 
 function sizeConfig (overrides: Partial<ResponseSizeConfig> = {}): ResponseSizeConfig {
-  return { enabled: true, token_limit: 25_000, warn_threshold_pct: 80, excluded_tools: [], ...overrides }
+  return { enabled: true, token_limit: 25_000, max_bytes: null, max_list_items: 100, warn_threshold_pct: 80, excluded_tools: [], ...overrides }
 }
 
 interface Recorder {

@@ -111,7 +111,7 @@ export class CredentialAuthenticator implements Authenticator {
       } else {
         request.log.info({ auth_method: method }, 'authentication failed')
       }
-      throw invalidCredentials(this.options.challenge)
+      throw invalidCredentials(this.options.challenge, method === 'api_key')
     }
     const missing = missingScopes(credential.scopes ?? [], this.options.requiredScopes)
     if (missing.length > 0) {

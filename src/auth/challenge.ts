@@ -9,6 +9,8 @@ export interface ChallengeContext {
   resourceMetadataUrl: string | undefined
   /** Scopes to suggest in 401 challenges. */
   scopes: readonly string[]
+  /** Where users create API keys (MCP_API_KEY_CREATE_URL), named when a refused credential was an API key. */
+  apiKeyCreateUrl?: string | undefined
 }
 
 export class AuthChallengeError extends Error {
@@ -40,11 +42,18 @@ export function missingCredentials (context: ChallengeContext): AuthChallengeErr
     { error: 'unauthorized', error_description: 'Authentication required: send Authorization: Bearer <token>' })
 }
 
-/** A credential that was refused, for whatever reason (the same answer for every reason). */
-export function invalidCredentials (context: ChallengeContext): AuthChallengeError {
+/**
+ * A credential that was refused, for whatever reason (the same answer for every reason). A
+ * refused API key says where to create a new one when MCP_API_KEY_CREATE_URL is set, as
+ * Superset does: the caller knows it sent a key, so this tells nothing about why it failed.
+ */
+export function invalidCredentials (context: ChallengeContext, wasApiKey = false): AuthChallengeError {
+  const description = wasApiKey && context.apiKeyCreateUrl !== undefined
+    ? `The API key is invalid, expired or revoked; create a new one at ${context.apiKeyCreateUrl}`
+    : 'The access token is invalid'
   return new AuthChallengeError(401, 'MCP_ERR_INVALID_TOKEN',
-    header({ realm: 'analytics-mcp', error: 'invalid_token', error_description: 'The access token is invalid', resource_metadata: context.resourceMetadataUrl, scope: context.scopes.join(' ') }),
-    { error: 'invalid_token', error_description: 'The access token is invalid' })
+    header({ realm: 'analytics-mcp', error: 'invalid_token', error_description: description, resource_metadata: context.resourceMetadataUrl, scope: context.scopes.join(' ') }),
+    { error: 'invalid_token', error_description: description })
 }
 
 /** A valid credential without the scopes an operation needs; `scopes` lists all of them. */

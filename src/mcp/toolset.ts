@@ -104,7 +104,8 @@ export class Toolset {
     if (!hasScope(principal.scopes, tool.scope)) {
       return permissionDenied(`${tool.name} needs the scope ${tool.scope ?? ''}, which your credential does not carry.`, `Ask for a token (or API key) with the scope ${tool.scope ?? ''}.`)
     }
-    if (tool.permission !== undefined && !principal.access.can(tool.permission.permission, tool.permission.resource)) {
+    // MCP_RBAC_ENABLED off (Superset's switch): class permissions are not checked; what a user may see still is.
+    if (tool.permission !== undefined && this.dependencies.config.MCP_RBAC_ENABLED && !principal.access.can(tool.permission.permission, tool.permission.resource)) {
       return permissionDenied(`${tool.name} needs the permission ${tool.permission.permission} on ${tool.permission.resource}, which your roles do not grant.`, 'Ask an administrator for a role that grants it.')
     }
     return undefined

@@ -134,7 +134,8 @@ async function authPlugin (app: FastifyInstance): Promise<void> {
   const servers = authorizationServers(config)
   const challenge: ChallengeContext = {
     resourceMetadataUrl: config.authRequired && servers.length > 0 ? `${config.serviceUrl}/.well-known/oauth-protected-resource/mcp` : undefined,
-    scopes: ALL_SCOPES
+    scopes: ALL_SCOPES,
+    apiKeyCreateUrl: config.MCP_API_KEY_CREATE_URL === undefined ? undefined : new URL(config.MCP_API_KEY_CREATE_URL, `${config.serviceUrl}/`).href
   }
   app.decorate('authChallenge', challenge)
 

@@ -1,8 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { ConfigError, SETTINGS } from '../config.ts'
+import { closestName, ConfigError, SETTINGS } from '../config.ts'
 import { Toolset } from '../mcp/toolset.ts'
-import { buildTools } from '../tools/index.ts'
+import { SUPERSET_TOOL_NAMES } from '../superset-settings.ts'
+import { buildAllTools, buildTools } from '../tools/index.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,7 +28,8 @@ async function toolsPlugin (app: FastifyInstance): Promise<void> {
   })
   app.metrics.registerTools(toolset.names)
   app.decorate('toolset', toolset)
-  checkToolNames(app, toolset.names)
+  checkToolNames(app, buildAllTools(app.config).map(tool => tool.name))
+  if (!app.config.MCP_RBAC_ENABLED) app.log.warn({ setting: 'MCP_RBAC_ENABLED' }, 'MCP_RBAC_ENABLED is false: tools do not check class permissions; any authenticated user may call any tool their scopes allow (what each user may see still applies)')
 }
 
 /**
@@ -38,6 +40,16 @@ async function toolsPlugin (app: FastifyInstance): Promise<void> {
 function checkToolNames (app: FastifyInstance, names: readonly string[]): void {
   const known = new Set(names)
   const { config } = app
+  // A misspelt disabled tool would stay on: only our names and Superset's (nothing to remove) pass.
+  const supersetOnly = config.MCP_DISABLED_TOOLS.filter(name => !known.has(name) && SUPERSET_TOOL_NAMES.includes(name))
+  const unknownDisabled = config.MCP_DISABLED_TOOLS.filter(name => !known.has(name) && !SUPERSET_TOOL_NAMES.includes(name))
+  if (unknownDisabled.length > 0) {
+    throw new ConfigError(unknownDisabled.map(name => {
+      const nearest = closestName(name, names, false)
+      return `MCP_DISABLED_TOOLS: no tool named ${name}${nearest === undefined ? '' : `; did you mean ${nearest}?`} (tools: ${names.join(', ')})`
+    }))
+  }
+  if (supersetOnly.length > 0) app.log.warn({ setting: 'MCP_DISABLED_TOOLS', tools: supersetOnly }, `MCP_DISABLED_TOOLS names Superset tools this release does not have, so there is nothing to remove: ${supersetOnly.join(', ')}`)
   const unknownLimits = Object.keys(config.MCP_RATE_LIMIT_CONFIG.tool_limits).filter(name => !known.has(name))
   if (unknownLimits.length > 0) {
     throw new ConfigError([`MCP_RATE_LIMIT_CONFIG.tool_limits: no tool named ${unknownLimits.join(', ')} (tools: ${names.join(', ')})`])

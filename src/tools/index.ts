@@ -45,6 +45,13 @@ export const TOOL_FACTORIES: readonly ToolFactory[] = [
   openSqlLabWithContext
 ]
 
-export function buildTools (config: Config): Tool[] {
+/** Every tool of this release, MCP_DISABLED_TOOLS included. */
+export function buildAllTools (config: Config): Tool[] {
   return TOOL_FACTORIES.map(factory => factory(config))
+}
+
+/** The tools this replica serves: every tool but those MCP_DISABLED_TOOLS names. */
+export function buildTools (config: Config): Tool[] {
+  const disabled = new Set(config.MCP_DISABLED_TOOLS)
+  return buildAllTools(config).filter(tool => !disabled.has(tool.name))
 }

@@ -168,9 +168,11 @@ export function defineListTool<Item extends z.ZodRawShape, Row extends AuditReco
       }
       const orderColumn = args.order_column ?? 'changed_on'
       const orderDirection = args.order_direction ?? (args.order_column === undefined ? 'desc' : 'asc')
+      // MCP_RESPONSE_SIZE_CONFIG.max_list_items (Superset's key) caps a page, whatever page_size asks.
+      const pageSize = Math.min(args.page_size, context.config.MCP_RESPONSE_SIZE_CONFIG.max_list_items)
       const query: ListQuery = {
         page: args.page,
-        pageSize: args.page_size,
+        pageSize,
         filters: args.filters,
         search: args.search,
         orderColumn,
@@ -181,10 +183,10 @@ export function defineListTool<Item extends z.ZodRawShape, Row extends AuditReco
       const now = Date.now()
       const items = (await model.toItems(rows, context, new Set(columns), now))
         .map(item => Object.fromEntries(columns.map(column => [column, item[column] ?? null])))
-      const totalPages = Math.ceil(total / args.page_size)
+      const totalPages = Math.ceil(total / pageSize)
       const pagination = {
         page: args.page,
-        page_size: args.page_size,
+        page_size: pageSize,
         total_count: total,
         total_pages: totalPages,
         has_next: args.page < totalPages,
