@@ -396,6 +396,8 @@ export const SETTINGS = {
 
   MCP_DISABLED_TOOLS: listSetting('Tools', 'Tools removed at start-up (as Superset\'s MCP_DISABLED_TOOLS): left out of tools/list and of the server instructions, and a call by name is refused as an unknown tool. A Superset tool this release does not have is accepted with a warning; any other name stops start-up (a typo would leave the tool on).', checkedString(undefined, LIST_ERROR)),
 
+  MCP_BUG_REPORT_CONTACT: optionalStringSetting('Tools', 'Whom users should send bug reports to (as Superset\'s setting), e.g. "#data-platform on Slack" or an email address; generate_bug_report names it.'),
+
   MCP_EVENT_LOOP_MAX_DELAY_MS: integerSetting('Load and fair sharing', 1000, 0, 60_000, 'Load shedding: while the event loop lags more than this many milliseconds, /mcp answers 503 with Retry-After (probes and /metrics still answer). 0 turns it off.'),
   MCP_SQL_USER_CONCURRENCY: optionalIntegerSetting('Load and fair sharing', 1, 64, 'Queries one user may run at once on a replica; more wait in that user\'s queue, and waiting users take turns (round-robin). Unset: MCP_SQL_WORKERS − 1 (at least 1), so a runner is always left for someone else.'),
   MCP_SQL_USER_QUEUE_LIMIT: integerSetting('Load and fair sharing', 16, 0, 100_000, 'Queries one user may have waiting for a runner; beyond it that user\'s execute_sql answers "busy" (others are unaffected).'),

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { appendChart, chartPositions, defaultLayout, parseLayout, removeChart } from '../src/catalog/dashboard-layout.ts'
+import { appendChart, chartPositions, defaultLayout, parseLayout, removeChart, tabTitles } from '../src/catalog/dashboard-layout.ts'
 import type { DashboardLayout } from '../src/catalog/dashboard-layout.ts'
 
 // Superset's position_json: reading positions, appending where a person would, removing.
@@ -37,4 +37,29 @@ t.test('tabbed layouts without a grid (imported from Superset)', async t => {
   t.match(bare.position, { chartId: 9, row: 1, column: 0 }, 'no grid and no tabs: a grid is made')
   t.equal(parseLayout('not json'), undefined)
   t.equal(parseLayout('{"a": 1}'), undefined, 'JSON without a ROOT_ID is no layout')
+})
+
+t.test('appending into a tab by title: an existing tab, or a new one in the grid or the tab strip', async t => {
+  const grid = defaultLayout('D', [chart(1)])
+  const made = appendChart(grid, chart(2), 6, 'Details')
+  t.equal(made.createdTab, true)
+  t.same(chartPositions(made.layout).map(p => [p.chartId, p.tabs]), [[1, []], [2, ['Details']]], 'a tab strip at the bottom of the grid, with the new tab')
+  t.same(tabTitles(made.layout), ['Details'])
+  const again = appendChart(made.layout, chart(3), 6, 'DETAILS')
+  t.equal(again.createdTab, false, 'titles match in any case')
+  t.match(again.position, { chartId: 3, row: made.position.row, column: 6, tabs: ['Details'] }, 'into that tab\'s last row')
+  const second = appendChart(again.layout, chart(4), 6, 'More')
+  t.same(tabTitles(second.layout), ['Details', 'More'], 'a second title: a second tab in the same strip')
+  t.same(chartPositions(second.layout).map(p => p.chartId), [1, 2, 3, 4])
+
+  const tabbed: DashboardLayout = {
+    ROOT_ID: { type: 'ROOT', id: 'ROOT_ID', children: ['TABS-1'] },
+    'TABS-1': { type: 'TABS', id: 'TABS-1', children: ['TAB-a', 'TAB-b'], parents: ['ROOT_ID'] },
+    'TAB-a': { type: 'TAB', id: 'TAB-a', children: [], parents: ['ROOT_ID', 'TABS-1'], meta: { text: 'Overview' } },
+    'TAB-b': { type: 'TAB', id: 'TAB-b', children: [], parents: ['ROOT_ID', 'TABS-1'], meta: { text: 'Details' } }
+  }
+  t.same(appendChart(tabbed, chart(5), 6, 'details').position.tabs, ['Details'], 'an imported layout\'s tab, found by title')
+  const added = appendChart(tabbed, chart(6), 6, 'Extra')
+  t.same(tabTitles(added.layout), ['Overview', 'Details', 'Extra'], 'a new tab joins the existing strip')
+  t.equal((added.layout.TAB_1 ?? added.layout['TAB-1']) !== undefined, true, 'with an id of its own')
 })

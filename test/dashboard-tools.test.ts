@@ -117,3 +117,31 @@ t.test('from list_datasets to a dashboard with a working link', async t => {
     t.equal((await ok('admin', 'get_dashboard_info', { identifier: draft.dashboard.id })).chart_count, 0, 'but the chart is off it')
   })
 })
+
+t.test('add_chart_to_existing_dashboard puts a chart in the tab named by target_tab, making it when missing', async t => {
+  const server = await startTestServer(t, jwtSettings({ MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_JWT_ISSUER: [] }))
+  const bearer = `Bearer ${signWithSecret(SECRET, claimsFor('alice'))}`
+  const call = async (tool: string, args: Record<string, unknown>): Promise<Row> => (await callWith(server, bearer, tool, args)).json.result
+  const ok = async (tool: string, args: Record<string, unknown>): Promise<Row> => {
+    const result = await call(tool, args)
+    t.notOk(result.isError, `${tool} succeeds: ${String(result.content?.[0]?.text).slice(0, 200)}`)
+    return result.structuredContent
+  }
+  const chart = async (name: string): Promise<number> => (await ok('generate_chart', { dataset_id: 'orders', config: { chart_type: 'big_number', metric: 'order_count' }, chart_name: name, save_chart: true })).chart.id
+  const first = await chart('Orders')
+  const board = await ok('generate_dashboard', { chart_ids: [first], dashboard_title: 'Tabbed' })
+  const second = await chart('Orders by region')
+  const intoNew = await ok('add_chart_to_existing_dashboard', { dashboard_id: board.dashboard.id, chart_id: second, target_tab: 'Regions' })
+  t.equal(intoNew.created_tab, true, 'the dashboard had no tab "Regions": it is made')
+  t.same(intoNew.position.tabs, ['Regions'], 'and the chart sits in it')
+  const third = await chart('Orders again')
+  const sameTab = await ok('add_chart_to_existing_dashboard', { dashboard_id: board.dashboard.id, chart_id: third, target_tab: ' regions ' })
+  t.equal(sameTab.created_tab, false, 'the same title (any case, trimmed) is the same tab')
+  t.match(sameTab.position, { tabs: ['Regions'], row: intoNew.position.row, column: 6 }, 'beside the chart already in it')
+  const text = (await call('add_chart_to_existing_dashboard', { dashboard_id: board.dashboard.id, chart_id: await chart('Fourth'), target_tab: 'Details' })).content[0].text
+  t.match(text, /new tab "Details", row \d+/, 'the answer says where, tab included')
+  const layout = await ok('get_dashboard_layout', { identifier: board.dashboard.id })
+  t.same(layout.charts.map((entry: Row) => [entry.chart_id, entry.tabs]), [[first, []], [second, ['Regions']], [third, ['Regions']], [layout.charts[3].chart_id, ['Details']]], 'get_dashboard_layout shows the tabs')
+  const page = await fetch(`${server.origin}${new URL(board.dashboard_url).pathname}${new URL(board.dashboard_url).search}`)
+  t.equal(page.status, 200, 'the dashboard page still opens')
+})

@@ -142,11 +142,12 @@ export function defaultLayout (title: string, charts: ReadonlyArray<{ id: number
 
 /**
  * A copy of `layout` with the chart added where a person would put it: at the end of the last
- * row of the grid when it has room for the chart's width, else in a new row at the bottom.
+ * row of the grid (or of the tab titled `targetTab`) when it has room for the chart's width,
+ * else in a new row at the bottom. A tab that does not exist yet is made (`createdTab`).
  */
-export function appendChart (layout: DashboardLayout, chart: { id: number, slice_name: string }, width = DEFAULT_CHART_WIDTH): { layout: DashboardLayout, position: ChartPosition } {
+export function appendChart (layout: DashboardLayout, chart: { id: number, slice_name: string }, width = DEFAULT_CHART_WIDTH, targetTab?: string): { layout: DashboardLayout, position: ChartPosition, createdTab: boolean } {
   const copy = structuredClone(layout)
-  const grid = containerOf(copy)
+  const { container: grid, createdTab } = targetTab === undefined ? { container: containerOf(copy), createdTab: false } : tabNamed(copy, targetTab)
   const rowIds = grid.children.filter(id => isComponent(copy[id]) && (copy[id] as Component).type === 'ROW')
   const lastRowId = rowIds[rowIds.length - 1]
   const lastRow = lastRowId === undefined ? undefined : copy[lastRowId] as Component
@@ -173,7 +174,53 @@ export function appendChart (layout: DashboardLayout, chart: { id: number, slice
   }
   const position = chartPositions(copy).find(candidate => candidate.componentId === chartKey)
   if (position === undefined) throw new Error('the appended chart is not in the layout')
-  return { layout: copy, position }
+  return { layout: copy, position, createdTab }
+}
+
+/** The tab titles of a layout, in reading order. */
+export function tabTitles (layout: DashboardLayout): string[] {
+  const titles: string[] = []
+  const visit = (id: string, seen: Set<string>): void => {
+    const component = layout[id]
+    if (!isComponent(component) || seen.has(id)) return
+    seen.add(id)
+    if (component.type === 'TAB') titles.push(String(component.meta?.text ?? component.id))
+    for (const child of component.children) visit(child, seen)
+  }
+  visit('ROOT_ID', new Set())
+  return titles
+}
+
+/**
+ * The tab titled `title` (trimmed, any case), made when there is none: as a new tab of the
+ * dashboard's first tab strip, or in a new strip at the bottom of its grid (Superset nests
+ * TABS → TAB → ROW inside the grid like a row).
+ */
+function tabNamed (layout: DashboardLayout, title: string): { container: Component, createdTab: boolean } {
+  const wanted = title.trim().toLowerCase()
+  const components = Object.values(layout).filter(isComponent)
+  const existing = components.find(component => component.type === 'TAB' && String(component.meta?.text ?? '').trim().toLowerCase() === wanted)
+  if (existing !== undefined) return { container: existing, createdTab: false }
+  let strip = components.find(component => component.type === 'TABS')
+  if (strip === undefined) {
+    const grid = containerOf(layout)
+    const id = freeId(layout, 'TABS')
+    strip = { type: 'TABS', id, children: [], parents: [...(grid.parents ?? []), grid.id], meta: {} }
+    layout[id] = strip
+    grid.children.push(id)
+  }
+  const id = freeId(layout, 'TAB')
+  const tab: Component = { type: 'TAB', id, children: [], parents: [...(strip.parents ?? []), strip.id], meta: { text: title.trim(), defaultText: 'Tab title', placeholder: 'Tab title' } }
+  layout[id] = tab
+  strip.children.push(id)
+  return { container: tab, createdTab: true }
+}
+
+/** `PREFIX-n`, the first n not taken in the layout. */
+function freeId (layout: DashboardLayout, prefix: string): string {
+  let next = 1
+  while (layout[`${prefix}-${next}`] !== undefined) next += 1
+  return `${prefix}-${next}`
 }
 
 /**

@@ -144,7 +144,7 @@ export const generateDashboard = (): Tool => defineTool({
 export const addChartToExistingDashboard = (): Tool => defineTool({
   name: 'add_chart_to_existing_dashboard',
   title: 'Add a chart to a dashboard',
-  description: 'Put a saved chart on an existing dashboard: at the end of the last row when it has room, else in a new row at the bottom. Only the dashboard\'s owners and administrators may.',
+  description: 'Put a saved chart on an existing dashboard: at the end of the last row when it has room, else in a new row at the bottom; with target_tab, in that tab (made when the dashboard has no tab of that title). Only the dashboard\'s owners and administrators may.',
   annotations: WRITES,
   scope: SCOPES.write,
   permission: { permission: 'can_write', resource: 'Dashboard' },
@@ -153,29 +153,29 @@ export const addChartToExistingDashboard = (): Tool => defineTool({
     dashboard_id: identifierSchema.describe('dashboard id, UUID or slug'),
     chart_id: z.int().positive(),
     width: z.int().min(1).max(GRID_COLUMNS).default(6).describe(`grid columns of ${GRID_COLUMNS} (6: half the width)`),
-    target_tab: z.string().max(255).optional().describe('not supported yet: dashboards made here have no tabs')
+    target_tab: z.string().trim().min(1).max(255).optional().describe('title of the tab to put the chart in (any case); a new tab when the dashboard has none of that title')
   }),
   output: z.object({
     success: z.literal(true),
     dashboard: dashboardSummary,
     dashboard_url: z.string(),
-    position: positionSchema
+    position: positionSchema,
+    created_tab: z.boolean().describe('true when target_tab named a tab the dashboard did not have')
   }),
   run: async (args, context) => {
     const dashboard = await visibleDashboard(context, args.dashboard_id)
     await mayModifyDashboard(context, dashboard)
-    if (args.target_tab !== undefined) throw invalidArguments('target_tab is not supported: charts are added to the dashboard\'s grid.', 'Leave target_tab out.')
     const [chart] = await visibleCharts(context, [args.chart_id])
     if (chart === undefined) throw notFound('chart', args.chart_id, 'id', 'list_charts')
     const chartIds = await context.catalog.dashboardChartIds(dashboard.id)
     if (chartIds.includes(chart.id)) throw invalidArguments(`Chart ${chart.id} ("${chart.slice_name}") is already on dashboard ${dashboard.id}.`, 'Call get_dashboard_layout to see where.')
-    const { layout, position } = appendChart(await layoutOf(context, dashboard), chart, args.width)
+    const { layout, position, createdTab } = appendChart(await layoutOf(context, dashboard), chart, args.width, args.target_tab)
     const updated = await context.catalog.updateDashboard(dashboard.id, { position_json: layout, chart_ids: [...chartIds, chart.id], changed_by_fk: context.principal.user.id })
     const summary = summaryOf(context, updated)
-    return { success: true as const, dashboard: summary, dashboard_url: summary.url, position: positionOf(position) }
+    return { success: true as const, dashboard: summary, dashboard_url: summary.url, position: positionOf(position), created_tab: createdTab }
   },
   render: result => [
-    `Added chart "${result.position.slice_name}" (id ${result.position.chart_id}) to dashboard "${result.dashboard.dashboard_title}" (id ${result.dashboard.id}): row ${result.position.row}, columns ${result.position.column + 1}–${result.position.column + result.position.width} of 12.`,
+    `Added chart "${result.position.slice_name}" (id ${result.position.chart_id}) to dashboard "${result.dashboard.dashboard_title}" (id ${result.dashboard.id}): ${result.position.tabs.length === 0 ? '' : `${result.created_tab ? 'new ' : ''}tab ${result.position.tabs.map(tab => JSON.stringify(tab)).join(' › ')}, `}row ${result.position.row}, columns ${result.position.column + 1}–${result.position.column + result.position.width} of 12.`,
     `Link: ${result.dashboard_url}`
   ].join('\n')
 })

@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts'
+import { generateBugReport } from './bug-report.ts'
 import { deleteChart, generateChart, getChartTypeSchema, updateChart, updateChartPreview } from './chart-build.ts'
 import { getChartData, getChartPreview, getChartSql } from './chart-data.ts'
 import { getChartInfo, listCharts } from './charts.ts'
@@ -42,7 +43,8 @@ export const TOOL_FACTORIES: readonly ToolFactory[] = [
   updateDashboard,
   generateExploreLink,
   executeSql,
-  openSqlLabWithContext
+  openSqlLabWithContext,
+  generateBugReport
 ]
 
 /** Every tool of this release, MCP_DISABLED_TOOLS included. */

@@ -191,7 +191,7 @@ export const TOOL_CALLS: Record<ToolName, ToolCalls> = {
     ]
   },
   update_chart: {
-    good: [{ identifier: 7, chart_name: 'Customers by Segment (client matrix)' }],
+    good: [{ identifier: 7, chart_name: 'Customers by Segment (client matrix)' }, { identifier: 7, chart_name: 'Customers by Segment (client matrix)', generate_preview: false }],
     bad: [
       notFound({ identifier: 99999, chart_name: 'x' }, 'chart', '99999', 'list_charts'),
       invalid('bad_chart_config', { identifier: 7, config: { chart_type: 'pie', dimension: 'nope', metric: 'customer_count' } }, /nope/),
@@ -303,6 +303,14 @@ export const TOOL_CALLS: Record<ToolName, ToolCalls> = {
       invalid('wrong_type', { database_connection_id: 'examples', sql: 42 }, /sql/),
       invalid('missing_argument', {}, /database_connection_id/),
       unknownArgument({ database_connection_id: 'examples', bogus_argument: 1 })
+    ]
+  },
+  generate_bug_report: {
+    good: [{}, { tool_name: 'execute_sql', error_message: 'password=hunter2 refused for alice@example.com', steps_to_reproduce: '1. ask\n2. fail', llm_used: 'a model', additional_context: 'none', mcp_call_id: 'abc' }],
+    bad: [
+      invalid('wrong_type', { tool_name: 42 }, /tool_name/),
+      invalid('out_of_range', { error_message: 'x'.repeat(4001) }, /error_message/),
+      unknownArgument({ bogus_argument: 1 })
     ]
   }
 }

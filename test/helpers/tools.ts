@@ -10,7 +10,7 @@ export const TOOL_NAMES = [
   'list_charts', 'get_chart_info', 'get_chart_data', 'get_chart_preview', 'get_chart_sql', 'get_chart_type_schema',
   'generate_chart', 'update_chart', 'update_chart_preview', 'delete_chart',
   'list_dashboards', 'get_dashboard_info', 'get_dashboard_layout', 'generate_dashboard', 'add_chart_to_existing_dashboard', 'update_dashboard',
-  'generate_explore_link', 'execute_sql', 'open_sql_lab_with_context'
+  'generate_explore_link', 'execute_sql', 'open_sql_lab_with_context', 'generate_bug_report'
 ] as const
 
 /** Tools that change something (readOnlyHint false): saved objects, or data through execute_sql. */
