@@ -4,7 +4,7 @@ import type { ChartRecord } from '../catalog/records.ts'
 import { SCOPES } from '../auth/scopes.ts'
 import { notFound } from '../errors.ts'
 import { identifierSchema } from './databases.ts'
-import { auditColumns, auditFields, defineListTool, peopleOf, userRefSchema } from './list-tool.ts'
+import { auditColumns, auditFields, defineListTool, listModel, peopleOf, userRefSchema } from './list-tool.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
 
@@ -70,7 +70,8 @@ export async function chartItems (rows: readonly ChartRecord[], context: ToolCon
   }))
 }
 
-export const listCharts = (): Tool => defineListTool({
+/** The model of list_charts; get_schema describes the same one. */
+export const CHART_LIST_MODEL = listModel({
   tool: 'list_charts',
   title: 'List charts',
   description: 'List saved charts with paging, filters (e.g. viz_type, datasource_name, or dashboards to find the charts on a dashboard) and search over name and description. Use get_chart_info for one chart\'s full definition.',
@@ -83,6 +84,8 @@ export const listCharts = (): Tool => defineListTool({
   fetch: async (catalog, query, access) => await catalog.listCharts(query, access),
   toItems: async (rows, context, wanted, now) => await chartItems(rows, context, wanted.has('owners'), now)
 })
+
+export const listCharts = (): Tool => defineListTool(CHART_LIST_MODEL)
 
 export const getChartInfo = (): Tool => defineTool({
   name: 'get_chart_info',

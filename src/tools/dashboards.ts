@@ -5,7 +5,7 @@ import { SCOPES } from '../auth/scopes.ts'
 import { notFound } from '../errors.ts'
 import { chartItems } from './charts.ts'
 import { identifierSchema } from './databases.ts'
-import { auditColumns, auditFields, defineListTool, peopleOf, userRefSchema } from './list-tool.ts'
+import { auditColumns, auditFields, defineListTool, listModel, peopleOf, userRefSchema } from './list-tool.ts'
 import { objectTable } from './render.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
@@ -43,7 +43,8 @@ async function dashboardItems (rows: readonly DashboardRecord[], context: ToolCo
   }))
 }
 
-export const listDashboards = (): Tool => defineListTool({
+/** The model of list_dashboards; get_schema describes the same one. */
+export const DASHBOARD_LIST_MODEL = listModel({
   tool: 'list_dashboards',
   title: 'List dashboards',
   description: 'List dashboards with paging, filters (e.g. published, owner) and search over title, slug and description. Use get_dashboard_info for the charts on one dashboard.',
@@ -56,6 +57,8 @@ export const listDashboards = (): Tool => defineListTool({
   fetch: async (catalog, query, access) => await catalog.listDashboards(query, access),
   toItems: async (rows, context, wanted, now) => await dashboardItems(rows, context, wanted.has('owners'), now)
 })
+
+export const listDashboards = (): Tool => defineListTool(DASHBOARD_LIST_MODEL)
 
 const dashboardChartSchema = z.object({
   id: z.int(),

@@ -4,7 +4,7 @@ import type { DatabaseRecord } from '../catalog/records.ts'
 import { SCOPES } from '../auth/scopes.ts'
 import { describeConnection } from '../engines/connection.ts'
 import { notFound, ToolError } from '../errors.ts'
-import { auditColumns, auditFields, defineListTool } from './list-tool.ts'
+import { auditColumns, auditFields, defineListTool, listModel } from './list-tool.ts'
 import { objectTable, plural } from './render.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
@@ -41,7 +41,8 @@ async function databaseFields (database: DatabaseRecord, context: ToolContext, n
   }
 }
 
-export const listDatabases = (): Tool => defineListTool({
+/** The model of list_databases; get_schema describes the same one. */
+export const DATABASE_LIST_MODEL = listModel({
   tool: 'list_databases',
   title: 'List databases',
   description: 'List the databases registered for analytics (the connections datasets and execute_sql run against), with paging, filters and search. Use the id with get_database_info and execute_sql.',
@@ -58,6 +59,8 @@ export const listDatabases = (): Tool => defineListTool({
     return items
   }
 })
+
+export const listDatabases = (): Tool => defineListTool(DATABASE_LIST_MODEL)
 
 const tableSchema = z.object({ name: z.string(), type: z.string().describe('table or view') })
 

@@ -4,7 +4,7 @@ import type { DatasetRecord } from '../catalog/records.ts'
 import { SCOPES } from '../auth/scopes.ts'
 import { notFound } from '../errors.ts'
 import { identifierSchema } from './databases.ts'
-import { auditColumns, auditFields, defineListTool, peopleOf, userRefSchema } from './list-tool.ts'
+import { auditColumns, auditFields, defineListTool, listModel, peopleOf, userRefSchema } from './list-tool.ts'
 import { objectTable } from './render.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool, ToolContext } from './tool.ts'
@@ -48,7 +48,8 @@ async function datasetItems (rows: readonly DatasetRecord[], context: ToolContex
   }))
 }
 
-export const listDatasets = (): Tool => defineListTool({
+/** The model of list_datasets; get_schema describes the same one. */
+export const DATASET_LIST_MODEL = listModel({
   tool: 'list_datasets',
   title: 'List datasets',
   description: 'List datasets (tables or saved SQL queries that charts and analyses are built on), with paging, filters and search over name, description and SQL. Follow up with get_dataset_info for columns and saved metrics.',
@@ -61,6 +62,8 @@ export const listDatasets = (): Tool => defineListTool({
   fetch: async (catalog, query, access) => await catalog.listDatasets(query, access),
   toItems: async (rows, context, wanted, now) => await datasetItems(rows, context, wanted.has('owners'), now)
 })
+
+export const listDatasets = (): Tool => defineListTool(DATASET_LIST_MODEL)
 
 const columnSchema = z.object({
   column_name: z.string(),

@@ -9,6 +9,7 @@ import { getDatabaseInfo, listDatabases } from './databases.ts'
 import { createDatasetMetric, createVirtualDataset } from './dataset-build.ts'
 import { getDatasetInfo, listDatasets } from './datasets.ts'
 import { executeSql } from './execute-sql.ts'
+import { getSchema } from './get-schema.ts'
 import { generateExploreLink, openSqlLabWithContext } from './links.ts'
 import { queryDataset } from './query-dataset.ts'
 import { getInstanceInfo, healthCheck } from './system.ts'
@@ -18,6 +19,7 @@ import type { Tool, ToolFactory } from './tool.ts'
 export const TOOL_FACTORIES: readonly ToolFactory[] = [
   healthCheck,
   getInstanceInfo,
+  getSchema,
   listDatabases,
   getDatabaseInfo,
   listDatasets,

@@ -88,6 +88,11 @@ export interface ListModel<Item extends z.ZodRawShape, Row extends AuditRecord &
   toItems: (rows: Row[], context: ToolContext, wanted: ReadonlySet<string>, now: number) => Promise<Array<Record<string, unknown>>>
 }
 
+/** A list tool's model, typed once: list_* and get_schema both read it. */
+export function listModel<Item extends z.ZodRawShape, Row extends AuditRecord & { id: number }> (model: ListModel<Item, Row>): ListModel<Item, Row> {
+  return model
+}
+
 function nonEmptyEnum (values: readonly string[]): z.ZodEnum<Record<string, string>> {
   if (values.length === 0) throw new Error('an enum needs values')
   return z.enum(values as [string, ...string[]])

@@ -60,6 +60,14 @@ export const TOOL_CALLS: Record<ToolName, ToolCalls> = {
     good: [{}],
     bad: [unknownArgument(), invalid('wrong_type', { force_refresh: 'soon' }, /force_refresh must be true or false/)]
   },
+  get_schema: {
+    good: [{ model_type: 'chart' }, { model_type: 'dataset' }, { model_type: 'dashboard' }, { model_type: 'database' }],
+    bad: [
+      invalid('invalid_value', { model_type: 'report' }, /model_type/),
+      invalid('missing_argument', {}, /model_type/),
+      unknownArgument({ model_type: 'chart', bogus_argument: 1 })
+    ]
+  },
   list_databases: {
     good: [{}, { page_size: 1, select_columns: ['id', 'database_name'] }],
     bad: [
