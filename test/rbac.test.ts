@@ -25,6 +25,7 @@ async function call (server: RunningServer, username: string, tool: string, args
 
 const ARGS: Readonly<Record<string, Record<string, unknown>>> = {
   get_schema: { model_type: 'chart' },
+  find_users: { name: 'al' },
   get_database_info: { identifier: 'examples' },
   get_dataset_info: { identifier: 'orders' },
   get_chart_info: { identifier: 1 },
@@ -47,7 +48,7 @@ const ARGS: Readonly<Record<string, Record<string, unknown>>> = {
   add_chart_to_existing_dashboard: { dashboard_id: 99_999, chart_id: 1 }
 }
 
-const ALWAYS = ['health_check', 'get_instance_info', 'get_schema', 'get_chart_type_schema', 'generate_bug_report']
+const ALWAYS = ['health_check', 'get_instance_info', 'get_schema', 'find_users', 'get_chart_type_schema', 'generate_bug_report']
 const SQL_TOOLS = ['execute_sql', 'open_sql_lab_with_context']
 const WRITE_TOOLS = ['create_virtual_dataset', 'create_dataset_metric', 'generate_chart', 'update_chart', 'delete_chart', 'generate_dashboard', 'add_chart_to_existing_dashboard', 'update_dashboard']
 const READ_TOOLS = TOOL_NAMES.filter(name => !SQL_TOOLS.includes(name) && !WRITE_TOOLS.includes(name))

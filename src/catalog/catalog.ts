@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { invalidArguments } from '../errors.ts'
-import { compileList, selectFor } from './list-query.ts'
+import { compileList, escapeLike, selectFor } from './list-query.ts'
 import type { AccessPredicate, ListQuery, ListSpec, Visibility } from './list-query.ts'
 import { CHART_LIST, DASHBOARD_LIST, DATABASE_LIST, DATASET_LIST } from './list-specs.ts'
 import { fromRow } from './records.ts'
@@ -366,6 +366,17 @@ export class Catalog {
       const row = await this.store.get(`${this.userWithRoles} WHERE u.username = ?`, [username])
       return row === undefined ? undefined : userFromRow(row)
     })
+  }
+
+  /** Active users whose username, first, last or full name contains `text` (any case), by username. */
+  async searchUsers (text: string, limit: number): Promise<Array<Pick<UserRecord, 'id' | 'username' | 'first_name' | 'last_name' | 'email'>>> {
+    const pattern = `%${escapeLike(text.toLowerCase())}%`
+    return await this.store.all(
+      `SELECT id, username, first_name, last_name, email FROM users
+        WHERE active = 1 AND (LOWER(username) LIKE ? ESCAPE '\\' OR LOWER(first_name) LIKE ? ESCAPE '\\' OR LOWER(last_name) LIKE ? ESCAPE '\\'
+          OR LOWER(first_name || ' ' || last_name) LIKE ? ESCAPE '\\')
+        ORDER BY username LIMIT ?`,
+      [pattern, pattern, pattern, pattern, limit])
   }
 
   async findUserByEmail (email: string): Promise<UserRecord | undefined> {

@@ -14,12 +14,14 @@ import { generateExploreLink, openSqlLabWithContext } from './links.ts'
 import { queryDataset } from './query-dataset.ts'
 import { getInstanceInfo, healthCheck } from './system.ts'
 import type { Tool, ToolFactory } from './tool.ts'
+import { findUsers } from './users.ts'
 
 /** Every tool of the service, in the order tools/list shows them. */
 export const TOOL_FACTORIES: readonly ToolFactory[] = [
   healthCheck,
   getInstanceInfo,
   getSchema,
+  findUsers,
   listDatabases,
   getDatabaseInfo,
   listDatasets,

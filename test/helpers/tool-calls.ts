@@ -68,6 +68,14 @@ export const TOOL_CALLS: Record<ToolName, ToolCalls> = {
       unknownArgument({ model_type: 'chart', bogus_argument: 1 })
     ]
   },
+  find_users: {
+    good: [{ name: 'ali' }, { name: 'ZZZ-nobody' }],
+    bad: [
+      invalid('out_of_range', { name: 'a' }, /name/),
+      invalid('missing_argument', {}, /name/),
+      unknownArgument({ name: 'alice', bogus_argument: 1 })
+    ]
+  },
   list_databases: {
     good: [{}, { page_size: 1, select_columns: ['id', 'database_name'] }],
     bad: [

@@ -5,7 +5,7 @@ import type { Era } from './client.ts'
 
 /** Every tool of the service, in tools/list order. */
 export const TOOL_NAMES = [
-  'health_check', 'get_instance_info', 'get_schema', 'list_databases', 'get_database_info', 'list_datasets', 'get_dataset_info',
+  'health_check', 'get_instance_info', 'get_schema', 'find_users', 'list_databases', 'get_database_info', 'list_datasets', 'get_dataset_info',
   'query_dataset', 'create_virtual_dataset', 'create_dataset_metric',
   'list_charts', 'get_chart_info', 'get_chart_data', 'get_chart_preview', 'get_chart_sql', 'get_chart_type_schema',
   'generate_chart', 'update_chart', 'update_chart_preview', 'delete_chart',
