@@ -4,11 +4,24 @@ import type { Catalog } from '../catalog/catalog.ts'
 import type { Principal } from '../tools/tool.ts'
 import { CHART_VIEWER_RESOURCE, CHART_VIEWER_UI_META, chartViewerHtml, MCP_APP_MIME_TYPE } from './chart-app.ts'
 import type { SurfaceResource } from './surface.ts'
+import { CHART_TYPES } from '../charts/config.ts'
+import { CHART_CONFIG_NOTES, describeChartType } from '../tools/chart-build.ts'
 
 /** Superset's instance resource: what exists and what this principal may use. */
 export const INSTANCE_METADATA_URI = 'instance://metadata'
 
 const MAX_LISTED = 1000
+
+/** Superset's resource of valid chart configs, one per chart type, with examples. */
+export const CHART_CONFIGS_URI = 'chart://configs'
+
+const CHART_CONFIGS: Resource = {
+  uri: CHART_CONFIGS_URI,
+  name: 'chart_configs',
+  title: 'Chart configs',
+  description: 'Every chart type\'s config for generate_chart, update_chart and generate_explore_link: its JSON Schema (the one those tools validate with), a worked example on the example orders dataset and what it draws. The same for everyone.',
+  mimeType: 'application/json'
+}
 
 const INSTANCE_METADATA: Resource = {
   uri: INSTANCE_METADATA_URI,
@@ -32,6 +45,16 @@ export function serviceResources (catalog: Catalog, cache: ResponseCache | undef
     resource: CHART_VIEWER_RESOURCE,
     read: uri => ({ contents: [{ uri, mimeType: MCP_APP_MIME_TYPE, text: chartViewerHtml(), _meta: CHART_VIEWER_UI_META }] })
   }
+  // Built from the schemas the chart tools validate with, once: it cannot drift from them, and holds no data.
+  const chartConfigsText = JSON.stringify({
+    chart_types: CHART_TYPES.map(chartType => describeChartType(chartType)),
+    xy_kinds: ['line', 'bar', 'area', 'scatter'],
+    notes: CHART_CONFIG_NOTES
+  })
+  const chartConfigs: SurfaceResource = {
+    resource: CHART_CONFIGS,
+    read: uri => contents(uri, chartConfigsText)
+  }
   const instanceMetadata: SurfaceResource = {
     resource: INSTANCE_METADATA,
     async read (uri, { principal }) {
@@ -45,7 +68,7 @@ export function serviceResources (catalog: Catalog, cache: ResponseCache | undef
       return contents(uri, text)
     }
   }
-  return [instanceMetadata, chartViewer]
+  return [instanceMetadata, chartConfigs, chartViewer]
 }
 
 async function instanceMetadataOf (catalog: Catalog, principal: Principal): Promise<Record<string, unknown>> {

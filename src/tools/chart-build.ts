@@ -206,6 +206,24 @@ const TYPE_DESCRIPTIONS: Readonly<Record<ChartType, string>> = {
   histogram: 'The distribution of one numeric column, in equal-width bins.'
 }
 
+/** What every chart config shares, for get_chart_type_schema and the chart://configs resource. */
+export const CHART_CONFIG_NOTES: readonly string[] = [
+  'Metrics are saved metric names of the dataset ("revenue") or {"name": column, "aggregate": SUM|AVG|COUNT|COUNT_DISTINCT|MIN|MAX, "label"?}.',
+  'filters: [{"column", "op" (==, !=, >, <, >=, <=, LIKE, ILIKE, IN, NOT IN, IS NULL, IS NOT NULL, TEMPORAL_RANGE), "value"}].',
+  'time_range applies to the dataset\'s main date column: "Last quarter", "Last 30 days", "2024-01-01 : 2024-06-30" (end excluded).',
+  'Column and metric names come from get_dataset_info; the example uses the example orders dataset.'
+]
+
+/** One chart type's config: its JSON Schema (from the zod schema the chart tools validate with), a worked example and what it draws. */
+export function describeChartType (chartType: ChartType, kind?: string): { chart_type: ChartType, description: string, schema: Record<string, unknown>, example: Record<string, unknown> } {
+  return {
+    chart_type: chartType,
+    description: TYPE_DESCRIPTIONS[chartType],
+    schema: z.toJSONSchema(CHART_SCHEMAS[chartType], { io: 'input' }) as Record<string, unknown>,
+    example: kind === undefined ? CHART_EXAMPLES[chartType] : { ...CHART_EXAMPLES[chartType], kind }
+  }
+}
+
 export const getChartTypeSchema = (): Tool => defineTool({
   name: 'get_chart_type_schema',
   title: 'Chart config schema',
@@ -229,19 +247,7 @@ export const getChartTypeSchema = (): Tool => defineTool({
     const chartType = (CHART_TYPES as readonly string[]).includes(wanted) ? wanted as ChartType : synonym
     if (chartType === undefined) throw invalidArguments(`Unknown chart_type "${requested}".`, `Chart types: ${CHART_TYPES.join(', ')} (line, bar, area and scatter are kinds of xy).`)
     const kind = synonym === 'xy' && ['line', 'bar', 'area', 'scatter'].includes(wanted) ? wanted : undefined
-    return {
-      chart_type: chartType,
-      description: TYPE_DESCRIPTIONS[chartType],
-      schema: z.toJSONSchema(CHART_SCHEMAS[chartType], { io: 'input' }) as Record<string, unknown>,
-      example: kind === undefined ? CHART_EXAMPLES[chartType] : { ...CHART_EXAMPLES[chartType], kind },
-      notes: [
-        'Metrics are saved metric names of the dataset ("revenue") or {"name": column, "aggregate": SUM|AVG|COUNT|COUNT_DISTINCT|MIN|MAX, "label"?}.',
-        'filters: [{"column", "op" (==, !=, >, <, >=, <=, LIKE, ILIKE, IN, NOT IN, IS NULL, IS NOT NULL, TEMPORAL_RANGE), "value"}].',
-        'time_range applies to the dataset\'s main date column: "Last quarter", "Last 30 days", "2024-01-01 : 2024-06-30" (end excluded).',
-        'Column and metric names come from get_dataset_info; the example uses the example orders dataset.'
-      ],
-      chart_types: [...CHART_TYPES]
-    }
+    return { ...describeChartType(chartType, kind), notes: [...CHART_CONFIG_NOTES], chart_types: [...CHART_TYPES] }
   },
   render: result => [
     `Chart type ${result.chart_type}: ${result.description}`,
