@@ -396,6 +396,7 @@ export const SETTINGS = {
 
   MCP_DISABLED_TOOLS: listSetting('Tools', 'Tools removed at start-up (as Superset\'s MCP_DISABLED_TOOLS): left out of tools/list and of the server instructions, and a call by name is refused as an unknown tool. A Superset tool this release does not have is accepted with a warning; any other name stops start-up (a typo would leave the tool on).', checkedString(undefined, LIST_ERROR)),
 
+  MCP_STRUCTURED_OUTPUT_ENABLED: booleanSetting('Tools', true, 'Advertise each tool\'s outputSchema and return structuredContent with its text (Superset\'s setting; its default is false, ours true: typed results are what clients and agents parse, and every client we test reads them). Off: tools/list has no outputSchema and results carry only their text (and images).'),
   MCP_BUG_REPORT_CONTACT: optionalStringSetting('Tools', 'Whom users should send bug reports to (as Superset\'s setting), e.g. "#data-platform on Slack" or an email address; generate_bug_report names it.'),
 
   MCP_EVENT_LOOP_MAX_DELAY_MS: integerSetting('Load and fair sharing', 1000, 0, 60_000, 'Load shedding: while the event loop lags more than this many milliseconds, /mcp answers 503 with Retry-After (probes and /metrics still answer). 0 turns it off.'),

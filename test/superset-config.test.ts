@@ -66,7 +66,10 @@ async function rpc (port: number, method: string, params?: unknown): Promise<any
     headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params })
   })
-  return await response.json()
+  const text = await response.text()
+  // A call with a progress token is answered as an event stream: its last message is the result.
+  if (text.startsWith('event:')) return JSON.parse(text.split('\n').filter(line => line.startsWith('data: ')).map(line => line.slice(6)).find(data => data.includes('"result"')) ?? 'null')
+  return JSON.parse(text)
 }
 
 t.test('a Superset config starts: one warning per key that means nothing here, and the keys we share work', async t => {
@@ -166,4 +169,25 @@ t.test('MCP_API_KEY_CREATE_URL: a refused API key says where to make a new one; 
   t.equal(token.status, 401)
   t.match(JSON.stringify(token.body), /The access token is invalid/)
   t.notMatch(JSON.stringify(token.body), /profile/, 'a refused JWT gets the generic answer')
+})
+
+t.test('MCP_STRUCTURED_OUTPUT_ENABLED off: no outputSchema listed and no structuredContent returned, on every path', async t => {
+  const server = await startTestServer(t, { MCP_STRUCTURED_OUTPUT_ENABLED: false })
+  const port = Number(server.url.port)
+  const { tools } = (await rpc(port, 'tools/list')).result
+  t.ok(tools.length > 20 && tools.every((tool: Record<string, unknown>) => tool.outputSchema === undefined), 'no tool lists an outputSchema')
+  const plain = (await rpc(port, 'tools/call', { name: 'list_dashboards', arguments: {} })).result
+  t.equal(plain.structuredContent, undefined, 'a plain call: text only')
+  t.match(plain.content[0].text, /dashboards? match/, 'the text carries the answer')
+  // A progress token takes the call through the SDK's own handler instead of the plain path.
+  const viaSdk = (await rpc(port, 'tools/call', { name: 'list_dashboards', arguments: {}, _meta: { progressToken: 'p1' } })).result
+  t.equal(viaSdk.structuredContent, undefined, 'a call through the SDK: text only')
+  t.match(viaSdk.content[0].text, /dashboards? match/)
+  const template = await rpc(port, 'resources/read', { uri: 'dataset://orders' })
+  t.match(template.result.contents[0].text, /"table_name":"orders"/, 'resource templates still read the structured result inside the server')
+
+  const on = await startTestServer(t, {})
+  const listed = (await rpc(Number(on.url.port), 'tools/list')).result.tools
+  t.ok(listed.every((tool: Record<string, unknown>) => tool.outputSchema !== undefined), 'on (our default): every tool lists its outputSchema')
+  t.ok((await rpc(Number(on.url.port), 'tools/call', { name: 'list_dashboards', arguments: {} })).result.structuredContent !== undefined)
 })

@@ -211,7 +211,7 @@ export default async function mcpRoute (app: FastifyInstance, options: McpRouteO
       if (request.log.level === 'debug' || request.log.level === 'trace') request.log.debug({ method: plain.method, era: plain.era, target: requestTarget(body), user: principal.user.username }, 'MCP request')
       if (plain.method === 'tools/list') return reply.type('application/json').send(plainAnswers.toolsList(toolset.listFor(principal), plain.era, plain.id))
       const result = await toolset.call(plain.name, plain.arguments, { principal, log: request.log, signal: disconnect.signal })
-      return reply.type('application/json').send(plainAnswers.toolsCall(result, plain.era, plain.id))
+      return reply.type('application/json').send(plainAnswers.toolsCall(toolset.forClient(result), plain.era, plain.id))
     }
     if (body.method === 'subscriptions/listen') {
       // A long-lived stream: capped per user, and ended with its credential (see ListenStreams).

@@ -178,7 +178,7 @@ export function createServerFactory (toolset: Toolset, surface: McpSurface, conf
       const own = surfaceTools.get(request.params.name)
       if (own !== undefined) return await own.call(request.params.arguments ?? {}, context, { ...scope, signal, progress })
       const result = await toolset.call(request.params.name, request.params.arguments, { ...scope, signal, progress })
-      return server.projectCallToolResult(result, toolset.outputSchemaOf(request.params.name))
+      return server.projectCallToolResult(toolset.forClient(result), toolset.outputSchemaOf(request.params.name))
     })
     return server
   }

@@ -83,11 +83,24 @@ export class Toolset {
   private readonly dependencies: ToolsetDependencies
   private readonly listings = new Map<string, ListToolsResult>()
   private readonly allowedNames = new Map<string, readonly string[]>()
+  private readonly structuredOutput: boolean
 
   constructor (tools: readonly Tool[], dependencies: ToolsetDependencies) {
     this.dependencies = dependencies
-    this.tools = new Map(tools.map(tool => [tool.name, compile(tool)]))
+    this.structuredOutput = dependencies.config.MCP_STRUCTURED_OUTPUT_ENABLED
+    this.tools = new Map(tools.map(tool => [tool.name, compile(tool, this.structuredOutput)]))
     this.names = tools.map(tool => tool.name)
+  }
+
+  /**
+   * A tools/call result as a client gets it: without structuredContent when
+   * MCP_STRUCTURED_OUTPUT_ENABLED is off (the text says the same). Our own readers of a
+   * result (resource templates) take it before this.
+   */
+  forClient (result: CallToolResult): CallToolResult {
+    if (this.structuredOutput || result.structuredContent === undefined) return result
+    const { structuredContent: _structured, ...rest } = result
+    return rest
   }
 
   has (name: string): boolean {
@@ -135,7 +148,7 @@ export class Toolset {
   }
 
   outputSchemaOf (name: string): Record<string, unknown> | undefined {
-    return this.tools.get(name)?.outputSchema
+    return this.structuredOutput ? this.tools.get(name)?.outputSchema : undefined
   }
 
   /** Run one tools/call. Unknown tools are a protocol error; everything else is a result. */
@@ -322,7 +335,7 @@ function assertShallow (args: Record<string, unknown>): void {
 
 type ObjectSchema = ListedTool['inputSchema']
 
-function compile (tool: Tool): CompiledTool {
+function compile (tool: Tool, structuredOutput: boolean): CompiledTool {
   const inputSchema = z.toJSONSchema(tool.input, { io: 'input' }) as ObjectSchema
   const outputSchema = leanOutputSchema(z.toJSONSchema(tool.output, { io: 'output' })) as ObjectSchema
   // Volatile tools are never cached, so Superset's cache arguments would mean nothing there.
@@ -345,7 +358,8 @@ function compile (tool: Tool): CompiledTool {
       title: tool.title,
       description: tool.description,
       inputSchema: listedInput,
-      outputSchema,
+      // MCP_STRUCTURED_OUTPUT_ENABLED off: no outputSchema, so clients expect no structuredContent.
+      ...(structuredOutput ? { outputSchema } : {}),
       annotations: { title: tool.title, ...tool.annotations },
       ...(tool.meta === undefined ? {} : { _meta: tool.meta })
     }
