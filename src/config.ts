@@ -289,6 +289,19 @@ export interface CacheConfig {
   memory_max_bytes: number
 }
 
+export interface ToolSearchConfig {
+  [key: string]: unknown
+  enabled: boolean
+  strategy: 'bm25'
+  max_results: number
+  always_visible: readonly string[]
+  search_tool_name: string
+  call_tool_name: string
+  compact_schemas: boolean
+  max_description_length: number
+  include_schemas: boolean
+}
+
 export interface ResponseSizeConfig {
   [key: string]: unknown
   enabled: boolean
@@ -396,6 +409,17 @@ export const SETTINGS = {
 
   MCP_DISABLED_TOOLS: listSetting('Tools', 'Tools removed at start-up (as Superset\'s MCP_DISABLED_TOOLS): left out of tools/list and of the server instructions, and a call by name is refused as an unknown tool. A Superset tool this release does not have is accepted with a warning; any other name stops start-up (a typo would leave the tool on).', checkedString(undefined, LIST_ERROR)),
 
+  MCP_TOOL_SEARCH_CONFIG: objectSetting<ToolSearchConfig>('Tools', 'Tool search (Superset\'s "compatibility" discovery mode, its keys and defaults but off by default; see the README): tools/list shows a few pinned tools plus a search tool and a call tool, so a client\'s context holds a handful of definitions instead of every one. Every tool stays callable by name.', {
+    enabled: boolKey(false, 'List only always_visible plus the search and call tools.'),
+    strategy: key('bm25', 'bm25', z.enum(['bm25'], { error: 'expected "bm25" (Superset\'s "regex" is not offered: a regular expression written by a model can stall the server)' }), 'Ranked full-text search over names, titles, descriptions and parameter names (BM25, through MiniSearch).'),
+    max_results: intKey(5, 1, 100, 'Tools a search returns at most.'),
+    always_visible: namesKey(['health_check', 'get_instance_info'], 'Tools listed in tools/list next to the search and call tools.'),
+    search_tool_name: stringKey('search_tools', 'Name of the search tool.', value => /^[a-z][a-z0-9_]{0,63}$/.test(value) ? undefined : 'expected a tool name (lowercase letters, digits, _)'),
+    call_tool_name: stringKey('call_tool', 'Name of the tool that calls another by name.', value => /^[a-z][a-z0-9_]{0,63}$/.test(value) ? undefined : 'expected a tool name (lowercase letters, digits, _)'),
+    compact_schemas: boolKey(true, 'Search results leave out output schemas and titles (Superset\'s key; always so here).'),
+    max_description_length: intKey(300, 40, 10_000, 'Characters of a tool\'s description shown in search results.'),
+    include_schemas: boolKey(true, 'Search results carry each tool\'s input schema; false: a parameters_hint listing the argument names.')
+  }),
   MCP_STRUCTURED_OUTPUT_ENABLED: booleanSetting('Tools', true, 'Advertise each tool\'s outputSchema and return structuredContent with its text (Superset\'s setting; its default is false, ours true: typed results are what clients and agents parse, and every client we test reads them). Off: tools/list has no outputSchema and results carry only their text (and images).'),
   MCP_BUG_REPORT_CONTACT: optionalStringSetting('Tools', 'Whom users should send bug reports to (as Superset\'s setting), e.g. "#data-platform on Slack" or an email address; generate_bug_report names it.'),
 

@@ -160,7 +160,7 @@ for (const backend of CATALOG_BACKENDS) {
       const read = async (username: string): Promise<Record<string, any>> => {
         const client = await connectClient(t, server.url, 'modern', { authorization: bearer(username) })
         const listed = await client.listResources()
-        t.same(listed.resources.map(resource => resource.uri), ['instance://metadata', 'ui://analytics-mcp/chart-viewer'])
+        t.same(listed.resources.map(resource => resource.uri), ['instance://metadata', 'chart://configs', 'ui://analytics-mcp/chart-viewer'])
         const [contents] = (await client.readResource({ uri: 'instance://metadata' })).contents
         return JSON.parse(contents !== undefined && 'text' in contents ? contents.text : '{}') as Record<string, any>
       }

@@ -87,8 +87,8 @@ const READ_METHODS = new Set(['resources/read', 'resources/list', 'resources/tem
 /** Scopes a request needs before anything runs: the tool's, or mcp:read for resources and completions. */
 function neededScope (app: FastifyInstance, body: { method?: unknown, params?: unknown }): string | undefined {
   if (body.method === 'tools/call') {
-    const name = (body.params as { name?: unknown } | undefined)?.name
-    return typeof name === 'string' ? app.toolset.get(name)?.scope : undefined
+    const params = body.params as { name?: unknown, arguments?: unknown } | undefined
+    return typeof params?.name === 'string' ? app.toolset.scopeNeeded(params.name, params.arguments) : undefined
   }
   return typeof body.method === 'string' && READ_METHODS.has(body.method) ? SCOPES.read : undefined
 }

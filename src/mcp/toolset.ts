@@ -84,12 +84,19 @@ export class Toolset {
   private readonly listings = new Map<string, ListToolsResult>()
   private readonly allowedNames = new Map<string, readonly string[]>()
   private readonly structuredOutput: boolean
+  private readonly allListings = new Map<string, readonly ListedTool[]>()
+  /** With MCP_TOOL_SEARCH_CONFIG on: the names tools/list shows, and the call tool's name. */
+  private readonly listedNames: ReadonlySet<string> | undefined
+  private readonly callToolName: string | undefined
 
   constructor (tools: readonly Tool[], dependencies: ToolsetDependencies) {
     this.dependencies = dependencies
     this.structuredOutput = dependencies.config.MCP_STRUCTURED_OUTPUT_ENABLED
     this.tools = new Map(tools.map(tool => [tool.name, compile(tool, this.structuredOutput)]))
     this.names = tools.map(tool => tool.name)
+    const search = dependencies.config.MCP_TOOL_SEARCH_CONFIG
+    this.listedNames = search.enabled ? new Set([...search.always_visible, search.search_tool_name, search.call_tool_name]) : undefined
+    this.callToolName = search.enabled ? search.call_tool_name : undefined
   }
 
   /**
@@ -140,11 +147,30 @@ export class Toolset {
     const key = permissionSetKey(principal)
     let listing = this.listings.get(key)
     if (listing === undefined) {
-      listing = { tools: this.namesFor(principal).map(name => this.compiled(name).listing) }
+      // Tool search on: the pinned tools and the two search tools; every tool stays callable.
+      const listed = this.listedNames
+      listing = { tools: this.listingsFor(principal).filter(tool => listed === undefined || listed.has(tool.name)) }
       this.listings.set(key, listing)
     }
     // A fresh envelope: the SDK adds era-specific fields to the result it is given.
     return { tools: listing.tools }
+  }
+
+  /** Every tool a principal may call, as tools/list shows tools (the same array for one permission set). */
+  listingsFor (principal: Principal): readonly ListedTool[] {
+    const key = permissionSetKey(principal)
+    let all = this.allListings.get(key)
+    if (all === undefined) {
+      all = this.namesFor(principal).map(name => this.compiled(name).listing)
+      this.allListings.set(key, all)
+    }
+    return all
+  }
+
+  /** The scope a tools/call needs: its tool's, or, through tool search's call tool, the named tool's (so both ask for the same step-up). */
+  scopeNeeded (name: string, rawArguments: unknown): string | undefined {
+    const target = name === this.callToolName && isPlainRecord(rawArguments) && typeof rawArguments.name === 'string' ? rawArguments.name.trim() : name
+    return this.tools.get(target)?.tool.scope
   }
 
   outputSchemaOf (name: string): Record<string, unknown> | undefined {
@@ -153,6 +179,7 @@ export class Toolset {
 
   /** Run one tools/call. Unknown tools are a protocol error; everything else is a result. */
   async call (name: string, rawArguments: unknown, scope: CallScope): Promise<CallToolResult> {
+    if (name === this.callToolName) return await this.callByName(rawArguments, scope)
     const compiled = this.tools.get(name)
     if (compiled === undefined) {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}. Call tools/list to see the available tools.`)
@@ -256,6 +283,40 @@ export class Toolset {
     }
   }
 
+  /**
+   * Tool search's call tool: the named tool's own call (every check it makes applies), after the
+   * call tool's own arguments are checked. A wrong name is a tool error the model can act on.
+   */
+  private async callByName (rawArguments: unknown, scope: CallScope): Promise<CallToolResult> {
+    const callId = randomUUID().replaceAll('-', '').slice(0, 16)
+    const refused = (err: ToolError): CallToolResult => errorResult(err.errorType, err.hint === undefined ? err.message : `${err.message}\n${err.hint}`, callId)
+    const search = this.dependencies.config.MCP_TOOL_SEARCH_CONFIG
+    const args = rawArguments ?? {}
+    const name = isPlainRecord(args) ? args.name : undefined
+    // The listed schema says a JSON object's text (portable to every client); an object is taken as it is.
+    const given = isPlainRecord(args) ? args.arguments ?? {} : undefined
+    let inner: unknown = given
+    if (typeof given === 'string') {
+      try {
+        inner = given.trim() === '' ? {} : JSON.parse(given)
+      } catch {
+        inner = undefined
+      }
+    }
+    const extra = isPlainRecord(args) ? Object.keys(args).filter(key => key !== 'name' && key !== 'arguments') : []
+    if (typeof name !== 'string' || name.trim() === '' || !isPlainRecord(inner) || extra.length > 0) {
+      return refused(invalidArguments(`Invalid arguments: ${search.call_tool_name} takes {"name": "<tool>", "arguments": {...}}${extra.length > 0 ? `; unknown: ${extra.join(', ')}` : ''}.`, `Find tools and their arguments with ${search.search_tool_name}.`))
+    }
+    const target = name.trim()
+    if (target === search.call_tool_name || target === search.search_tool_name) {
+      return refused(invalidArguments(`${search.call_tool_name} calls the other tools, not ${target}.`, `Call ${target} directly.`))
+    }
+    if (!this.tools.has(target)) {
+      return refused(invalidArguments(`Unknown tool: ${target}.`, `Find the tool with ${search.search_tool_name}.`))
+    }
+    return await this.call(target, inner, scope)
+  }
+
   private compiled (name: string): CompiledTool {
     const compiled = this.tools.get(name)
     if (compiled === undefined) throw new Error(`tool ${name} is not registered`)
@@ -275,6 +336,10 @@ function permissionSetKey (principal: Principal): string {
  * the Inspector reject a result whose structured part does not, hiding the message. Superset's
  * error fields (error_type, permission_denied) and details (retry_after_seconds) go in `_meta`.
  */
+function isPlainRecord (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
 function errorResult (errorType: ToolErrorType, text: string, callId: string, details: Readonly<Record<string, unknown>> = {}): CallToolResult {
   return {
     isError: true,

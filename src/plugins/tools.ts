@@ -4,6 +4,7 @@ import { closestName, ConfigError, SETTINGS } from '../config.ts'
 import { Toolset } from '../mcp/toolset.ts'
 import { SUPERSET_TOOL_NAMES } from '../superset-settings.ts'
 import { buildAllTools, buildTools } from '../tools/index.ts'
+import { toolSearchTools } from '../tools/tool-search.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,7 +14,14 @@ declare module 'fastify' {
 
 /** Builds every tool once: schemas, JSON Schema conversions and tools/list results are shared by all requests. */
 async function toolsPlugin (app: FastifyInstance): Promise<void> {
-  const toolset = new Toolset(buildTools(app.config), {
+  // Tool search's tools read the registry they are part of: given it once it exists.
+  let registry: Toolset | undefined
+  const directory = (): Toolset => {
+    if (registry === undefined) throw new Error('the toolset is not built yet')
+    return registry
+  }
+  const tools = [...buildTools(app.config), ...(app.config.MCP_TOOL_SEARCH_CONFIG.enabled ? toolSearchTools(app.config, directory) : [])]
+  const toolset = new Toolset(tools, {
     catalog: app.catalog,
     engines: app.engines,
     renderer: app.renderer,
@@ -26,6 +34,7 @@ async function toolsPlugin (app: FastifyInstance): Promise<void> {
     audit: app.auditStream,
     replica: app.clusterEvents.origin
   })
+  registry = toolset
   app.metrics.registerTools(toolset.names)
   app.decorate('toolset', toolset)
   checkToolNames(app, buildAllTools(app.config).map(tool => tool.name))
@@ -49,6 +58,13 @@ function checkToolNames (app: FastifyInstance, names: readonly string[]): void {
       return `MCP_DISABLED_TOOLS: no tool named ${name}${nearest === undefined ? '' : `; did you mean ${nearest}?`} (tools: ${names.join(', ')})`
     }))
   }
+  const search = config.MCP_TOOL_SEARCH_CONFIG
+  const unknownPinned = search.always_visible.filter(name => !known.has(name) && !SUPERSET_TOOL_NAMES.includes(name))
+  if (unknownPinned.length > 0) throw new ConfigError([`MCP_TOOL_SEARCH_CONFIG.always_visible: no tool named ${unknownPinned.join(', ')} (tools: ${names.join(', ')})`])
+  for (const key of ['search_tool_name', 'call_tool_name'] as const) {
+    if (known.has(search[key])) throw new ConfigError([`MCP_TOOL_SEARCH_CONFIG.${key}: ${search[key]} is the name of a tool; choose another`])
+  }
+  if (search.search_tool_name === search.call_tool_name) throw new ConfigError(['MCP_TOOL_SEARCH_CONFIG: search_tool_name and call_tool_name must differ'])
   if (supersetOnly.length > 0) app.log.warn({ setting: 'MCP_DISABLED_TOOLS', tools: supersetOnly }, `MCP_DISABLED_TOOLS names Superset tools this release does not have, so there is nothing to remove: ${supersetOnly.join(', ')}`)
   const unknownLimits = Object.keys(config.MCP_RATE_LIMIT_CONFIG.tool_limits).filter(name => !known.has(name))
   if (unknownLimits.length > 0) {
