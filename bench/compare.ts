@@ -54,7 +54,7 @@ const modernHeaders = (name: string): Record<string, string> => ({ ...LEGACY, 'm
 const call = (name: string, args: unknown, modern = false): string =>
   JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args, ...(modern ? { _meta: MODERN_META } : {}) } })
 
-type Server = 'ours' | 'oursCached' | 'oursPg' | 'ceiling' | 'sdkV2' | 'sdkV1' | 'dbhub' | 'toolbox' | 'dbhubPg' | 'toolboxPg'
+type Server = 'ours' | 'oursCached' | 'oursPg' | 'oursSearch' | 'ceiling' | 'sdkV2' | 'sdkV1' | 'dbhub' | 'toolbox' | 'dbhubPg' | 'toolboxPg'
 interface Case {
   name: string
   server: Server
@@ -69,6 +69,7 @@ const SHARED_SQL = 'SELECT region, COUNT(*) AS n FROM orders GROUP BY region'
 const ours = (name: string, server: Server, body: string, headers: Record<string, string> = LEGACY): Case => ({ name, server, body, headers })
 const CASES: Case[] = [
   ours('tools/list', 'ours', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })),
+  ours('tools/list, tool search on', 'oursSearch', JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })),
   ours('health_check (legacy)', 'ours', call('health_check', {})),
   ours('health_check (2026-07-28)', 'ours', call('health_check', {}, true), modernHeaders('health_check')),
   ours('list_dashboards', 'ours', call('list_dashboards', {})),
@@ -198,6 +199,7 @@ try {
     sdkV2: references.info.ports.sdkV2,
     sdkV1: references.info.ports.sdkV1,
     oursPg: target.info.ports.hs256pg ?? 0,
+    oursSearch: target.info.ports.hs256search,
     dbhub: dbhub?.port ?? 0,
     toolbox: toolbox?.port ?? 0,
     dbhubPg: dbhubPg?.port ?? 0,
@@ -207,6 +209,7 @@ try {
     ours: target.child.pid!,
     oursCached: target.child.pid!,
     oursPg: target.child.pid!,
+    oursSearch: target.child.pid!,
     ceiling: references.child.pid!,
     sdkV2: references.child.pid!,
     sdkV1: references.child.pid!,

@@ -43,6 +43,8 @@ const pgCatalog = catalogUrl === undefined ? undefined : await start('pgcatalog'
 const hs256 = await start('hs256', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_API_KEY_ENABLED: true })
 // The same JWT-secured service on the PostgreSQL catalog (bench/compare.ts passes one when it can).
 const hs256Pg = catalogUrl === undefined ? undefined : await start('hs256pg', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_CATALOG_URL: catalogUrl })
+// JWT auth with tool search on (MCP_TOOL_SEARCH_CONFIG): tools/list of a handful of tools.
+const hs256Search = await start('hs256search', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_TOOL_SEARCH_CONFIG: { enabled: true } })
 // JWT auth with the response cache on: the cached calls of bench/compare.ts.
 const hs256Cached = await start('hs256cached', { ...secured, MCP_JWT_ALGORITHM: 'HS256', MCP_JWT_SECRET: SECRET, MCP_CACHE_CONFIG: { enabled: true } })
 const rs256 = await start('rs256', { ...secured, MCP_JWT_ALGORITHM: 'RS256', MCP_JWT_PUBLIC_KEY: rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString() })
@@ -63,7 +65,7 @@ await baseline.listen({ host: '127.0.0.1', port: 0 })
 
 const port = (app: FastifyInstance): number => (app.server.address() as AddressInfo).port
 process.stdout.write(`${JSON.stringify({
-  ports: { app: port(dev), cached: port(cached), ...(redisCached === undefined ? {} : { redis: port(redisCached) }), ...(pgCatalog === undefined ? {} : { pgcatalog: port(pgCatalog) }), hs256: port(hs256), ...(hs256Pg === undefined ? {} : { hs256pg: port(hs256Pg) }), hs256cached: port(hs256Cached), rs256: port(rs256), baseline: port(baseline) },
+  ports: { app: port(dev), cached: port(cached), ...(redisCached === undefined ? {} : { redis: port(redisCached) }), ...(pgCatalog === undefined ? {} : { pgcatalog: port(pgCatalog) }), hs256: port(hs256), ...(hs256Pg === undefined ? {} : { hs256pg: port(hs256Pg) }), hs256cached: port(hs256Cached), hs256search: port(hs256Search), rs256: port(rs256), baseline: port(baseline) },
   ...(warehouse === undefined ? {} : { warehouseDatabaseId: warehouse.id }),
   credentials: {
     hs256: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256', expiresIn })(claims)}`,
@@ -72,5 +74,5 @@ process.stdout.write(`${JSON.stringify({
   }
 })}\n`)
 process.on('SIGTERM', () => {
-  void Promise.all([dev.close(), cached.close(), redisCached?.close(), pgCatalog?.close(), hs256.close(), hs256Pg?.close(), hs256Cached.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
+  void Promise.all([dev.close(), cached.close(), redisCached?.close(), pgCatalog?.close(), hs256.close(), hs256Pg?.close(), hs256Cached.close(), hs256Search.close(), rs256.close(), baseline.close()]).then(() => process.exit(0))
 })
