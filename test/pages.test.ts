@@ -474,7 +474,7 @@ t.test('the MCP App chart viewer is an MCP resource', async t => {
   const server = await startTestServer(t)
   const client = await connectClient(t, server.url, 'modern')
   const { resources } = await client.listResources()
-  t.match(resources, [{ uri: 'instance://metadata' }, { uri: CHART_VIEWER_URI, name: 'chart_viewer', mimeType: 'text/html;profile=mcp-app' }])
+  t.match(resources, [{ uri: 'instance://metadata' }, { uri: 'chart://configs' }, { uri: CHART_VIEWER_URI, name: 'chart_viewer', mimeType: 'text/html;profile=mcp-app' }])
   const { contents } = await client.readResource({ uri: CHART_VIEWER_URI })
   t.equal(contents.length, 1)
   const [viewer] = contents
