@@ -246,7 +246,7 @@ export class Toolset {
       if (err instanceof ToolError) {
         outcome = 'tool_error'
         errorType = err.errorType
-        return errorResult(err.errorType, err.hint === undefined ? err.message : `${err.message}\n${err.hint}`, callId, err.details)
+        return toolErrorResult(err, callId)
       }
       errorType = 'internal_error'
       log.error({ err }, 'tool call failed unexpectedly')
@@ -289,7 +289,7 @@ export class Toolset {
    */
   private async callByName (rawArguments: unknown, scope: CallScope): Promise<CallToolResult> {
     const callId = randomUUID().replaceAll('-', '').slice(0, 16)
-    const refused = (err: ToolError): CallToolResult => errorResult(err.errorType, err.hint === undefined ? err.message : `${err.message}\n${err.hint}`, callId)
+    const refused = (err: ToolError): CallToolResult => toolErrorResult(err, callId)
     const search = this.dependencies.config.MCP_TOOL_SEARCH_CONFIG
     const args = rawArguments ?? {}
     const name = isPlainRecord(args) ? args.name : undefined
@@ -329,6 +329,15 @@ function permissionSetKey (principal: Principal): string {
   return `${principal.scopes === undefined ? '*' : [...principal.scopes].sort().join(' ')}|${principal.access.classKey()}`
 }
 
+function isPlainRecord (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+/** A tool error as its result: the message, then the hint on the next line. */
+function toolErrorResult (err: ToolError, callId: string): CallToolResult {
+  return errorResult(err.errorType, err.hint === undefined ? err.message : `${err.message}\n${err.hint}`, callId, err.details)
+}
+
 /**
  * A failed call, as the MCP specification has tool errors: `isError: true` with the message
  * in `content`, where every client shows it to the model. It carries no `structuredContent`:
@@ -336,10 +345,6 @@ function permissionSetKey (principal: Principal): string {
  * the Inspector reject a result whose structured part does not, hiding the message. Superset's
  * error fields (error_type, permission_denied) and details (retry_after_seconds) go in `_meta`.
  */
-function isPlainRecord (value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-}
-
 function errorResult (errorType: ToolErrorType, text: string, callId: string, details: Readonly<Record<string, unknown>> = {}): CallToolResult {
   return {
     isError: true,
