@@ -13,6 +13,7 @@ export const OriginNotAllowedError = createError('MCP_ERR_ORIGIN_NOT_ALLOWED', '
 export const MethodNotAllowedError = createError('MCP_ERR_METHOD_NOT_ALLOWED', 'Method not allowed: this stateless server answers POST only (no GET stream, no DELETE session)', 405)
 export const UnsupportedMediaTypeError = createError('MCP_ERR_UNSUPPORTED_MEDIA_TYPE', 'Unsupported Media Type: Content-Type must be application/json', 415)
 export const InvalidJsonError = createError('MCP_ERR_INVALID_JSON', 'Parse error: the request body is not valid JSON', 400)
+export const PoisonedJsonError = createError('MCP_ERR_POISONED_JSON', 'Parse error: the request body holds a "__proto__" key or a "constructor" object with a "prototype" key, which are refused (prototype poisoning); rename that key', 400)
 export const BatchNotSupportedError = createError('MCP_ERR_BATCH_NOT_SUPPORTED', 'Invalid Request: JSON-RPC batches are not supported (removed in protocol 2025-06-18); send one message per request', 400)
 export const InvalidJsonRpcError = createError('MCP_ERR_INVALID_JSONRPC', 'Invalid Request: expected one JSON-RPC 2.0 message object', 400)
 export const BodyTooLargeError = createError('MCP_ERR_BODY_TOO_LARGE', 'Request body too large: the limit is %s bytes (MCP_MAX_REQUEST_BYTES)', 413)
@@ -34,6 +35,7 @@ export const JSON_RPC = {
 
 const JSON_RPC_CODE_BY_ERROR: Readonly<Record<string, number>> = {
   MCP_ERR_INVALID_JSON: JSON_RPC.parseError,
+  MCP_ERR_POISONED_JSON: JSON_RPC.parseError,
   FST_ERR_CTP_INVALID_JSON_BODY: JSON_RPC.parseError,
   FST_ERR_CTP_EMPTY_JSON_BODY: JSON_RPC.parseError,
   MCP_ERR_BATCH_NOT_SUPPORTED: JSON_RPC.invalidRequest,

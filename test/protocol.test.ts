@@ -108,11 +108,22 @@ t.test('bad requests', async t => {
     t.equal(response.json.error.code, -32700)
   })
 
-  t.test('prototype-poisoning JSON is refused', async t => {
+  t.test('prototype-poisoning JSON is refused, saying why', async t => {
     const response = await post(server.url, '{"jsonrpc":"2.0","id":1,"method":"tools/list","__proto__":{"polluted":true}}')
     t.equal(response.status, 400)
     t.equal(response.json.error.code, -32700)
+    t.match(response.json.error.message, /"__proto__" key .* refused \(prototype poisoning\)/)
     t.equal(({} as Record<string, unknown>).polluted, undefined)
+    // Found by the fuzzer (FUZZ_SEED=193906546): a tool argument named "constructor" holding "prototype" was
+    // refused as "not valid JSON", which it is; the answer now says what the parser refused.
+    const nested = await post(server.url, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'get_dashboard_layout', arguments: { identifier: 'Sales Overview', constructor: { prototype: 'x' } } } }))
+    t.equal(nested.status, 400)
+    t.equal(nested.json.error.code, -32700)
+    t.match(nested.json.error.message, /"constructor" object with a "prototype" key/)
+    t.notMatch(nested.json.error.message, /not valid JSON/)
+    const plain = await post(server.url, '{"jsonrpc":"2.0","id":3,"method":"tools/list"')
+    t.match(plain.json.error.message, /not valid JSON/, 'truncated JSON is still "not valid JSON"')
+    await stillServes(t, server)
   })
 
   t.test('a non-JSON content type gets 415', async t => {

@@ -1,8 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { createMcpHandler, InMemoryServerEventBus, isLegacyRequest, WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/server'
 import type { AuthInfo, ServerEventBus } from '@modelcontextprotocol/server'
+import secureJson from 'secure-json-parse'
 import {
-  BatchNotSupportedError, BodyTooLargeError, InvalidJsonError, InvalidJsonRpcError, jsonRpcCodeFor,
+  BatchNotSupportedError, BodyTooLargeError, InvalidJsonError, InvalidJsonRpcError, jsonRpcCodeFor, PoisonedJsonError,
   MethodNotAllowedError, publicError, UnsupportedMediaTypeError
 } from '../errors.ts'
 import { AuthChallengeError, insufficientScope } from '../auth/challenge.ts'
@@ -135,14 +136,16 @@ export default async function mcpRoute (app: FastifyInstance, options: McpRouteO
   const endpointUrl = `${config.serviceUrl}/mcp`
   const bodyLimit = config.MCP_MAX_REQUEST_BYTES
 
-  // Fastify's JSON parser (it refuses __proto__ keys), with a JSON-RPC parse error on bad input.
-  const parseJson = app.getDefaultJsonParser('error', 'error')
+  // The parser Fastify uses (secure-json-parse, refusing __proto__ keys and constructor.prototype),
+  // called directly: Fastify's wrapper drops its error, and a refused key is not "invalid JSON".
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (request, body, done) => {
-    parseJson(request, body.toString(), (error, value) => {
-      if (error !== null) done(new InvalidJsonError(), undefined)
-      else done(null, value)
-    })
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_request, body, done) => {
+    try {
+      done(null, secureJson.parse(body.toString(), { protoAction: 'error', constructorAction: 'error' }))
+    } catch (err) {
+      // Its refusals read "Object contains forbidden prototype property" (for both keys).
+      done(/forbidden (prototype|constructor) property/.test((err as Error).message) ? new PoisonedJsonError() : new InvalidJsonError(), undefined)
+    }
   })
 
   app.setErrorHandler(function jsonRpcError (error: FastifyError, request, reply) {

@@ -64,8 +64,10 @@ interface ListedTool {
 function toolCallProblems (principal: Principal, tool: string, id: number, argsText: string, answer: Answer, validate: ValidateFunction | undefined): string[] {
   const problems = leaksIn(answer.text)
   const body = answer.json
-  // Prototype-poisoning JSON is refused by the body parser, as documented (test/protocol.test.ts).
-  if (answer.status === 400 && body?.error?.code === -32700 && argsText.includes('"__proto__":')) return problems
+  // Prototype-poisoning JSON (a "__proto__" key, or "constructor" holding "prototype") is refused
+  // by the body parser, saying so, as documented (test/protocol.test.ts).
+  const poisoned = argsText.includes('"__proto__":') || (argsText.includes('"constructor":{') && argsText.includes('"prototype":'))
+  if (answer.status === 400 && body?.error?.code === -32700 && poisoned && /prototype poisoning/.test(String(body.error.message))) return problems
   // A scope-limited credential calling a tool its scopes do not cover is told to step up (RFC 6750).
   if (answer.status === 403 && !principal.listed.has(tool) && body?.error === 'insufficient_scope') return problems
   if (answer.status !== 200) return [...problems, `HTTP ${answer.status}, not 200`]
