@@ -52,15 +52,14 @@ function checkToolNames (app: FastifyInstance, names: readonly string[]): void {
   // A misspelt disabled tool would stay on: only our names and Superset's (nothing to remove) pass.
   const supersetOnly = config.MCP_DISABLED_TOOLS.filter(name => !known.has(name) && SUPERSET_TOOL_NAMES.includes(name))
   const unknownDisabled = config.MCP_DISABLED_TOOLS.filter(name => !known.has(name) && !SUPERSET_TOOL_NAMES.includes(name))
-  if (unknownDisabled.length > 0) {
-    throw new ConfigError(unknownDisabled.map(name => {
-      const nearest = closestName(name, names, false)
-      return `MCP_DISABLED_TOOLS: no tool named ${name}${nearest === undefined ? '' : `; did you mean ${nearest}?`} (tools: ${names.join(', ')})`
-    }))
+  const noSuchTool = (setting: string, name: string): string => {
+    const nearest = closestName(name, names, false)
+    return `${setting}: no tool named ${name}${nearest === undefined ? '' : `; did you mean ${nearest}?`} (tools: ${names.join(', ')})`
   }
+  if (unknownDisabled.length > 0) throw new ConfigError(unknownDisabled.map(name => noSuchTool('MCP_DISABLED_TOOLS', name)))
   const search = config.MCP_TOOL_SEARCH_CONFIG
   const unknownPinned = search.always_visible.filter(name => !known.has(name) && !SUPERSET_TOOL_NAMES.includes(name))
-  if (unknownPinned.length > 0) throw new ConfigError([`MCP_TOOL_SEARCH_CONFIG.always_visible: no tool named ${unknownPinned.join(', ')} (tools: ${names.join(', ')})`])
+  if (unknownPinned.length > 0) throw new ConfigError(unknownPinned.map(name => noSuchTool('MCP_TOOL_SEARCH_CONFIG.always_visible', name)))
   for (const key of ['search_tool_name', 'call_tool_name'] as const) {
     if (known.has(search[key])) throw new ConfigError([`MCP_TOOL_SEARCH_CONFIG.${key}: ${search[key]} is the name of a tool; choose another`])
   }

@@ -6,6 +6,7 @@ import { CHART_LIST_MODEL } from './charts.ts'
 import { DASHBOARD_LIST_MODEL } from './dashboards.ts'
 import { DATABASE_LIST_MODEL } from './databases.ts'
 import { DATASET_LIST_MODEL } from './datasets.ts'
+import { DEFAULT_ORDER, searchColumns } from './list-tool.ts'
 import { objectTable } from './render.ts'
 import { defineTool, READ_ONLY } from './tool.ts'
 import type { Tool } from './tool.ts'
@@ -62,9 +63,9 @@ export const getSchema = (): Tool => defineTool({
       select_columns: Object.entries(model.item).map(([name, schema]) => ({ name, type: typeOf(schema as z.ZodType), description: (schema as z.ZodType).description ?? null })),
       default_select_columns: [...model.defaultColumns],
       sortable_columns: Object.keys(model.spec.sortable),
-      default_sort: 'changed_on',
-      default_sort_direction: 'desc' as const,
-      search_columns: model.spec.searchable.map(column => column.replace(/^\w+\./, '')),
+      default_sort: DEFAULT_ORDER.column,
+      default_sort_direction: DEFAULT_ORDER.direction,
+      search_columns: searchColumns(model.spec),
       filter_columns: Object.entries(model.spec.filters).map(([name, filter]) => ({ name, type: filter.kind === 'column' ? filter.type : 'integer', description: filter.description, operators: [...operatorsFor(filter)] }))
     }
   },

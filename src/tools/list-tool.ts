@@ -88,6 +88,14 @@ export interface ListModel<Item extends z.ZodRawShape, Row extends AuditRecord &
   toItems: (rows: Row[], context: ToolContext, wanted: ReadonlySet<string>, now: number) => Promise<Array<Record<string, unknown>>>
 }
 
+/** The sort of a list without order_column: newest first. */
+export const DEFAULT_ORDER = { column: 'changed_on', direction: 'desc' } as const
+
+/** The columns search looks in, as callers name them (without the table alias). */
+export function searchColumns (spec: ListSpec): string[] {
+  return spec.searchable.map(column => column.replace(/^\w+\./, ''))
+}
+
 /** A list tool's model, typed once: list_* and get_schema both read it. */
 export function listModel<Item extends z.ZodRawShape, Row extends AuditRecord & { id: number }> (model: ListModel<Item, Row>): ListModel<Item, Row> {
   return model
@@ -113,7 +121,7 @@ export function listArguments (model: { spec: ListSpec, item: z.ZodRawShape, ite
       opr: z.enum(FILTER_OPERATORS).describe('eq, ne, sw (starts with), ew (ends with), ct (contains), in, nin, gt, gte, lt, lte, like, ilike, is_null, is_not_null'),
       value: z.union([scalar, z.array(scalar)]).optional().describe('a list for in/nin; omitted for is_null/is_not_null')
     })).max(MAX_FILTERS).default([]).describe(`Filters, all of which must match. Columns: ${filterHelp}.`),
-    search: z.string().max(200).optional().describe(`Case-insensitive text search over ${model.spec.searchable.map(column => column.replace(/^\w+\./, '')).join(', ')}; give search or filters, not both (as in Superset).`),
+    search: z.string().max(200).optional().describe(`Case-insensitive text search over ${searchColumns(model.spec).join(', ')}; give search or filters, not both (as in Superset).`),
     select_columns: z.array(nonEmptyEnum(Object.keys(model.item))).default([]).describe(`Columns to return for each of the ${model.itemsKey}; empty for the defaults.`),
     order_column: nonEmptyEnum(Object.keys(model.spec.sortable)).optional().describe('Column to sort by (default changed_on).'),
     order_direction: z.enum(['asc', 'desc']).optional().describe('Default: desc when sorting by the default column, asc otherwise.'),
@@ -167,12 +175,12 @@ export function defineListTool<Item extends z.ZodRawShape, Row extends AuditReco
     run: async (args, context) => {
       // Superset refuses the pair: a model that sends both would otherwise not know which one narrowed the list.
       if (args.search !== undefined && args.search !== '' && args.filters.length > 0) {
-        const nameColumn = (model.spec.searchable[0] ?? '').replace(/^\w+\./, '')
+        const nameColumn = searchColumns(model.spec)[0] ?? ''
         const asFilter = Object.hasOwn(model.spec.filters, nameColumn) ? ` or add it to the filters as {"col": "${nameColumn}", "opr": "ct", "value": ${JSON.stringify(args.search)}}` : ''
         throw invalidArguments('search and filters cannot be used together.', `Use search alone for a text match${asFilter}.`)
       }
-      const orderColumn = args.order_column ?? 'changed_on'
-      const orderDirection = args.order_direction ?? (args.order_column === undefined ? 'desc' : 'asc')
+      const orderColumn = args.order_column ?? DEFAULT_ORDER.column
+      const orderDirection = args.order_direction ?? (args.order_column === undefined ? DEFAULT_ORDER.direction : 'asc')
       // MCP_RESPONSE_SIZE_CONFIG.max_list_items (Superset's key) caps a page, whatever page_size asks.
       const pageSize = Math.min(args.page_size, context.config.MCP_RESPONSE_SIZE_CONFIG.max_list_items)
       const query: ListQuery = {
